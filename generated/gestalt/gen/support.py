@@ -350,6 +350,9 @@ async def _to_async_iter(items: Iterable[Any]) -> AsyncIterator[Any]:
         yield item
 
 
+_END = object()
+
+
 class _SyncRequests:
     """Blocking iterator over a ``grpc.aio`` request stream, for plain methods in a thread."""
 
@@ -363,14 +366,17 @@ class _SyncRequests:
         return self
 
     def __next__(self) -> Any:
-        future = asyncio.run_coroutine_threadsafe(self._next(), self._loop)
-        return future.result()
+        item = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+        if item is _END:
+            raise StopIteration
+        return item
 
     async def _next(self) -> Any:
+        # A coroutine may not raise StopIteration, so the end travels as a sentinel.
         try:
             return await self._it.__anext__()
         except StopAsyncIteration:
-            raise StopIteration from None
+            return _END
 
 
 def _aio_server_handler(

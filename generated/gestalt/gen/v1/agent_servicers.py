@@ -18,6 +18,7 @@ import typing as _t
 
 import grpc
 import grpc.aio
+
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import agent_pb2
 

@@ -18,9 +18,10 @@ import typing as _t
 
 import grpc
 import grpc.aio
+from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
+
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import authentication_pb2
-from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
 __all__ = [
     "AUTHENTICATION_PROVIDER_METHODS",

@@ -14,9 +14,10 @@ import collections.abc as _abc
 
 import grpc
 import grpc.aio
+from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
+
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import datastore_pb2
-from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
 __all__ = [
     "AsyncIndexedDBClient",

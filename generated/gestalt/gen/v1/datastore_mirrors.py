@@ -18,10 +18,11 @@ import dataclasses as _dc
 import datetime as _dt
 import typing as _t
 
-from gestalt.gen import support as _s
-from gestalt.gen.v1 import datastore_pb2
 from google.protobuf import struct_pb2 as google_protobuf_struct_pb2
 from google.rpc import status_pb2 as google_rpc_status_pb2
+
+from gestalt.gen import support as _s
+from gestalt.gen.v1 import datastore_pb2
 
 __all__ = [
     "BeginTransactionRequest",

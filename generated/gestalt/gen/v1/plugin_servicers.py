@@ -19,9 +19,10 @@ import typing as _t
 
 import grpc
 import grpc.aio
+from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
+
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import plugin_pb2
-from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
 __all__ = [
     "INTEGRATION_PROVIDER_METHODS",

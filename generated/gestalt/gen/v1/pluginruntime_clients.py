@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import grpc
 import grpc.aio
+from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
+
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import pluginruntime_pb2
-from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
 __all__ = [
     "AsyncPluginRuntimeLogHostClient",

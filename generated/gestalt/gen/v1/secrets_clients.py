@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import grpc
 import grpc.aio
+
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import secrets_pb2
 

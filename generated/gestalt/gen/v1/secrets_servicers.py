@@ -16,6 +16,7 @@ import typing as _t
 
 import grpc
 import grpc.aio
+
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import secrets_pb2
 

@@ -1,0 +1,39 @@
+# Every target creates the virtual environment it needs, so a fresh clone needs only
+# Python 3.11+ and make.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup gen check-gen lint typecheck test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+gen: setup  ## wipe and rebuild generated/ from proto/
+	$(BIN)/python -m codegen
+
+check-gen: setup  ## fail if generated/ differs from what the generator renders
+	$(BIN)/python -m codegen --check
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy --strict src codegen generated tests benchmarks
+
+test: setup lint typecheck  ## the whole suite, as CI runs it
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_mirrors.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""mypy --strict accepts correct use of generated code and reports wrong argument types."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+CASES = Path(__file__).parent / "cases"
+
+
+def _mypy(*files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", *map(str, files)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _expected(path: Path) -> set[tuple[int, str]]:
+    marks = set()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        match = re.search(r"# E: ([\w-]+)", line)
+        if match:
+            marks.add((number, match.group(1)))
+    return marks
+
+
+def _reported(output: str, path: Path) -> set[tuple[int, str]]:
+    found = set()
+    for line in output.splitlines():
+        match = re.match(rf".*{re.escape(path.name)}:(\d+): error: .*\[([\w-]+)\]$", line)
+        if match:
+            found.add((int(match.group(1)), match.group(2)))
+    return found
+
+
+def test_correct_use_type_checks() -> None:
+    run = _mypy(CASES / "generated_ok.py")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_wrong_argument_types_are_reported() -> None:
+    bad = CASES / "generated_bad.py"
+    run = _mypy(bad)
+    assert run.returncode == 1
+    assert _reported(run.stdout, bad) == _expected(bad), run.stdout
