@@ -12,9 +12,9 @@ import typing as _t
 
 import grpc
 import grpc.aio
-from gestalt.gen import support as _s
 
 from fragments import deprecated_pb2
+from gestalt.gen import support as _s
 
 __all__ = ["RECORDS_METHODS", "AsyncRecordsHandler", "RecordsHandler", "add_records_to_server"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import grpc
 import grpc.aio
+
 from gestalt.gen import support as _s
 
 __all__ = [

@@ -12,6 +12,7 @@ import typing as _t
 
 import grpc
 import grpc.aio
+
 from gestalt.gen import support as _s
 
 __all__ = ["IDLE_METHODS", "AsyncIdleHandler", "IdleHandler", "add_idle_to_server"]

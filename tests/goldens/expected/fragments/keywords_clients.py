@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import grpc
 import grpc.aio
-from gestalt.gen import support as _s
 
 from fragments import keywords_pb2
+from gestalt.gen import support as _s
 
 __all__ = [
     "AsyncKeywords2Client",

@@ -12,9 +12,9 @@ import typing as _t
 
 import grpc
 import grpc.aio
-from gestalt.gen import support as _s
 
 from fragments import keywords_pb2
+from gestalt.gen import support as _s
 
 __all__ = [
     "KEYWORDS2_METHODS",

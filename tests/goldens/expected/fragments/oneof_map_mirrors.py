@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses as _dc
 import typing as _t
 
-from gestalt.gen import support as _s
-
 from fragments import oneof_map_pb2
+from gestalt.gen import support as _s
 
 __all__ = ["Choice", "Color"]
 

@@ -7,9 +7,9 @@ import collections.abc as _abc
 
 import grpc
 import grpc.aio
-from gestalt.gen import support as _s
 
 from fragments import streaming_pb2
+from gestalt.gen import support as _s
 
 __all__ = [
     "AsyncStreamerClient",

@@ -13,9 +13,9 @@ import typing as _t
 
 import grpc
 import grpc.aio
-from gestalt.gen import support as _s
 
 from fragments import streaming_pb2
+from gestalt.gen import support as _s
 
 __all__ = ["STREAMER_METHODS", "AsyncStreamerHandler", "StreamerHandler", "add_streamer_to_server"]
 

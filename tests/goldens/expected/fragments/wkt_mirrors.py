@@ -12,10 +12,10 @@ import dataclasses as _dc
 import datetime as _dt
 import typing as _t
 
-from gestalt.gen import support as _s
 from google.protobuf import struct_pb2 as google_protobuf_struct_pb2
 
 from fragments import wkt_pb2
+from gestalt.gen import support as _s
 
 __all__ = [
     "Known",
