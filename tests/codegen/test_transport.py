@@ -13,7 +13,7 @@ import concurrent.futures
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +200,37 @@ def test_exception_text_never_reaches_the_client(
     assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
 
 
-def test_missing_methods_answer_unimplemented(tmp_path: Path) -> None:
+class OnlyDouble:
+    """Implements one rpc of four."""
+
+    def double(self, request: N, context: grpc.ServicerContext) -> N:
+        return N(value=request.value * 2)
+
+
+@pytest.mark.parametrize("server_type", [SyncServer, AioServer])
+def test_missing_methods_answer_unimplemented(
+    tmp_path: Path, server_type: type[SyncServer | AioServer]
+) -> None:
+    server = server_type(OnlyDouble(), tmp_path / "p.sock")
+    try:
+        with grpc.insecure_channel(f"unix:{tmp_path / 'p.sock'}") as channel:
+            client = streaming_clients.StreamerClient(channel)
+            assert client.double(N(value=2)).value == 4
+            calls: list[Callable[[], object]] = [
+                lambda: list(client.count_to(N(value=2))),
+                lambda: client.sum([N(value=1)]),
+                lambda: list(client.running_total([N(value=1)])),
+            ]
+            for call in calls:
+                with pytest.raises(RPCError) as info:
+                    call()
+                assert info.value.code == grpc.StatusCode.UNIMPLEMENTED
+                assert "fragments.streaming.Streamer." in info.value.message
+    finally:
+        server.stop()
+
+
+def test_real_service_client_and_adapter(tmp_path: Path) -> None:
     class OnlyGet:
         def get(
             self, request: cache_pb2.CacheGetRequest, context: grpc.ServicerContext

@@ -276,13 +276,16 @@ def _failure(spec: MethodSpec) -> str:
     return f"{spec.name} failed; see the provider's log"
 
 
-def _unimplemented(service: str, spec: MethodSpec) -> Callable[..., Any]:
+def _unimplemented(service: str, spec: MethodSpec, is_aio: bool) -> Callable[..., Any]:
     message = f"{service}.{spec.name} is not implemented by this provider"
+
+    async def aio_handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
 
     def sync_handler(request: Any, context: grpc.ServicerContext) -> Any:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
 
-    return sync_handler
+    return aio_handler if is_aio else sync_handler
 
 
 def _is_async(fn: Any) -> bool:
@@ -486,7 +489,7 @@ def register(
     for spec in methods:
         fn = getattr(impl, spec.attr, None)
         if fn is None or not callable(fn):
-            behaviour = _unimplemented(service, spec)
+            behaviour = _unimplemented(service, spec, is_aio)
         elif is_aio:
             behaviour = _aio_server_handler(spec, fn, executor)
         else:
