@@ -47,7 +47,6 @@ _WKT: dict[str, tuple[str, str, str]] = {
     ".google.protobuf.ListValue": ("{list}[_t.Any]", "_s.list_from_pb", "_s.list_to_pb"),
     ".google.protobuf.Timestamp": ("_dt.datetime", "_s.timestamp_from_pb", "_s.timestamp_to_pb"),
     ".google.protobuf.Duration": ("_dt.timedelta", "_s.duration_from_pb", "_s.duration_to_pb"),
-    ".google.protobuf.Empty": ("{bool}", "_s.empty_from_pb", "_s.empty_to_pb"),
     ".google.protobuf.DoubleValue": ("{float}", "_s.unwrap", "_s.wrappers_pb2.DoubleValue"),
     ".google.protobuf.FloatValue": ("{float}", "_s.unwrap", "_s.wrappers_pb2.FloatValue"),
     ".google.protobuf.Int64Value": ("{int}", "_s.unwrap", "_s.wrappers_pb2.Int64Value"),
@@ -115,11 +114,18 @@ class EnumValue:
 
 @dataclass
 class Enum:
-    """A proto enum and the Python ``IntEnum`` mirror generated for it."""
+    """A proto enum and the Python ``IntEnum`` mirror generated for it.
+
+    Every enum class is defined at module level under :attr:`module_name` (``Color``, or
+    ``_Outer_Level`` for one nested in ``Outer``) and nested ones are then bound inside their
+    message class. Field defaults use the module-level name: inside a class body the
+    enclosing class does not exist yet.
+    """
 
     name: str
     full_name: str
     qualname: str
+    module_name: str
     doc: str
     values: list[EnumValue]
 
@@ -215,6 +221,8 @@ class ProtoFile:
     messages: list[Message]
     enums: list[Enum]
     pb2_imports: list[Import] = field(default_factory=list)
+    #: Every enum of the file, nested ones included, in declaration order.
+    all_enums: list[Enum] = field(default_factory=list)
     mirror_imports: list[Import] = field(default_factory=list)
     mirror_pb2_imports: list[Import] = field(default_factory=list)
 
@@ -306,6 +314,12 @@ class Builder:
         ]
         mirror_pb2 = sorted(self._used_pb2)
         services = [self._service(fd, docs, i, svc) for i, svc in enumerate(fd.service)]
+        all_enums = list(enums)
+        pending = list(messages)
+        while pending:
+            msg = pending.pop(0)
+            all_enums.extend(msg.enums)
+            pending.extend(msg.messages)
         base = _module_base(proto)
         module_package = posixpath.dirname(proto).replace("/", ".")
         return ProtoFile(
@@ -317,6 +331,7 @@ class Builder:
             services=services,
             messages=messages,
             enums=enums,
+            all_enums=all_enums,
             pb2_imports=[self._pb2_import(p) for p in sorted(self._used_pb2)],
             mirror_pb2_imports=[self._pb2_import(p) for p in mirror_pb2],
             mirror_imports=[
@@ -379,6 +394,7 @@ class Builder:
             name=enum.name,
             full_name=full,
             qualname=qualname,
+            module_name=_enum_module_name(qualname),
             doc=docs.get(path),
             values=[
                 EnumValue(
@@ -459,6 +475,9 @@ class Builder:
             # int already, so a cast (no conversion) satisfies the checker.
             cast = f'_t.cast("{self.pb2_ref(f.type_name)}.ValueType", {{}})'
             return ref, f"{ref}({{}})", cast, False
+        if f.type_name == ".google.protobuf.Empty":
+            # A flag: True when present. pb2 takes None for an absent message field.
+            return builtins["bool"], "True", "_s.empty_to_pb({})", False
         if f.type_name in _WKT:
             ann, from_fn, to_fn = _WKT[f.type_name]
             to_fmt = (
@@ -520,7 +539,8 @@ class Builder:
             v_ann, v_from, v_to, presence = self._value_conv(fd, f, builtins)
             in_oneof = f.HasField("oneof_index")
             if presence or in_oneof:
-                ann = f"{v_ann} | None"
+                is_flag = f.type_name == ".google.protobuf.Empty"
+                ann = "_t.Literal[True] | None" if is_flag else f"{v_ann} | None"
                 default = "None"
                 value = v_from.format(attr) if v_from else attr
                 from_pb = f'{value} if m.HasField("{f.name}") else None'
@@ -533,11 +553,19 @@ class Builder:
                         if v_to
                         else self_attr
                     )
+            elif f.type_name == ".google.protobuf.Empty":
+                ann, default = v_ann, "False"
+                from_pb = f'm.HasField("{f.name}")'
+                to_pb = v_to.format(self_attr) if v_to else self_attr
             else:
                 ann = v_ann
                 if f.type == FD.TYPE_ENUM and self._has_mirror(f.type_name):
                     zero = self._zero_member(f.type_name)
-                    default = f"{v_ann}.{zero}"
+                    enum_info = self._types[f.type_name]
+                    if enum_info.proto_file == fd.name:
+                        default = f"{_enum_module_name(enum_info.qualname)}.{zero}"
+                    else:
+                        default = f"{v_ann}.{zero}"
                 else:
                     default = _SCALARS.get(f.type, ("int", "0"))[1]
                 from_pb = v_from.format(attr) if v_from else attr
@@ -562,6 +590,10 @@ class Builder:
         enum = _find_enum(fd, info.qualname)
         zero = next((v for v in enum.value if v.number == 0), enum.value[0])
         return naming.enum_member_name(enum.name, zero.name)
+
+
+def _enum_module_name(qualname: str) -> str:
+    return qualname if "." not in qualname else "_" + qualname.replace(".", "_")
 
 
 def _find_enum(

@@ -523,11 +523,10 @@ class ProtoEnum(enum.IntEnum):
         return member
 
 
-def check_oneof(name: str, *members: tuple[str, object]) -> None:
-    """Refuse a mirror that sets more than one member of a oneof."""
+def oneof_conflict(name: str, *members: tuple[str, object]) -> NoReturn:
+    """Refuse a mirror that sets more than one member of a oneof (the check is inline)."""
     chosen = [member for member, value in members if value is not None]
-    if len(chosen) > 1:
-        raise ValueError(f"{name}: at most one of {', '.join(chosen)} may be set")
+    raise ValueError(f"{name}: at most one of {', '.join(chosen)} may be set")
 
 
 # -- well-known types ----------------------------------------------------------------------
@@ -598,8 +597,11 @@ def value_to_pb(value: Any) -> struct_pb2.Value:
     elif isinstance(value, str):
         result.string_value = value
     elif isinstance(value, dict):
+        # SetInParent marks the member present, so an empty dict or list survives.
+        result.struct_value.SetInParent()
         result.struct_value.update(value)
     elif isinstance(value, list | tuple):
+        result.list_value.SetInParent()
         result.list_value.extend(value)
     else:
         raise TypeError(f"cannot put {type(value).__name__} into google.protobuf.Value")
@@ -618,14 +620,9 @@ def value_from_pb(value: struct_pb2.Value) -> Any:
     return getattr(value, kind)
 
 
-def empty_to_pb(value: bool) -> empty_pb2.Empty | None:
+def empty_to_pb(value: bool | None) -> empty_pb2.Empty | None:
     """An ``Empty`` field is mirrored as a flag: True means present."""
     return empty_pb2.Empty() if value else None
-
-
-def empty_from_pb(value: empty_pb2.Empty) -> bool:
-    """A present ``Empty`` field reads as True."""
-    return True
 
 
 def unwrap(value: Any) -> Any:

@@ -128,17 +128,22 @@ class TypedValue:
 
     def to_pb(self) -> datastore_pb2.TypedValue:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "TypedValue.kind",
-            ("null_value", self.null_value),
-            ("string_value", self.string_value),
-            ("int_value", self.int_value),
-            ("float_value", self.float_value),
-            ("bool_value", self.bool_value),
-            ("time_value", self.time_value),
-            ("bytes_value", self.bytes_value),
-            ("json_value", self.json_value),
-        )
+        if (self.null_value is not None) + (self.string_value is not None) + (
+            self.int_value is not None
+        ) + (self.float_value is not None) + (self.bool_value is not None) + (
+            self.time_value is not None
+        ) + (self.bytes_value is not None) + (self.json_value is not None) > 1:
+            _s.oneof_conflict(
+                "TypedValue.kind",
+                ("null_value", self.null_value),
+                ("string_value", self.string_value),
+                ("int_value", self.int_value),
+                ("float_value", self.float_value),
+                ("bool_value", self.bool_value),
+                ("time_value", self.time_value),
+                ("bytes_value", self.bytes_value),
+                ("json_value", self.json_value),
+            )
         msg = datastore_pb2.TypedValue(
             time_value=None if self.time_value is None else _s.timestamp_to_pb(self.time_value),
             json_value=None if self.json_value is None else _s.value_to_pb(self.json_value),
@@ -637,11 +642,12 @@ class KeyValue:
 
     def to_pb(self) -> datastore_pb2.KeyValue:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "KeyValue.kind",
-            ("scalar", self.scalar),
-            ("array", self.array),
-        )
+        if (self.scalar is not None) + (self.array is not None) > 1:
+            _s.oneof_conflict(
+                "KeyValue.kind",
+                ("scalar", self.scalar),
+                ("array", self.array),
+            )
         return datastore_pb2.KeyValue(
             scalar=None if self.scalar is None else self.scalar.to_pb(),
             array=None if self.array is None else self.array.to_pb(),
@@ -724,15 +730,18 @@ class CursorCommand:
 
     def to_pb(self) -> datastore_pb2.CursorCommand:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "CursorCommand.command",
-            ("next", self.next),
-            ("continue_to_key", self.continue_to_key),
-            ("advance", self.advance),
-            ("update", self.update),
-            ("delete", self.delete),
-            ("close", self.close),
-        )
+        if (self.next is not None) + (self.continue_to_key is not None) + (
+            self.advance is not None
+        ) + (self.update is not None) + (self.delete is not None) + (self.close is not None) > 1:
+            _s.oneof_conflict(
+                "CursorCommand.command",
+                ("next", self.next),
+                ("continue_to_key", self.continue_to_key),
+                ("advance", self.advance),
+                ("update", self.update),
+                ("delete", self.delete),
+                ("close", self.close),
+            )
         msg = datastore_pb2.CursorCommand(
             continue_to_key=None if self.continue_to_key is None else self.continue_to_key.to_pb(),
             update=None if self.update is None else self.update.to_pb(),
@@ -773,11 +782,12 @@ class CursorClientMessage:
 
     def to_pb(self) -> datastore_pb2.CursorClientMessage:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "CursorClientMessage.msg",
-            ("open", self.open),
-            ("command", self.command),
-        )
+        if (self.open is not None) + (self.command is not None) > 1:
+            _s.oneof_conflict(
+                "CursorClientMessage.msg",
+                ("open", self.open),
+                ("command", self.command),
+            )
         return datastore_pb2.CursorClientMessage(
             open=None if self.open is None else self.open.to_pb(),
             command=None if self.command is None else self.command.to_pb(),
@@ -833,11 +843,12 @@ class CursorResponse:
 
     def to_pb(self) -> datastore_pb2.CursorResponse:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "CursorResponse.result",
-            ("entry", self.entry),
-            ("done", self.done),
-        )
+        if (self.entry is not None) + (self.done is not None) > 1:
+            _s.oneof_conflict(
+                "CursorResponse.result",
+                ("entry", self.entry),
+                ("done", self.done),
+            )
         msg = datastore_pb2.CursorResponse(
             entry=None if self.entry is None else self.entry.to_pb(),
         )
@@ -1065,25 +1076,34 @@ class TransactionOperation:
 
     def to_pb(self) -> datastore_pb2.TransactionOperation:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "TransactionOperation.operation",
-            ("get", self.get),
-            ("get_key", self.get_key),
-            ("add", self.add),
-            ("put", self.put),
-            ("delete", self.delete),
-            ("clear", self.clear),
-            ("get_all", self.get_all),
-            ("get_all_keys", self.get_all_keys),
-            ("count", self.count),
-            ("delete_range", self.delete_range),
-            ("index_get", self.index_get),
-            ("index_get_key", self.index_get_key),
-            ("index_get_all", self.index_get_all),
-            ("index_get_all_keys", self.index_get_all_keys),
-            ("index_count", self.index_count),
-            ("index_delete", self.index_delete),
-        )
+        if (self.get is not None) + (self.get_key is not None) + (self.add is not None) + (
+            self.put is not None
+        ) + (self.delete is not None) + (self.clear is not None) + (self.get_all is not None) + (
+            self.get_all_keys is not None
+        ) + (self.count is not None) + (self.delete_range is not None) + (
+            self.index_get is not None
+        ) + (self.index_get_key is not None) + (self.index_get_all is not None) + (
+            self.index_get_all_keys is not None
+        ) + (self.index_count is not None) + (self.index_delete is not None) > 1:
+            _s.oneof_conflict(
+                "TransactionOperation.operation",
+                ("get", self.get),
+                ("get_key", self.get_key),
+                ("add", self.add),
+                ("put", self.put),
+                ("delete", self.delete),
+                ("clear", self.clear),
+                ("get_all", self.get_all),
+                ("get_all_keys", self.get_all_keys),
+                ("count", self.count),
+                ("delete_range", self.delete_range),
+                ("index_get", self.index_get),
+                ("index_get_key", self.index_get_key),
+                ("index_get_all", self.index_get_all),
+                ("index_get_all_keys", self.index_get_all_keys),
+                ("index_count", self.index_count),
+                ("index_delete", self.index_delete),
+            )
         return datastore_pb2.TransactionOperation(
             request_id=self.request_id,
             get=None if self.get is None else self.get.to_pb(),
@@ -1155,7 +1175,7 @@ class TransactionOperationResponse:
     the host
     follows with an abort frame.
     """
-    empty: bool | None = None
+    empty: _t.Literal[True] | None = None
     """Result of add, put, delete and clear."""
     record: RecordResponse | None = None
     """Result of get and index_get."""
@@ -1172,16 +1192,19 @@ class TransactionOperationResponse:
 
     def to_pb(self) -> datastore_pb2.TransactionOperationResponse:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "TransactionOperationResponse.result",
-            ("empty", self.empty),
-            ("record", self.record),
-            ("records", self.records),
-            ("key", self.key),
-            ("keys", self.keys),
-            ("count", self.count),
-            ("delete", self.delete),
-        )
+        if (self.empty is not None) + (self.record is not None) + (self.records is not None) + (
+            self.key is not None
+        ) + (self.keys is not None) + (self.count is not None) + (self.delete is not None) > 1:
+            _s.oneof_conflict(
+                "TransactionOperationResponse.result",
+                ("empty", self.empty),
+                ("record", self.record),
+                ("records", self.records),
+                ("key", self.key),
+                ("keys", self.keys),
+                ("count", self.count),
+                ("delete", self.delete),
+            )
         return datastore_pb2.TransactionOperationResponse(
             request_id=self.request_id,
             error=self.error,
@@ -1200,7 +1223,7 @@ class TransactionOperationResponse:
         return cls(
             request_id=m.request_id,
             error=_s.copy_message(m.error) if m.HasField("error") else None,
-            empty=_s.empty_from_pb(m.empty) if m.HasField("empty") else None,
+            empty=True if m.HasField("empty") else None,
             record=RecordResponse.from_pb(m.record) if m.HasField("record") else None,
             records=RecordsResponse.from_pb(m.records) if m.HasField("records") else None,
             key=KeyResponse.from_pb(m.key) if m.HasField("key") else None,
@@ -1225,13 +1248,16 @@ class TransactionClientMessage:
 
     def to_pb(self) -> datastore_pb2.TransactionClientMessage:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "TransactionClientMessage.msg",
-            ("begin", self.begin),
-            ("operation", self.operation),
-            ("commit", self.commit),
-            ("abort", self.abort),
-        )
+        if (self.begin is not None) + (self.operation is not None) + (self.commit is not None) + (
+            self.abort is not None
+        ) > 1:
+            _s.oneof_conflict(
+                "TransactionClientMessage.msg",
+                ("begin", self.begin),
+                ("operation", self.operation),
+                ("commit", self.commit),
+                ("abort", self.abort),
+            )
         return datastore_pb2.TransactionClientMessage(
             begin=None if self.begin is None else self.begin.to_pb(),
             operation=None if self.operation is None else self.operation.to_pb(),
@@ -1267,13 +1293,16 @@ class TransactionServerMessage:
 
     def to_pb(self) -> datastore_pb2.TransactionServerMessage:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "TransactionServerMessage.msg",
-            ("begin", self.begin),
-            ("operation", self.operation),
-            ("commit", self.commit),
-            ("abort", self.abort),
-        )
+        if (self.begin is not None) + (self.operation is not None) + (self.commit is not None) + (
+            self.abort is not None
+        ) > 1:
+            _s.oneof_conflict(
+                "TransactionServerMessage.msg",
+                ("begin", self.begin),
+                ("operation", self.operation),
+                ("commit", self.commit),
+                ("abort", self.abort),
+            )
         return datastore_pb2.TransactionServerMessage(
             begin=None if self.begin is None else self.begin.to_pb(),
             operation=None if self.operation is None else self.operation.to_pb(),

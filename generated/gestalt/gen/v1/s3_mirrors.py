@@ -271,11 +271,12 @@ class ReadObjectChunk:
 
     def to_pb(self) -> s3_pb2.ReadObjectChunk:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "ReadObjectChunk.result",
-            ("meta", self.meta),
-            ("data", self.data),
-        )
+        if (self.meta is not None) + (self.data is not None) > 1:
+            _s.oneof_conflict(
+                "ReadObjectChunk.result",
+                ("meta", self.meta),
+                ("data", self.data),
+            )
         msg = s3_pb2.ReadObjectChunk(
             meta=None if self.meta is None else self.meta.to_pb(),
         )
@@ -361,11 +362,12 @@ class WriteObjectRequest:
 
     def to_pb(self) -> s3_pb2.WriteObjectRequest:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "WriteObjectRequest.msg",
-            ("open", self.open),
-            ("data", self.data),
-        )
+        if (self.open is not None) + (self.data is not None) > 1:
+            _s.oneof_conflict(
+                "WriteObjectRequest.msg",
+                ("open", self.open),
+                ("data", self.data),
+            )
         msg = s3_pb2.WriteObjectRequest(
             open=None if self.open is None else self.open.to_pb(),
         )

@@ -122,11 +122,12 @@ class BoundWorkflowTarget:
 
     def to_pb(self) -> workflow_pb2.BoundWorkflowTarget:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "BoundWorkflowTarget.kind",
-            ("plugin", self.plugin),
-            ("agent", self.agent),
-        )
+        if (self.plugin is not None) + (self.agent is not None) > 1:
+            _s.oneof_conflict(
+                "BoundWorkflowTarget.kind",
+                ("plugin", self.plugin),
+                ("agent", self.agent),
+            )
         return workflow_pb2.BoundWorkflowTarget(
             plugin=None if self.plugin is None else self.plugin.to_pb(),
             agent=None if self.agent is None else self.agent.to_pb(),
@@ -318,13 +319,16 @@ class WorkflowOutputValueSource:
 
     def to_pb(self) -> workflow_pb2.WorkflowOutputValueSource:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "WorkflowOutputValueSource.kind",
-            ("agent_output", self.agent_output),
-            ("signal_payload", self.signal_payload),
-            ("signal_metadata", self.signal_metadata),
-            ("literal", self.literal),
-        )
+        if (self.agent_output is not None) + (self.signal_payload is not None) + (
+            self.signal_metadata is not None
+        ) + (self.literal is not None) > 1:
+            _s.oneof_conflict(
+                "WorkflowOutputValueSource.kind",
+                ("agent_output", self.agent_output),
+                ("signal_payload", self.signal_payload),
+                ("signal_metadata", self.signal_metadata),
+                ("literal", self.literal),
+            )
         msg = workflow_pb2.WorkflowOutputValueSource(
             literal=None if self.literal is None else _s.value_to_pb(self.literal),
         )
@@ -547,12 +551,13 @@ class WorkflowRunTrigger:
 
     def to_pb(self) -> workflow_pb2.WorkflowRunTrigger:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "WorkflowRunTrigger.kind",
-            ("manual", self.manual),
-            ("schedule", self.schedule),
-            ("event", self.event),
-        )
+        if (self.manual is not None) + (self.schedule is not None) + (self.event is not None) > 1:
+            _s.oneof_conflict(
+                "WorkflowRunTrigger.kind",
+                ("manual", self.manual),
+                ("schedule", self.schedule),
+                ("event", self.event),
+            )
         return workflow_pb2.WorkflowRunTrigger(
             manual=None if self.manual is None else self.manual.to_pb(),
             schedule=None if self.schedule is None else self.schedule.to_pb(),

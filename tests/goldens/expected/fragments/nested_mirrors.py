@@ -19,17 +19,22 @@ __all__ = [
 ]
 
 
+class _Outer_Level(_s.ProtoEnum):
+    """A nested enum."""
+
+    __qualname__ = "Outer.Level"
+
+    UNSPECIFIED = 0
+    """No level."""
+    HIGH = 1
+    """High."""
+
+
 @_dc.dataclass(slots=True, kw_only=True)
 class Outer:
     """An outer message."""
 
-    class Level(_s.ProtoEnum):
-        """A nested enum."""
-
-        UNSPECIFIED = 0
-        """No level."""
-        HIGH = 1
-        """High."""
+    Level = _Outer_Level
 
     @_dc.dataclass(slots=True, kw_only=True)
     class Inner:
@@ -57,7 +62,7 @@ class Outer:
 
         deepest: Outer.Inner.Deepest | None = None
         """The deepest one."""
-        level: Outer.Level = Outer.Level.UNSPECIFIED
+        level: Outer.Level = _Outer_Level.UNSPECIFIED
         """Its level."""
 
         def to_pb(self) -> nested_pb2.Outer.Inner:
@@ -79,7 +84,7 @@ class Outer:
     """One inner."""
     inners: list[Outer.Inner] = _dc.field(default_factory=list)
     """Many inners."""
-    level: Outer.Level = Outer.Level.UNSPECIFIED
+    level: Outer.Level = _Outer_Level.UNSPECIFIED
     """A level."""
 
     def to_pb(self) -> nested_pb2.Outer:

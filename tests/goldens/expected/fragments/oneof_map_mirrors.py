@@ -47,12 +47,13 @@ class Choice:
 
     def to_pb(self) -> oneof_map_pb2.Choice:
         """This message as its pb2 class."""
-        _s.check_oneof(
-            "Choice.kind",
-            ("text", self.text),
-            ("number", self.number),
-            ("child", self.child),
-        )
+        if (self.text is not None) + (self.number is not None) + (self.child is not None) > 1:
+            _s.oneof_conflict(
+                "Choice.kind",
+                ("text", self.text),
+                ("number", self.number),
+                ("child", self.child),
+            )
         msg = oneof_map_pb2.Choice(
             child=None if self.child is None else self.child.to_pb(),
             counts=self.counts,

@@ -36,7 +36,7 @@ class Known:
     """An instant."""
     ttl: _dt.timedelta | None = None
     """A span of time."""
-    marker: bool | None = None
+    marker: bool = False
     """A presence flag."""
     name: str | None = None
     """A wrapped string."""
@@ -57,7 +57,7 @@ class Known:
             items=None if self.items is None else _s.list_to_pb(self.items),
             at=None if self.at is None else _s.timestamp_to_pb(self.at),
             ttl=None if self.ttl is None else _s.duration_to_pb(self.ttl),
-            marker=None if self.marker is None else _s.empty_to_pb(self.marker),
+            marker=_s.empty_to_pb(self.marker),
             name=None if self.name is None else _s.wrappers_pb2.StringValue(value=self.name),
             size=None if self.size is None else _s.wrappers_pb2.Int64Value(value=self.size),
             flag=None if self.flag is None else _s.wrappers_pb2.BoolValue(value=self.flag),
@@ -74,7 +74,7 @@ class Known:
             items=_s.list_from_pb(m.items) if m.HasField("items") else None,
             at=_s.timestamp_from_pb(m.at) if m.HasField("at") else None,
             ttl=_s.duration_from_pb(m.ttl) if m.HasField("ttl") else None,
-            marker=_s.empty_from_pb(m.marker) if m.HasField("marker") else None,
+            marker=m.HasField("marker"),
             name=_s.unwrap(m.name) if m.HasField("name") else None,
             size=_s.unwrap(m.size) if m.HasField("size") else None,
             flag=_s.unwrap(m.flag) if m.HasField("flag") else None,
