@@ -1,0 +1,140 @@
+"""Encode handler results (and catalog defaults) as JSON.
+
+Output is compact (no spaces), ASCII-only (``\\uXXXX`` escapes) and keeps key order. Values are
+converted as follows:
+
+* ``None``, ``bool``, ``int``, ``str`` as themselves; ``float`` as a number, but NaN and
+  infinities are refused (the reference emitted invalid JSON tokens, quirk 6);
+* ``Enum`` members (plain, ``str`` or ``int`` based) as their ``value``, converted recursively;
+* ``Model`` / dataclass instances as objects of all their fields in declaration order;
+* mappings as objects; keys must be strings, numbers, ``None``/``bool`` (``"null"``,
+  ``"true"``, ...), enums or one of the string-like types below;
+* ``list`` and ``tuple`` as arrays; ``set`` / ``frozenset`` as arrays, sorted when the items
+  are comparable so the output is stable;
+* ``bytes`` / ``bytearray`` / ``memoryview`` as standard base64 strings;
+* ``datetime`` as ISO 8601 (UTC written with ``Z``), ``date`` and ``time`` as ISO 8601;
+* ``Decimal`` as its exact decimal string, ``UUID`` and ``pathlib`` paths as strings.
+
+Anything else raises ``EncodeError`` naming where in the value it sits; the caller turns that into
+a logged 500 (quirk 6: the reference gave an unexplained 500 for all of the types above).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+
+class EncodeError(TypeError):
+    """A value (or part of one) has no JSON representation."""
+
+    def __init__(self, problem: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path = path
+
+    def within(self, segment: str) -> EncodeError:
+        """Return the same error located one level deeper, under ``segment``."""
+        return EncodeError(self.problem, (segment, *self.path))
+
+    def __str__(self) -> str:
+        where = "".join(s if s.startswith("[") else "." + s for s in self.path)
+        return f"${where}: {self.problem}"
+
+
+def dumps(value: Any) -> str:
+    """Encode ``value`` as compact, ASCII-only JSON text."""
+    return json.dumps(to_jsonable(value), ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert ``value`` into plain JSON data (dict, list, str, int, float, bool, None)."""
+    if value is None or type(value) in (str, bool, int):
+        return value
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EncodeError(f"{value!r} has no JSON representation")
+        return float(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):  # bool and int subclasses such as IntFlag members
+        return value if isinstance(value, bool) else int(value)
+    if isinstance(value, Mapping):
+        return _mapping(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _mapping({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, list | tuple):
+        return _items(value)
+    if isinstance(value, set | frozenset):
+        try:
+            ordered = sorted(value)
+        except TypeError:
+            ordered = list(value)
+        return _items(ordered)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(value).decode("ascii")
+    return _string_like(value)
+
+
+def _string_like(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise EncodeError(f"Decimal {value} has no JSON representation")
+        return str(value)
+    if isinstance(value, uuid.UUID | PurePath):
+        return str(value)
+    raise EncodeError(f"values of type {type(value).__qualname__} cannot be encoded as JSON")
+
+
+def _items(values: Any) -> list[Any]:
+    out = []
+    for index, item in enumerate(values):
+        try:
+            out.append(to_jsonable(item))
+        except EncodeError as exc:
+            raise exc.within(f"[{index}]") from None
+    return out
+
+
+def _mapping(values: Mapping[Any, Any]) -> dict[str, Any]:
+    out = {}
+    for key, item in values.items():
+        name = _key(key)
+        try:
+            out[name] = to_jsonable(item)
+        except EncodeError as exc:
+            raise exc.within(name) from None
+    return out
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, enum.Enum):
+        key = key.value
+    if isinstance(key, str):
+        return str.__str__(key)
+    if key is None or isinstance(key, bool | int | float):
+        if isinstance(key, float) and not math.isfinite(key):
+            raise EncodeError(f"mapping key {key!r} has no JSON representation")
+        return json.dumps(key)
+    try:
+        return _string_like(key)
+    except EncodeError:
+        raise EncodeError(
+            f"mapping keys of type {type(key).__qualname__} cannot be encoded as JSON"
+        ) from None

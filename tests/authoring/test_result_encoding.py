@@ -1,0 +1,103 @@
+"""Encoding handler results as JSON (contract 3.4, quirk 6)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import math
+import pathlib
+import uuid
+from typing import Any
+
+import pytest
+
+from gestalt import Model, Response
+from gestalt._encode import EncodeError, dumps
+
+
+class Plain(enum.Enum):
+    A = 1
+    B = "b"
+
+
+class Flags(enum.IntFlag):
+    X = 1
+
+
+class Point(Model):
+    x: int
+    y: int | None = None
+
+
+@dataclasses.dataclass
+class Wrapper:
+    point: Point
+    when: dt.date
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "null"),
+        ({"b": 1, "a": [True, None]}, '{"b":1,"a":[true,null]}'),  # key order kept
+        ("é", '"\\u00e9"'),
+        (b"\x00\xff", '"AP8="'),
+        (bytearray(b"hi"), '"aGk="'),
+        (dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC), '"2026-01-01T12:00:00Z"'),
+        (dt.datetime(2026, 1, 1, 12, 0), '"2026-01-01T12:00:00"'),
+        (
+            dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            '"2026-01-01T00:00:00+02:00"',
+        ),
+        (dt.date(2026, 1, 2), '"2026-01-02"'),
+        (dt.time(1, 2, 3), '"01:02:03"'),
+        (decimal.Decimal("1.10"), '"1.10"'),
+        (uuid.UUID(int=255), '"00000000-0000-0000-0000-0000000000ff"'),
+        (pathlib.PurePosixPath("/x/y"), '"/x/y"'),
+        (Plain.A, "1"),
+        (Plain.B, '"b"'),
+        (Flags.X, "1"),
+        ({3, 1, 2}, "[1,2,3]"),  # sorted when comparable
+        (frozenset({"b", "a"}), '["a","b"]'),
+        ((1, "a"), '[1,"a"]'),
+        (Wrapper(Point(1), dt.date(2026, 1, 1)), '{"point":{"x":1,"y":null},"when":"2026-01-01"}'),
+        ({1: "a", 2.5: "b", None: "c", False: "d"}, '{"1":"a","2.5":"b","null":"c","false":"d"}'),
+        ({Plain.B: 1, dt.date(2026, 1, 1): 2}, '{"b":1,"2026-01-01":2}'),
+        ({"inner": Response(201, "x")}, '{"inner":{"status":201,"body":"x"}}'),
+    ],
+)
+def test_encoded(value: Any, text: str) -> None:
+    assert dumps(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        (math.nan, "$: nan has no JSON representation"),
+        ({"a": [1, math.inf]}, "$.a[1]: inf has no JSON representation"),
+        (decimal.Decimal("NaN"), "$: Decimal NaN has no JSON representation"),
+        ({"a": object()}, "$.a: values of type object cannot be encoded as JSON"),
+        ({(1, 2): "x"}, "$: mapping keys of type tuple cannot be encoded as JSON"),
+        ([Point(x=object())], "$[0].x: values of type object"),  # type: ignore[arg-type]
+    ],
+)
+def test_not_encodable(value: Any, where: str) -> None:
+    with pytest.raises(EncodeError) as info:
+        dumps(value)
+    assert str(info.value).startswith(where)
+
+
+def test_unencodable_result_is_a_logged_500(caplog: pytest.LogCaptureFixture) -> None:
+    from gestalt import Plugin, Request
+
+    plugin = Plugin("enc")
+
+    @plugin.operation
+    def nan() -> float:
+        return math.nan
+
+    result = plugin.execute("nan", {}, Request())
+    assert (result.status, result.body) == (500, '{"error":"internal error"}')
+    assert "not JSON-encodable: $: nan has no JSON representation" in caplog.text
