@@ -100,6 +100,8 @@ class TypeInfo:
     qualname: str
     is_enum: bool
     is_map_entry: bool
+    #: For enums: the Python member name of the zero value (a field's default).
+    zero_member: str = ""
 
 
 @dataclass
@@ -257,9 +259,7 @@ class Builder:
             for msg in fd.message_type:
                 self._index_message(fd.name, prefix, "", msg)
             for enum in fd.enum_type:
-                self._types[f"{prefix}.{enum.name}"] = TypeInfo(
-                    f"{prefix}.{enum.name}", fd.name, enum.name, True, False
-                )
+                self._index_enum(fd.name, prefix, "", enum)
 
     def _index_message(
         self, proto: str, prefix: str, outer: str, msg: descriptor_pb2.DescriptorProto
@@ -270,17 +270,24 @@ class Builder:
         for nested in msg.nested_type:
             self._index_message(proto, full, qual, nested)
         for enum in msg.enum_type:
-            self._types[f"{full}.{enum.name}"] = TypeInfo(
-                f"{full}.{enum.name}", proto, f"{qual}.{enum.name}", True, False
-            )
+            self._index_enum(proto, full, qual, enum)
+
+    def _index_enum(
+        self, proto: str, prefix: str, outer: str, enum: descriptor_pb2.EnumDescriptorProto
+    ) -> None:
+        full = f"{prefix}.{enum.name}"
+        qual = f"{outer}.{enum.name}" if outer else enum.name
+        zero = next((v for v in enum.value if v.number == 0), enum.value[0])
+        zero_member = naming.enum_member_name(enum.name, zero.name)
+        self._types[full] = TypeInfo(full, proto, qual, True, False, zero_member)
 
     # -- references ---------------------------------------------------------------------
 
     def _pb2_alias(self, proto: str) -> str:
-        base = _module_base(proto) + "_pb2"
+        # Other projects' modules get their full path, so ``empty_pb2`` cannot clash.
         if proto.startswith("google/"):
             return proto[: -len(".proto")].replace("/", "_") + "_pb2"
-        return base
+        return _module_base(proto) + "_pb2"
 
     def pb2_ref(self, full_name: str) -> str:
         """The pb2 class or enum wrapper for a full proto name, via its module alias."""
@@ -560,8 +567,8 @@ class Builder:
             else:
                 ann = v_ann
                 if f.type == FD.TYPE_ENUM and self._has_mirror(f.type_name):
-                    zero = self._zero_member(f.type_name)
                     enum_info = self._types[f.type_name]
+                    zero = enum_info.zero_member
                     if enum_info.proto_file == fd.name:
                         default = f"{_enum_module_name(enum_info.qualname)}.{zero}"
                     else:
@@ -584,25 +591,6 @@ class Builder:
             from_pb=from_pb,
         )
 
-    def _zero_member(self, enum_full: str) -> str:
-        info = self._types[enum_full]
-        fd = self._files[info.proto_file]
-        enum = _find_enum(fd, info.qualname)
-        zero = next((v for v in enum.value if v.number == 0), enum.value[0])
-        return naming.enum_member_name(enum.name, zero.name)
-
 
 def _enum_module_name(qualname: str) -> str:
     return qualname if "." not in qualname else "_" + qualname.replace(".", "_")
-
-
-def _find_enum(
-    fd: descriptor_pb2.FileDescriptorProto, qualname: str
-) -> descriptor_pb2.EnumDescriptorProto:
-    parts = qualname.split(".")
-    enums = fd.enum_type
-    messages = fd.message_type
-    for part in parts[:-1]:
-        msg = next(m for m in messages if m.name == part)
-        enums, messages = msg.enum_type, msg.nested_type
-    return next(e for e in enums if e.name == parts[-1])
