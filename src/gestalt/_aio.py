@@ -10,24 +10,18 @@ database pools) stay usable by the next. A runtime that owns an event loop shoul
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-
 
 def _shared_loop() -> asyncio.AbstractEventLoop:
-    global _loop
-    with _lock:
-        if _loop is None or _loop.is_closed():
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="gestalt-async", daemon=True).start()
-            _loop = loop
-        return _loop
+    # The same loop the generated servicer adapters use for async methods on sync servers;
+    # imported here, not at module import, so ``import gestalt`` stays free of grpc.
+    from gestalt.gen.support import background_loop
+
+    return background_loop()
 
 
 async def _wait(awaitable: Awaitable[T]) -> T:

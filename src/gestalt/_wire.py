@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from gestalt._request import (
     Access,
@@ -21,13 +21,13 @@ from gestalt._request import (
     Request,
     Subject,
 )
+from gestalt.gen import support
 from gestalt.gen.v1 import plugin_pb2
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     """Convert a ``Struct`` to a dict (numbers come out as floats, as protobuf carries them)."""
-    result: dict[str, Any] = json_format.MessageToDict(struct)
-    return result
+    return support.struct_from_pb(struct)
 
 
 def execute_params(message: plugin_pb2.ExecuteRequest) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def _time(message: plugin_pb2.PostConnectCredential, name: str) -> dt.datetime |
     stamp: timestamp_pb2.Timestamp = getattr(message, name)
     if stamp.seconds == 0 and stamp.nanos == 0:
         return None
-    return stamp.ToDatetime(tzinfo=dt.UTC)
+    return support.timestamp_from_pb(stamp)
 
 
 def _metadata(text: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -18,13 +17,7 @@ from google.protobuf import json_format
 from gestalt import Plugin
 from gestalt._wire import execute_params, request_from_pb
 from gestalt.gen.v1 import plugin_pb2
-
-
-def shared_dir() -> Path:
-    """Locate the read-only shared specs (``GESTALT_SHARED`` overrides the default)."""
-    override = os.environ.get("GESTALT_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-
+from tests.conftest import shared_dir
 
 EXAMPLES = shared_dir() / "contract" / "examples" / "provider"
 
@@ -33,9 +26,7 @@ LoadExample = Callable[..., ModuleType]
 
 @pytest.fixture
 def examples() -> Path:
-    """The golden examples folder; tests using it are skipped when it is not available."""
-    if not EXAMPLES.is_dir():
-        pytest.skip(f"shared examples not found at {EXAMPLES}")
+    """The golden examples folder (``shared_dir`` fails loudly when shared/ is missing)."""
     return EXAMPLES
 
 
