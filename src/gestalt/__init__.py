@@ -22,6 +22,22 @@ if TYPE_CHECKING:
     from gestalt._implicit import http_subject, operation, post_connect, session_catalog
     from gestalt._model import Model, field
     from gestalt._plugin import Plugin, SessionCatalogProvider
+    from gestalt._providers import (
+        AuthenticationProvider,
+        CacheProvider,
+        Closer,
+        ExternalTokenValidator,
+        HealthChecker,
+        MetadataProvider,
+        PluginProvider,
+        PluginProviderAdapter,
+        ProviderKind,
+        ProviderMetadata,
+        S3Provider,
+        SecretsProvider,
+        SessionTTLProvider,
+        WarningsProvider,
+    )
     from gestalt._request import (
         OK,
         Access,
@@ -35,6 +51,12 @@ if TYPE_CHECKING:
         Subject,
         http_subject_error,
     )
+    from gestalt.gen.v1.authentication_pb2 import (
+        AuthenticatedUser,
+        BeginLoginRequest,
+        BeginLoginResponse,
+        CompleteLoginRequest,
+    )
     from gestalt.gen.v1.plugin_pb2 import (
         Catalog,
         CatalogOperation,
@@ -42,10 +64,12 @@ if TYPE_CHECKING:
         OperationAnnotations,
     )
 
+_AUTH_PB2 = "gestalt.gen.v1.authentication_pb2"
 _CATALOG = "gestalt.gen.v1.plugin_pb2"
 _IMPLICIT = "gestalt._implicit"
 _MODEL = "gestalt._model"
 _PLUGIN = "gestalt._plugin"
+_PROVIDERS = "gestalt._providers"
 _REQUEST = "gestalt._request"
 
 # Public name -> module defining it. Names from later work (provider kinds such as
@@ -73,6 +97,26 @@ _EXPORTS: dict[str, str] = {
     "operation": _IMPLICIT,
     "post_connect": _IMPLICIT,
     "session_catalog": _IMPLICIT,
+    # provider kinds
+    "AuthenticationProvider": _PROVIDERS,
+    "CacheProvider": _PROVIDERS,
+    "Closer": _PROVIDERS,
+    "ExternalTokenValidator": _PROVIDERS,
+    "HealthChecker": _PROVIDERS,
+    "MetadataProvider": _PROVIDERS,
+    "PluginProvider": _PROVIDERS,
+    "PluginProviderAdapter": _PROVIDERS,
+    "ProviderKind": _PROVIDERS,
+    "ProviderMetadata": _PROVIDERS,
+    "S3Provider": _PROVIDERS,
+    "SecretsProvider": _PROVIDERS,
+    "SessionTTLProvider": _PROVIDERS,
+    "WarningsProvider": _PROVIDERS,
+    # auth protocol messages, re-exported from the generated code
+    "AuthenticatedUser": _AUTH_PB2,
+    "BeginLoginRequest": _AUTH_PB2,
+    "BeginLoginResponse": _AUTH_PB2,
+    "CompleteLoginRequest": _AUTH_PB2,
     # catalog protocol messages, re-exported from the generated code
     "Catalog": _CATALOG,
     "CatalogOperation": _CATALOG,
@@ -83,21 +127,39 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "OK",
     "Access",
+    "AuthenticatedUser",
+    "AuthenticationProvider",
+    "BeginLoginRequest",
+    "BeginLoginResponse",
+    "CacheProvider",
     "Catalog",
     "CatalogOperation",
     "CatalogParameter",
+    "Closer",
+    "CompleteLoginRequest",
     "ConnectedToken",
     "Credential",
     "Error",
+    "ExternalTokenValidator",
     "HTTPSubjectRequest",
     "HTTPSubjectResolutionError",
+    "HealthChecker",
+    "MetadataProvider",
     "Model",
     "OperationAnnotations",
     "Plugin",
+    "PluginProvider",
+    "PluginProviderAdapter",
+    "ProviderKind",
+    "ProviderMetadata",
     "Request",
     "Response",
+    "S3Provider",
+    "SecretsProvider",
     "SessionCatalogProvider",
+    "SessionTTLProvider",
     "Subject",
+    "WarningsProvider",
     "field",
     "http_subject",
     "http_subject_error",

@@ -45,9 +45,13 @@ def caller_module() -> str | None:
 
 def module_plugin() -> Plugin:
     """Return (creating it if needed) the implicit plugin of the calling module."""
+    return plugin_for_namespace(caller_frame().f_globals)
+
+
+def plugin_for_namespace(namespace: dict[str, Any]) -> Plugin:
+    """Return (creating it if needed) the implicit plugin of the module with ``namespace``."""
     from gestalt._plugin import Plugin
 
-    namespace = caller_frame().f_globals
     current = namespace.get("plugin")
     if isinstance(current, Plugin):
         current._attach_module(namespace)

@@ -107,6 +107,7 @@ class Plugin:
         self._operations: dict[str, Operation] = {}
         self._hooks: dict[str, Hook] = {}
         self._discovered: dict[str, Hook] = {}
+        self._close_hooks: list[Callable[[], Any]] = []
 
     def __repr__(self) -> str:
         return f"Plugin({self._name!r}, operations={list(self._operations)!r})"
@@ -223,6 +224,27 @@ class Plugin:
         """Register a hook mapping a hosted HTTP request to a ``Subject`` (or rejecting it)."""
         self._register_hook("http_subject", func)
         return func
+
+    def on_close(self, func: F) -> F:
+        """Register a no-argument function the runtime calls once at shutdown.
+
+        It runs after in-flight calls have drained (or the 2 s grace has passed); async
+        functions are awaited. Use it to close clients and pools the plugin opened.
+        """
+        if not callable(func):
+            raise TypeError(f"close hook {func!r} must be callable")
+        self._close_hooks.append(func)
+        return func
+
+    def run_close_hooks(self) -> None:
+        """Call the ``on_close`` hooks in registration order, logging (not raising) failures."""
+        for func in self._close_hooks:
+            try:
+                value = func()
+                if inspect.isawaitable(value):
+                    run_sync(value)
+            except Exception:
+                logger.exception("close hook %r of plugin %r failed", func, self._name)
 
     def _attach_module(self, namespace: dict[str, Any]) -> None:
         """Remember the namespace of the module whose functions may become hooks."""
