@@ -87,7 +87,7 @@ def parse_args(argv: list[str]) -> LaunchSpec | None:
         return _bundled(config) if config.is_file() else None
     if len(argv) == 1:
         pyproject = Path(argv[0]) / "pyproject.toml"
-        return _from_pyproject(Path(argv[0])) if pyproject.is_file() else None
+        return spec_from_pyproject(Path(argv[0])) if pyproject.is_file() else None
     if len(argv) in (2, 3):
         kind = ProviderKind.parse(argv[2] if len(argv) == 3 else None)
         return LaunchSpec(argv[1].strip(), kind, Path(argv[0]).resolve())
@@ -116,7 +116,8 @@ def _bundled(path: Path) -> LaunchSpec:
     )
 
 
-def _from_pyproject(root: Path) -> LaunchSpec:
+def spec_from_pyproject(root: Path) -> LaunchSpec:
+    """Target and kind from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``."""
     path = root.resolve() / "pyproject.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -274,7 +275,10 @@ def worker_count() -> int:
 
 
 def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[[], None]:
-    """Register the services for ``target`` on ``server``; return its close callback."""
+    """Register the services for ``target`` on ``server``; return its close callback.
+
+    Plain methods run in the serving loop's default executor, the runtime's bounded pool.
+    """
     from gestalt import _servicers as sv
     from gestalt.gen.v1 import (
         agent_servicers,
@@ -338,8 +342,21 @@ def raw_methods(provider: Any, methods: Any) -> types.SimpleNamespace:
     return types.SimpleNamespace(**found)
 
 
-async def serve_async(target: Any, kind: ProviderKind, raw_socket: str | None) -> None:
-    """Serve ``target`` until a stop signal or the parent's exit, then drain and close."""
+async def serve_async(
+    target: Any,
+    kind: ProviderKind,
+    raw_socket: str | None,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[], None] | None = None,
+    own_process: bool = True,
+) -> None:
+    """Serve ``target`` until ``stop`` is set, then drain, close, and clean up.
+
+    As the process's main loop (``own_process``) SIGTERM/SIGINT and the parent's exit also
+    stop it; embedded on a loop of its own in another thread (``gestalt.testing``'s in-process
+    mode) only ``stop`` does. ``ready`` is called once the server accepts calls.
+    """
     address, socket_path = listen_address(raw_socket)
     if socket_path is not None:
         clear_stale_socket(socket_path)
@@ -359,17 +376,22 @@ async def serve_async(target: Any, kind: ProviderKind, raw_socket: str | None) -
     if port == 0:
         raise RuntimeConfigError(f"failed to bind to address {address}")
     await server.start()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    watcher = asyncio.create_task(watch_parent(stop))
+    stop = stop or asyncio.Event()
+    watcher = None
+    if own_process:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        watcher = asyncio.create_task(watch_parent(stop))
+    if ready is not None:
+        ready()
     try:
         await stop.wait()
     finally:
-        watcher.cancel()
+        if watcher is not None:
+            watcher.cancel()
         await server.stop(SHUTDOWN_GRACE_SECONDS)
         try:
-            await loop.run_in_executor(None, close)
+            await loop.run_in_executor(pool, close)
         except Exception:
             logger.exception("closing the provider failed")
         if socket_path is not None:
