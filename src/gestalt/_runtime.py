@@ -125,7 +125,8 @@ def spec_from_pyproject(root: Path) -> LaunchSpec:
         raise RuntimeConfigError(f"{path}: cannot read it ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise RuntimeConfigError(f"{path}: invalid TOML: {exc}") from None
-    table = data.get("tool", {}).get("gestalt")
+    tool = data.get("tool")
+    table = tool.get("gestalt") if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         raise RuntimeConfigError(f"{path}: no [tool.gestalt] table")
     for key, value in table.items():
@@ -137,6 +138,10 @@ def spec_from_pyproject(root: Path) -> LaunchSpec:
                 continue
         if not isinstance(value, str) or not value.strip():
             raise RuntimeConfigError(f"{path}: tool.gestalt.{key} must be a non-empty string")
+        try:
+            split_target(value.strip())
+        except RuntimeConfigError as exc:
+            raise RuntimeConfigError(f"{path}: tool.gestalt.{key}: {exc}") from None
         return LaunchSpec(value.strip(), kind, root.resolve())
     raise RuntimeConfigError(
         f"{path}: [tool.gestalt] has no provider key "
@@ -170,7 +175,7 @@ def import_module(name: str, root: Path | None) -> types.ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             where = f" under {root}" if root is not None else ""
             raise RuntimeConfigError(f"cannot import module {name!r}{where}") from None
         raise ProviderImportError(name) from exc
@@ -295,7 +300,9 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
     if isinstance(target, Plugin):
         plugin_servicers.add_integration_provider_to_server(sv.Integration(target), server)
         return target.run_close_hooks
-    runtime_servicers.add_provider_lifecycle_to_server(sv.Lifecycle(target, kind), server)
+    # An adapter's lifecycle (configure, metadata, health, start) is its provider's.
+    provider = target.provider if isinstance(target, PluginProviderAdapter) else target
+    runtime_servicers.add_provider_lifecycle_to_server(sv.Lifecycle(provider, kind), server)
     if isinstance(target, PluginProviderAdapter):
         target.register_services(server, target.provider)
     elif kind is ProviderKind.AUTHENTICATION:

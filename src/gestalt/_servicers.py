@@ -27,6 +27,7 @@ from google.protobuf import duration_pb2, empty_pb2, struct_pb2
 from gestalt._hooks import HookError
 from gestalt._plugin import Plugin
 from gestalt._providers import (
+    CacheProvider,
     ExternalTokenValidator,
     HealthChecker,
     MetadataProvider,
@@ -348,10 +349,38 @@ async def _ttl(context: Context, message: Any) -> dt.timedelta | None:
 
 
 class CacheService:
-    """``Cache`` served for a ``CacheProvider`` (contract 7.3)."""
+    """``Cache`` served for a ``CacheProvider`` (contract 7.3).
+
+    When a provider keeps the base class's batch methods, they are composed here from its
+    ``get``/``set``/``delete`` with :func:`call`, so they work for ``async def`` providers too.
+    """
 
     def __init__(self, provider: Any) -> None:
         self.provider = provider
+        inherited = {
+            name: getattr(type(provider), name, None) is getattr(CacheProvider, name)
+            for name in ("get_many", "set_many", "delete_many")
+        }
+        self._get_many = self._composed_get_many if inherited["get_many"] else provider.get_many
+        self._set_many = self._composed_set_many if inherited["set_many"] else provider.set_many
+        self._delete_many = (
+            self._composed_delete_many if inherited["delete_many"] else provider.delete_many
+        )
+
+    async def _composed_get_many(self, keys: list[str]) -> dict[str, bytes]:
+        found = {}
+        for key in keys:
+            value = await call(self.provider.get, key)
+            if value is not None:
+                found[key] = value
+        return found
+
+    async def _composed_set_many(self, entries: list[Any], ttl: dt.timedelta | None) -> None:
+        for entry in entries:
+            await call(self.provider.set, entry.key, entry.value, ttl)
+
+    async def _composed_delete_many(self, keys: list[str]) -> int:
+        return sum([bool(await call(self.provider.delete, key)) for key in dict.fromkeys(keys)])
 
     async def get(
         self, request: cache_pb2.CacheGetRequest, context: Context
@@ -365,7 +394,7 @@ class CacheService:
         self, request: cache_pb2.CacheGetManyRequest, context: Context
     ) -> cache_pb2.CacheGetManyResponse:
         keys = list(request.keys)
-        found = await guarded(context, "cache get_many", self.provider.get_many, keys) or {}
+        found = await guarded(context, "cache get_many", self._get_many, keys) or {}
         entries = [
             cache_pb2.CacheResult(key=k, found=True, value=found[k])
             if k in found
@@ -386,7 +415,7 @@ class CacheService:
 
         ttl = await _ttl(context, request)
         entries = [CacheEntry(e.key, e.value) for e in request.entries]
-        await guarded(context, "cache set_many", self.provider.set_many, entries, ttl)
+        await guarded(context, "cache set_many", self._set_many, entries, ttl)
         return empty_pb2.Empty()
 
     async def delete(
@@ -399,7 +428,7 @@ class CacheService:
         self, request: cache_pb2.CacheDeleteManyRequest, context: Context
     ) -> cache_pb2.CacheDeleteManyResponse:
         keys = list(request.keys)
-        count = await guarded(context, "cache delete_many", self.provider.delete_many, keys)
+        count = await guarded(context, "cache delete_many", self._delete_many, keys)
         return cache_pb2.CacheDeleteManyResponse(deleted=int(count or 0))
 
     async def touch(

@@ -196,7 +196,7 @@ def test_exception_text_never_reaches_the_client(
             client.double(N(value=13))
     assert info.value.code == grpc.StatusCode.UNKNOWN
     assert "secret" not in info.value.message
-    assert info.value.message == "Double failed; see the provider's log"
+    assert info.value.message == "Double: failed; details are in the provider log"
     assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
 
 

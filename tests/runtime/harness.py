@@ -1,40 +1,31 @@
 """Launch providers exactly the way the Gestalt host does, for the runtime tests.
 
-``python -m gestalt._runtime ROOT TARGET KIND`` in a subprocess with the host's reduced
-environment (contract 1.3), ``GESTALT_PLUGIN_SOCKET`` in a fresh temporary directory, the
-test process as ``GESTALT_PLUGIN_PARENT_PID``, and SIGTERM to stop.
+``Provider`` is the SDK's own launcher (``gestalt._launch.ProviderProcess``): ``python -m
+gestalt._runtime ROOT TARGET KIND`` in a subprocess with the host's reduced environment
+(contract 1.3), ``GESTALT_PLUGIN_SOCKET`` in a fresh temporary directory and the test process
+as ``GESTALT_PLUGIN_PARENT_PID``; it is connected when constructed and stopped with SIGTERM.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import grpc
-
-from tests.conftest import REPO, shared_dir
+from gestalt._launch import ProviderProcess, provider_env
+from gestalt._providers import ProviderKind
+from tests.conftest import shared_dir
 
 EXAMPLES = shared_dir() / "contract" / "examples" / "provider"
-#: Variables the host copies from its own environment (contract 1.3).
-INHERITED = ("PATH", "HOME", "TMPDIR", "LANG", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 def host_env(**extra: str) -> dict[str, str]:
-    """The environment the host gives a provider, plus ``extra``.
-
-    ``PYTHONPATH`` points at this checkout, as the host does when it runs from source.
-    """
-    env = {k: os.environ[k] for k in INHERITED if k in os.environ}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO / "generated")])
+    """The environment the host gives a provider, plus ``extra``."""
+    env = provider_env(extra)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update(extra)
     return env
 
 
@@ -49,8 +40,8 @@ def run_cli(args: list[str], timeout: float = 30, **env: str) -> subprocess.Comp
     )
 
 
-class Provider:
-    """One provider process serving on a unix socket in a fresh temporary directory."""
+class Provider(ProviderProcess):
+    """One provider process, connected, removing its temporary directory when stopped."""
 
     def __init__(
         self,
@@ -62,57 +53,26 @@ class Provider:
         parent_pid: int | None = None,
         **env: str,
     ) -> None:
-        self.dir = tempfile.mkdtemp(prefix="gstp-")
-        self.socket = os.path.join(self.dir, "plugin.sock")
-        self.stderr_path = os.path.join(self.dir, "stderr.txt")
-        environment = host_env(
-            GESTALT_PLUGIN_SOCKET=socket_value or self.socket,
-            GESTALT_PLUGIN_PARENT_PID=str(parent_pid or os.getpid()),
-            **env,
+        super().__init__(
+            Path(root),
+            target,
+            ProviderKind.parse(kind),
+            env={"PYTHONDONTWRITEBYTECODE": "1", **env},
+            socket_value=socket_value,
+            parent_pid=parent_pid,
         )
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gestalt._runtime", str(root), target, kind],
-                env=environment,
-                stdout=err,
-                stderr=err,
-            )
-        self.channel = self._connect()
-
-    def _connect(self) -> grpc.Channel:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(self.socket):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"provider exited early:\n{self.stderr()}")
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError(f"provider socket did not appear:\n{self.stderr()}")
-            time.sleep(0.01)
-        channel = grpc.insecure_channel(
-            f"unix:{self.socket}",
-            options=[
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ],
-        )
-        grpc.channel_ready_future(channel).result(timeout=10)
-        return channel
+        self.wait_ready(timeout=30)
 
     def stderr(self) -> str:
         """Everything the provider wrote to stdout and stderr so far."""
-        with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        return self.output_text()
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
-        """Send ``sig`` and wait for the exit status."""
-        self.channel.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 10.0) -> int:
+        """Send ``sig``, wait for the exit status, and remove the temporary directory."""
+        code = super().stop(sig, grace)
+        self.remove_dir()
+        assert code is not None
+        return code
 
     def __enter__(self) -> Provider:
         return self
@@ -123,8 +83,7 @@ class Provider:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.proc.poll() is None:
-            self.stop()
+        self.cleanup()
 
 
 def stub(provider: Provider, stub_type: Any) -> Any:

@@ -273,7 +273,7 @@ def background_loop() -> asyncio.AbstractEventLoop:
 
 def _failure(spec: MethodSpec) -> str:
     _log.exception("unhandled exception in %s", spec.name)
-    return f"{spec.name} failed; see the provider's log"
+    return f"{spec.name}: failed; details are in the provider log"
 
 
 def _unimplemented(service: str, spec: MethodSpec, is_aio: bool) -> Callable[..., Any]:
