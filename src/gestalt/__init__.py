@@ -3,6 +3,7 @@
 Everything a provider author needs is importable from here::
 
     from gestalt import Model, Plugin, field, operation
+    from gestalt import Cache, IndexedDB, S3
 
 Names load lazily on first use (PEP 562), so ``import gestalt`` does not pull in gRPC or the
 generated protobuf modules; the ``TYPE_CHECKING`` block below shows type checkers (and
@@ -19,9 +20,37 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gestalt._implicit import http_subject, operation, post_connect, session_catalog
-    from gestalt._model import Model, field
-    from gestalt._plugin import Plugin, SessionCatalogProvider
+    from gestalt._cache import (
+        AsyncCache,
+        Cache,
+        CacheEntry,
+    )
+    from gestalt._errors import (
+        AlreadyExistsError,
+        HostServiceConfigError,
+        HostServiceError,
+        HostServiceTimeoutError,
+        InvalidTargetError,
+        NotFoundError,
+        S3InvalidRangeError,
+        S3NotFoundError,
+        S3PreconditionFailedError,
+        TransactionError,
+    )
+    from gestalt._implicit import (
+        http_subject,
+        operation,
+        post_connect,
+        session_catalog,
+    )
+    from gestalt._model import (
+        Model,
+        field,
+    )
+    from gestalt._plugin import (
+        Plugin,
+        SessionCatalogProvider,
+    )
     from gestalt._providers import (
         AuthenticationProvider,
         CacheProvider,
@@ -51,6 +80,20 @@ if TYPE_CHECKING:
         Subject,
         http_subject_error,
     )
+    from gestalt._transport import (
+        ENV_CACHE_SOCKET,
+        ENV_CACHE_SOCKET_TOKEN,
+        ENV_INDEXEDDB_SOCKET,
+        ENV_INDEXEDDB_SOCKET_TOKEN,
+        ENV_S3_SOCKET,
+        ENV_S3_SOCKET_TOKEN,
+        cache_socket_env,
+        cache_socket_token_env,
+        indexeddb_socket_env,
+        indexeddb_socket_token_env,
+        s3_socket_env,
+        s3_socket_token_env,
+    )
     from gestalt.gen.v1.authentication_pb2 import (
         AuthenticatedUser,
         BeginLoginRequest,
@@ -64,73 +107,93 @@ if TYPE_CHECKING:
         OperationAnnotations,
     )
 
-_AUTH_PB2 = "gestalt.gen.v1.authentication_pb2"
-_CATALOG = "gestalt.gen.v1.plugin_pb2"
-_IMPLICIT = "gestalt._implicit"
-_MODEL = "gestalt._model"
-_PLUGIN = "gestalt._plugin"
-_PROVIDERS = "gestalt._providers"
-_REQUEST = "gestalt._request"
-
-# Public name -> module defining it. Names from later work (provider kinds such as
-# CacheProvider, host-service clients such as Cache, IndexedDB and S3) are added here, in the
-# TYPE_CHECKING block above and in __all__ when they are implemented.
+#: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
-    # core authoring types
-    "Access": _REQUEST,
-    "ConnectedToken": _REQUEST,
-    "Credential": _REQUEST,
-    "Error": _REQUEST,
-    "HTTPSubjectRequest": _REQUEST,
-    "HTTPSubjectResolutionError": _REQUEST,
-    "Model": _MODEL,
-    "OK": _REQUEST,
-    "Request": _REQUEST,
-    "Response": _REQUEST,
-    "Subject": _REQUEST,
-    "field": _MODEL,
-    "http_subject_error": _REQUEST,
-    # plugin authoring
-    "Plugin": _PLUGIN,
-    "SessionCatalogProvider": _PLUGIN,
-    "http_subject": _IMPLICIT,
-    "operation": _IMPLICIT,
-    "post_connect": _IMPLICIT,
-    "session_catalog": _IMPLICIT,
-    # provider kinds
-    "AuthenticationProvider": _PROVIDERS,
-    "CacheProvider": _PROVIDERS,
-    "Closer": _PROVIDERS,
-    "ExternalTokenValidator": _PROVIDERS,
-    "HealthChecker": _PROVIDERS,
-    "MetadataProvider": _PROVIDERS,
-    "PluginProvider": _PROVIDERS,
-    "PluginProviderAdapter": _PROVIDERS,
-    "ProviderKind": _PROVIDERS,
-    "ProviderMetadata": _PROVIDERS,
-    "S3Provider": _PROVIDERS,
-    "SecretsProvider": _PROVIDERS,
-    "SessionTTLProvider": _PROVIDERS,
-    "WarningsProvider": _PROVIDERS,
-    # auth protocol messages, re-exported from the generated code
-    "AuthenticatedUser": _AUTH_PB2,
-    "BeginLoginRequest": _AUTH_PB2,
-    "BeginLoginResponse": _AUTH_PB2,
-    "CompleteLoginRequest": _AUTH_PB2,
-    # catalog protocol messages, re-exported from the generated code
-    "Catalog": _CATALOG,
-    "CatalogOperation": _CATALOG,
-    "CatalogParameter": _CATALOG,
-    "OperationAnnotations": _CATALOG,
+    "AsyncCache": "gestalt._cache",
+    "Cache": "gestalt._cache",
+    "CacheEntry": "gestalt._cache",
+    "AlreadyExistsError": "gestalt._errors",
+    "HostServiceConfigError": "gestalt._errors",
+    "HostServiceError": "gestalt._errors",
+    "HostServiceTimeoutError": "gestalt._errors",
+    "InvalidTargetError": "gestalt._errors",
+    "NotFoundError": "gestalt._errors",
+    "S3InvalidRangeError": "gestalt._errors",
+    "S3NotFoundError": "gestalt._errors",
+    "S3PreconditionFailedError": "gestalt._errors",
+    "TransactionError": "gestalt._errors",
+    "http_subject": "gestalt._implicit",
+    "operation": "gestalt._implicit",
+    "post_connect": "gestalt._implicit",
+    "session_catalog": "gestalt._implicit",
+    "Model": "gestalt._model",
+    "field": "gestalt._model",
+    "Plugin": "gestalt._plugin",
+    "SessionCatalogProvider": "gestalt._plugin",
+    "AuthenticationProvider": "gestalt._providers",
+    "CacheProvider": "gestalt._providers",
+    "Closer": "gestalt._providers",
+    "ExternalTokenValidator": "gestalt._providers",
+    "HealthChecker": "gestalt._providers",
+    "MetadataProvider": "gestalt._providers",
+    "PluginProvider": "gestalt._providers",
+    "PluginProviderAdapter": "gestalt._providers",
+    "ProviderKind": "gestalt._providers",
+    "ProviderMetadata": "gestalt._providers",
+    "S3Provider": "gestalt._providers",
+    "SecretsProvider": "gestalt._providers",
+    "SessionTTLProvider": "gestalt._providers",
+    "WarningsProvider": "gestalt._providers",
+    "Access": "gestalt._request",
+    "ConnectedToken": "gestalt._request",
+    "Credential": "gestalt._request",
+    "Error": "gestalt._request",
+    "HTTPSubjectRequest": "gestalt._request",
+    "HTTPSubjectResolutionError": "gestalt._request",
+    "OK": "gestalt._request",
+    "Request": "gestalt._request",
+    "Response": "gestalt._request",
+    "Subject": "gestalt._request",
+    "http_subject_error": "gestalt._request",
+    "ENV_CACHE_SOCKET": "gestalt._transport",
+    "ENV_CACHE_SOCKET_TOKEN": "gestalt._transport",
+    "ENV_INDEXEDDB_SOCKET": "gestalt._transport",
+    "ENV_INDEXEDDB_SOCKET_TOKEN": "gestalt._transport",
+    "ENV_S3_SOCKET": "gestalt._transport",
+    "ENV_S3_SOCKET_TOKEN": "gestalt._transport",
+    "cache_socket_env": "gestalt._transport",
+    "cache_socket_token_env": "gestalt._transport",
+    "indexeddb_socket_env": "gestalt._transport",
+    "indexeddb_socket_token_env": "gestalt._transport",
+    "s3_socket_env": "gestalt._transport",
+    "s3_socket_token_env": "gestalt._transport",
+    "AuthenticatedUser": "gestalt.gen.v1.authentication_pb2",
+    "BeginLoginRequest": "gestalt.gen.v1.authentication_pb2",
+    "BeginLoginResponse": "gestalt.gen.v1.authentication_pb2",
+    "CompleteLoginRequest": "gestalt.gen.v1.authentication_pb2",
+    "Catalog": "gestalt.gen.v1.plugin_pb2",
+    "CatalogOperation": "gestalt.gen.v1.plugin_pb2",
+    "CatalogParameter": "gestalt.gen.v1.plugin_pb2",
+    "OperationAnnotations": "gestalt.gen.v1.plugin_pb2",
 }
 
 __all__ = [
+    "ENV_CACHE_SOCKET",
+    "ENV_CACHE_SOCKET_TOKEN",
+    "ENV_INDEXEDDB_SOCKET",
+    "ENV_INDEXEDDB_SOCKET_TOKEN",
+    "ENV_S3_SOCKET",
+    "ENV_S3_SOCKET_TOKEN",
     "OK",
     "Access",
+    "AlreadyExistsError",
+    "AsyncCache",
     "AuthenticatedUser",
     "AuthenticationProvider",
     "BeginLoginRequest",
     "BeginLoginResponse",
+    "Cache",
+    "CacheEntry",
     "CacheProvider",
     "Catalog",
     "CatalogOperation",
@@ -144,8 +207,13 @@ __all__ = [
     "HTTPSubjectRequest",
     "HTTPSubjectResolutionError",
     "HealthChecker",
+    "HostServiceConfigError",
+    "HostServiceError",
+    "HostServiceTimeoutError",
+    "InvalidTargetError",
     "MetadataProvider",
     "Model",
+    "NotFoundError",
     "OperationAnnotations",
     "Plugin",
     "PluginProvider",
@@ -154,17 +222,27 @@ __all__ = [
     "ProviderMetadata",
     "Request",
     "Response",
+    "S3InvalidRangeError",
+    "S3NotFoundError",
+    "S3PreconditionFailedError",
     "S3Provider",
     "SecretsProvider",
     "SessionCatalogProvider",
     "SessionTTLProvider",
     "Subject",
+    "TransactionError",
     "WarningsProvider",
+    "cache_socket_env",
+    "cache_socket_token_env",
     "field",
     "http_subject",
     "http_subject_error",
+    "indexeddb_socket_env",
+    "indexeddb_socket_token_env",
     "operation",
     "post_connect",
+    "s3_socket_env",
+    "s3_socket_token_env",
     "session_catalog",
 ]
 
