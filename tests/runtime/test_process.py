@@ -137,3 +137,60 @@ def _alive(pid: int) -> bool:
         status = Path(f"/proc/{pid}/stat")
         return status.exists() and status.read_text().split()[2] != "Z"
     return waited == 0
+
+
+SERVE_SCRIPTS = {
+    "plugin": (
+        "from gestalt import Plugin\n"
+        "plugin = Plugin('selfserved')\n\n"
+        "@plugin.operation\n"
+        "def ping() -> str:\n"
+        "    return 'pong'\n\n"
+        "if __name__ == '__main__':\n"
+        "    plugin.serve()\n"
+    ),
+    "secrets": (
+        "from gestalt import SecretsProvider\n\n"
+        "class Vault(SecretsProvider):\n"
+        "    def get_secret(self, name: str) -> str:\n"
+        "        return name.upper()\n\n"
+        "if __name__ == '__main__':\n"
+        "    Vault().serve()\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SERVE_SCRIPTS))
+def test_serve_methods_run_the_runtime(tmp_path: Path, kind: str) -> None:
+    from google.protobuf import empty_pb2
+
+    from gestalt.gen.v1 import runtime_clients, secrets_clients, secrets_pb2
+
+    script = tmp_path / "main.py"
+    script.write_text(SERVE_SCRIPTS[kind], encoding="utf-8")
+    socket_path = tmp_path / "p.sock"
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=host_env(GESTALT_PLUGIN_SOCKET=str(socket_path))
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        import grpc
+
+        with grpc.insecure_channel(f"unix:{socket_path}") as channel:
+            if kind == "plugin":
+                client = plugin_clients.IntegrationProviderClient(channel)
+                result = client.execute(plugin_pb2.ExecuteRequest(operation="ping"), timeout=10)
+                assert (result.status, result.body) == (200, '"pong"')
+            else:
+                lifecycle = runtime_clients.ProviderLifecycleClient(channel)
+                identity = lifecycle.get_provider_identity(empty_pb2.Empty(), timeout=10)
+                assert identity.kind == 4  # PROVIDER_KIND_SECRETS
+                secrets = secrets_clients.SecretsProviderClient(channel)
+                request = secrets_pb2.GetSecretRequest(name="db")
+                assert secrets.get_secret(request, timeout=10).value == "DB"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
