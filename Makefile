@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup gen check-gen lint typecheck test bench clean
+.PHONY: setup example gen check-gen lint typecheck test docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 setup: $(VENV)/.installed
+
+example: setup  ## run the hello example end to end through gestalt dev and gestalt invoke
+	$(BIN)/python examples/run_hello.py
 
 gen: setup  ## wipe and rebuild generated/ from proto/
 	$(BIN)/python -m codegen
@@ -32,8 +35,12 @@ typecheck: setup
 test: setup lint typecheck  ## the whole suite, as CI runs it
 	$(BIN)/python -m pytest -q
 
+docs: setup  ## build the HTML documentation into docs/_build
+	$(BIN)/python -m sphinx -W -b html docs docs/_build/html
+
 bench: setup
 	$(BIN)/python benchmarks/bench_mirrors.py
+	$(BIN)/python benchmarks/bench_runtime.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

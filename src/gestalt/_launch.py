@@ -125,32 +125,10 @@ class ProviderProcess:
 
     def handshake(self, name: str, config: Mapping[str, Any] | None = None) -> Any:
         """The host's start-up calls; returns ``ProviderMetadata`` or ``ProviderIdentity``."""
-        from google.protobuf import empty_pb2, struct_pb2
-
         from gestalt.gen.support import RPCError
 
-        struct = struct_pb2.Struct()
-        struct.update(dict(config or {}))
         try:
-            if self.kind is ProviderKind.INTEGRATION:
-                from gestalt.gen.v1 import plugin_clients, plugin_pb2
-
-                client = plugin_clients.IntegrationProviderClient(self.channel)
-                metadata = client.get_metadata(empty_pb2.Empty(), timeout=30)
-                client.start_provider(
-                    plugin_pb2.StartProviderRequest(name=name, config=struct, protocol_version=3),
-                    timeout=30,
-                )
-                return metadata
-            from gestalt.gen.v1 import runtime_clients, runtime_pb2
-
-            lifecycle = runtime_clients.ProviderLifecycleClient(self.channel)
-            lifecycle.get_provider_identity(empty_pb2.Empty(), timeout=30)
-            lifecycle.configure_provider(
-                runtime_pb2.ConfigureProviderRequest(name=name, config=struct, protocol_version=3),
-                timeout=30,
-            )
-            return lifecycle.get_provider_identity(empty_pb2.Empty(), timeout=30)
+            return handshake(self.channel, self.kind, name, config)
         except RPCError as exc:
             raise self._fail(f"the provider failed the start-up handshake ({exc})") from None
 
@@ -179,3 +157,35 @@ class ProviderProcess:
         """Remove the socket directory, keeping the output in memory."""
         self._kept_output = self.output_text()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def handshake(channel: Any, kind: ProviderKind, name: str, config: Mapping[str, Any] | None) -> Any:
+    """What the host calls once a provider answers (contract 1.5), on ``channel``.
+
+    Integrations: ``GetMetadata`` then ``StartProvider``; other kinds: ``GetProviderIdentity``,
+    ``ConfigureProvider``, ``GetProviderIdentity``. Returns the metadata or final identity;
+    a refused call raises ``gestalt.gen.support.RPCError``.
+    """
+    from google.protobuf import empty_pb2, struct_pb2
+
+    struct = struct_pb2.Struct()
+    struct.update(dict(config or {}))
+    if kind is ProviderKind.INTEGRATION:
+        from gestalt.gen.v1 import plugin_clients, plugin_pb2
+
+        client = plugin_clients.IntegrationProviderClient(channel)
+        metadata = client.get_metadata(empty_pb2.Empty(), timeout=30)
+        client.start_provider(
+            plugin_pb2.StartProviderRequest(name=name, config=struct, protocol_version=3),
+            timeout=30,
+        )
+        return metadata
+    from gestalt.gen.v1 import runtime_clients, runtime_pb2
+
+    lifecycle = runtime_clients.ProviderLifecycleClient(channel)
+    lifecycle.get_provider_identity(empty_pb2.Empty(), timeout=30)
+    lifecycle.configure_provider(
+        runtime_pb2.ConfigureProviderRequest(name=name, config=struct, protocol_version=3),
+        timeout=30,
+    )
+    return lifecycle.get_provider_identity(empty_pb2.Empty(), timeout=30)

@@ -1,0 +1,266 @@
+"""``gestalt dev`` and ``gestalt invoke``: a local stand-in for the Gestalt host.
+
+The dev host starts the embedded Cache, IndexedDB and S3 services (``gestalt.local``), then the
+provider exactly as the host launches it (``gestalt._launch``) with the services' sockets in
+``GESTALT_CACHE_SOCKET``, ``GESTALT_INDEXEDDB_SOCKET`` and ``GESTALT_S3_SOCKET``, performs the
+start-up handshake, and prints where everything listens and which operations exist. While it
+runs, a state file ``ROOT/.gestalt/dev.json`` tells ``gestalt invoke`` where the provider is;
+Python sources under ROOT are polled twice a second and a change restarts the provider (the
+services, and their data under ``ROOT/.gestalt/data``, stay up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gestalt._launch import LaunchError, ProviderProcess
+from gestalt._project import ProjectError, load_spec
+from gestalt._providers import ProviderKind
+
+if TYPE_CHECKING:
+    from gestalt._cli import Output
+
+STATE_DIR = ".gestalt"
+STATE_FILE = "dev.json"
+POLL_SECONDS = 0.5
+
+
+def source_stamp(root: Path) -> tuple[tuple[str, int], ...]:
+    """Modification times of the project's Python sources and config, to detect edits."""
+    stamps = []
+    for path in sorted(root.rglob("*")):
+        if STATE_DIR in path.parts or "__pycache__" in path.parts or ".venv" in path.parts:
+            continue
+        if path.suffix in {".py", ".toml", ".yaml", ".yml", ".json"} and path.is_file():
+            stamps.append((str(path), path.stat().st_mtime_ns))
+    return tuple(stamps)
+
+
+class DevHost:
+    """Embedded services plus one provider process, restartable."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        data_dir: Path | None = None,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        with_services: bool = True,
+    ) -> None:
+        self.root = root.resolve()
+        self.target, self.kind = load_spec(self.root)
+        self.state_dir = self.root / STATE_DIR
+        self.data_dir = (data_dir or self.state_dir / "data").resolve()
+        self.name = name or self.root.name
+        self.config = config or {}
+        self.with_services = with_services
+        self.services: Any = None
+        self.service_env: dict[str, str] = {}
+        self.provider: ProviderProcess | None = None
+        self.metadata: Any = None
+
+    def start(self) -> None:
+        """Start the services (once) and the provider, and write the state file."""
+        if self.with_services and self.services is None:
+            from gestalt.local import LocalServices
+
+            self.services = LocalServices(self.data_dir)
+            self.service_env = self.services.start()
+        self.provider = ProviderProcess(self.root, self.target, self.kind, env=self.service_env)
+        self.provider.wait_ready()
+        self.metadata = self.provider.handshake(self.name, self.config)
+        self._write_state()
+
+    def restart(self) -> None:
+        """Stop the provider and start it again with the same services."""
+        if self.provider is not None:
+            self.provider.cleanup()
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the provider and the services, and remove the state file."""
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        if self.provider is not None:
+            self.provider.cleanup()
+            self.provider = None
+        if self.services is not None:
+            self.services.stop()
+            self.services = None
+
+    def _write_state(self) -> None:
+        assert self.provider is not None
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "pid": os.getpid(),
+            "provider_pid": self.provider.proc.pid,
+            "socket": str(self.provider.socket),
+            "kind": self.kind.value,
+            "services": self.service_env,
+        }
+        path = self.state_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        tmp.replace(path)
+
+    def describe(self) -> dict[str, Any]:
+        """Where everything listens and what the provider offers."""
+        assert self.provider is not None
+        info: dict[str, Any] = {
+            "root": str(self.root),
+            "target": self.target,
+            "kind": self.kind.value,
+            "provider_socket": str(self.provider.socket),
+            "data_dir": str(self.data_dir),
+            "services": dict(self.service_env),
+        }
+        if self.kind is ProviderKind.INTEGRATION:
+            info["operations"] = operations(self.root)
+        return info
+
+
+def operations(root: Path) -> list[dict[str, Any]]:
+    """The operations of the static catalog: id, method and title."""
+    import yaml
+
+    from gestalt._project import export_catalog
+
+    catalog = yaml.safe_load(export_catalog(root))
+    return [
+        {"id": op.get("id"), "method": op.get("method"), "title": op.get("title", "")}
+        for op in catalog.get("operations", [])
+    ]
+
+
+def run_dev(args: argparse.Namespace, out: Output) -> int:
+    """``gestalt dev``: run until Ctrl-C (or SIGTERM), restarting on source changes."""
+    from gestalt._cli import CommandError
+
+    try:
+        config = json.loads(args.config)
+    except ValueError as exc:
+        raise CommandError(f"--config is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise CommandError("--config must be a JSON object")
+    host = DevHost(args.root, data_dir=args.data, name=args.name, config=config)
+    stop = {"now": False}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        try:
+            host.start()
+        except LaunchError as exc:
+            raise CommandError(str(exc)) from None
+        _announce(host, out)
+        stamp = source_stamp(host.root)
+        while not stop["now"]:
+            time.sleep(POLL_SECONDS)
+            if args.no_reload:
+                continue
+            current = source_stamp(host.root)
+            if current != stamp:
+                stamp = current
+                out.line(out.style("change detected: restarting the provider", "33"))
+                try:
+                    host.restart()
+                    out.line(out.style("provider restarted", "32"))
+                except (LaunchError, ProjectError) as exc:
+                    out.line(out.style(f"restart failed: {exc}", "31"))
+                    out.line("fix the error and save again")
+    finally:
+        host.stop()
+        out.line("stopped")
+    return 0
+
+
+def _announce(host: DevHost, out: Output) -> None:
+    info = host.describe()
+    if out.as_json:
+        out.document(info)
+        return
+    out.line(out.style(f"gestalt dev: {info['target']} ({info['kind']})", "1"))
+    out.line(f"  provider   unix:{info['provider_socket']}")
+    for var, target in sorted(info["services"].items()):
+        out.line(f"  {var:<26} {target}")
+    out.line(f"  data       {info['data_dir']}")
+    for op in info.get("operations", []):
+        title = f"  {op['title']}" if op.get("title") else ""
+        out.line(f"  operation  {op['method']:<6} {op['id']}{title}")
+    out.line("ready: call operations with `gestalt invoke OPERATION key=value`; Ctrl-C stops")
+
+
+def _running_socket(root: Path) -> str | None:
+    """The socket of a live ``gestalt dev`` for ``root``, if there is one."""
+    path = root.resolve() / STATE_DIR / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(state["provider_pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    socket = str(state.get("socket", ""))
+    return socket if socket and Path(socket).exists() else None
+
+
+def run_invoke(root: Path, operation: str, params: dict[str, Any], token: str, out: Output) -> int:
+    """``gestalt invoke``: print status and body; exit status 1 for a status >= 400."""
+    import grpc
+    from google.protobuf import struct_pb2
+
+    from gestalt._cli import CommandError
+    from gestalt.gen.support import RPCError
+    from gestalt.gen.v1 import plugin_clients, plugin_pb2
+
+    socket = _running_socket(root)
+    host: DevHost | None = None
+    try:
+        if socket is None:
+            host = DevHost(root)
+            if host.kind is not ProviderKind.INTEGRATION:
+                raise CommandError(
+                    f"{host.target} is a {host.kind.value} provider; invoke "
+                    "calls operations of integration plugins"
+                )
+            try:
+                host.start()
+            except LaunchError as exc:
+                raise CommandError(str(exc)) from None
+            assert host.provider is not None
+            socket = str(host.provider.socket)
+        request = plugin_pb2.ExecuteRequest(operation=operation, token=token)
+        if params:
+            struct = struct_pb2.Struct()
+            struct.update(params)
+            request.params.CopyFrom(struct)
+        with grpc.insecure_channel(f"unix:{socket}") as channel:
+            client = plugin_clients.IntegrationProviderClient(channel)
+            try:
+                result = client.execute(request, timeout=60)
+            except RPCError as exc:
+                raise CommandError(f"the provider failed the call: {exc}") from None
+    finally:
+        if host is not None:
+            host.stop()
+    try:
+        body: Any = json.loads(result.body)
+    except ValueError:
+        body = result.body
+    if out.as_json:
+        out.document({"status": result.status, "body": body})
+    else:
+        ok = 200 <= result.status < 400
+        out.line(out.style(f"status {result.status}", "32" if ok else "31"))
+        out.line(json.dumps(body, indent=2, ensure_ascii=False))
+    return 0 if result.status < 400 else 1

@@ -1,0 +1,151 @@
+"""A provider project on disk: its ``[tool.gestalt]`` target, catalog and checks.
+
+The catalog is always produced the way the host produces it, by running
+``python -m gestalt._runtime ROOT TARGET`` with ``GESTALT_PLUGIN_WRITE_CATALOG`` in a
+subprocess, so what ``gestalt catalog`` prints and ``gestalt check`` validates is exactly what
+the host would load.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gestalt._launch import provider_env
+from gestalt._providers import ProviderKind
+
+#: Parameter types the host's catalog schema knows.
+PARAMETER_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object"})
+
+
+class ProjectError(Exception):
+    """The project cannot be used as configured; the message names file and key."""
+
+
+def load_spec(root: Path) -> tuple[str, ProviderKind]:
+    """The target and kind declared in ``ROOT/pyproject.toml``."""
+    from gestalt._runtime import RuntimeConfigError, spec_from_pyproject
+
+    if not root.is_dir():
+        raise ProjectError(f"{root}: no such directory")
+    if not (root / "pyproject.toml").is_file():
+        raise ProjectError(f"{root.resolve()}: no pyproject.toml with a [tool.gestalt] table")
+    try:
+        spec = spec_from_pyproject(root)
+    except (RuntimeConfigError, ValueError) as exc:
+        raise ProjectError(str(exc)) from None
+    return spec.target, spec.kind
+
+
+def export_catalog(root: Path, target: str | None = None) -> str:
+    """The static catalog YAML of the integration plugin under ``root``.
+
+    ``target`` defaults to the one declared in ``root/pyproject.toml``.
+    """
+    if target is None:
+        target, kind = load_spec(root)
+        if kind is not ProviderKind.INTEGRATION:
+            raise ProjectError(f"{root.resolve()}: only integration plugins have a catalog")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "catalog.yaml"
+        run = subprocess.run(
+            [sys.executable, "-m", "gestalt._runtime", str(root.resolve()), target],
+            env=provider_env({"GESTALT_PLUGIN_WRITE_CATALOG": str(path)}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if run.returncode != 0:
+            lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+            detail = lines[-1] if lines else f"exit status {run.returncode}"
+            raise ProjectError(f"catalog export of {target} failed: {detail}")
+        return path.read_text(encoding="utf-8")
+
+
+def check_project(root: Path) -> list[str]:
+    """Every problem the host would have with the project under ``root`` (empty: none)."""
+    import yaml
+
+    try:
+        target, kind = load_spec(root)
+    except ProjectError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    manifest = root / "manifest.yaml"
+    if manifest.is_file():
+        try:
+            data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            problems.append(f"{manifest}: invalid YAML: {exc}".replace("\n", " "))
+        else:
+            if not isinstance(data, dict):
+                problems.append(f"{manifest}: expected a mapping at the top level")
+    if kind is not ProviderKind.INTEGRATION:
+        return problems + _check_launch(root, target, kind)
+    try:
+        text = export_catalog(root)
+    except ProjectError as exc:
+        return [*problems, str(exc)]
+    where = f"{root.resolve()}/catalog.yaml (exported)"
+    problems.extend(f"{where}: {p}" for p in catalog_problems(yaml.safe_load(text)))
+    return problems
+
+
+def catalog_problems(catalog: Any) -> list[str]:
+    """What the host's catalog schema rejects in ``catalog`` (a parsed catalog.yaml)."""
+    from gestalt._catalog import CatalogError, check_method, check_operation_id
+
+    if not isinstance(catalog, dict):
+        return ["the catalog must be a mapping"]
+    problems = []
+    if not str(catalog.get("name") or "").strip():
+        problems.append("name: missing")
+    operations = catalog.get("operations")
+    if not isinstance(operations, list) or not operations:
+        return [*problems, "operations: at least one operation is required"]
+    seen: set[str] = set()
+    for i, op in enumerate(operations):
+        key = f"operations[{i}]"
+        if not isinstance(op, dict):
+            problems.append(f"{key}: expected a mapping")
+            continue
+        op_id = str(op.get("id") or "")
+        key = f"operations[{op_id or i}]"
+        try:
+            check_operation_id(op_id)
+        except CatalogError as exc:
+            problems.append(f"{key}.id: {exc}")
+        if op_id in seen:
+            problems.append(f"{key}.id: duplicate operation id")
+        seen.add(op_id)
+        try:
+            check_method(str(op.get("method") or ""))
+        except CatalogError as exc:
+            problems.append(f"{key}.method: {exc}")
+        for j, param in enumerate(op.get("parameters") or []):
+            pkey = f"{key}.parameters[{j}]"
+            if not isinstance(param, dict) or not str(param.get("name") or "").strip():
+                problems.append(f"{pkey}.name: missing")
+            elif param.get("type") not in PARAMETER_TYPES:
+                problems.append(f"{pkey}.type: {param.get('type')!r} is not a catalog type")
+    return problems
+
+
+def _check_launch(root: Path, target: str, kind: ProviderKind) -> list[str]:
+    """For non-integration kinds: does the target resolve? (Started without serving.)"""
+    code = (
+        "import sys; from gestalt._runtime import LaunchSpec, resolve;"
+        "from gestalt._providers import ProviderKind;"
+        f"resolve(LaunchSpec({target!r}, ProviderKind({kind.value!r}), __import__('pathlib')"
+        f".Path({str(root.resolve())!r})))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=provider_env(), capture_output=True, text=True
+    )
+    if run.returncode == 0:
+        return []
+    lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+    return [f"{root.resolve()}/pyproject.toml: tool.gestalt: {lines[-1] if lines else 'failed'}"]

@@ -1,0 +1,68 @@
+"""Embedded, real implementations of the host's Cache, IndexedDB and S3 services.
+
+They serve the same ``gestalt.provider.v1`` services the Gestalt host offers, over a unix
+socket, so clients and providers can run and be tested without the Go host. Storage is real:
+memory for the cache, SQLite for IndexedDB, a directory for S3. ``LocalServices`` runs all
+three at once, as ``gestalt dev`` does. Every ``serve_*`` function takes the same address
+forms (socket path, ``unix://``, ``tcp://host:port``) and an optional ``relay_token`` and
+returns a :class:`LocalServer` handle (``target``, ``socket_path``, ``service``, ``stop``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gestalt.local._services import LocalServices
+    from gestalt.local._serving import AsyncLocalServer, LocalServer
+    from gestalt.local.cache import (
+        AsyncCacheServer,
+        CacheServer,
+        CacheService,
+        serve_cache,
+        serve_cache_async,
+    )
+    from gestalt.local.indexeddb import IndexedDBServer, IndexedDBService, serve_indexeddb
+    from gestalt.local.s3 import S3Service, S3ServiceHandle, serve_s3
+
+_EXPORTS = {
+    "AsyncLocalServer": "gestalt.local._serving",
+    "LocalServer": "gestalt.local._serving",
+    "LocalServices": "gestalt.local._services",
+    "AsyncCacheServer": "gestalt.local.cache",
+    "CacheServer": "gestalt.local.cache",
+    "CacheService": "gestalt.local.cache",
+    "serve_cache": "gestalt.local.cache",
+    "serve_cache_async": "gestalt.local.cache",
+    "IndexedDBServer": "gestalt.local.indexeddb",
+    "IndexedDBService": "gestalt.local.indexeddb",
+    "serve_indexeddb": "gestalt.local.indexeddb",
+    "S3Service": "gestalt.local.s3",
+    "S3ServiceHandle": "gestalt.local.s3",
+    "serve_s3": "gestalt.local.s3",
+}
+
+__all__ = [
+    "AsyncCacheServer",
+    "AsyncLocalServer",
+    "CacheServer",
+    "CacheService",
+    "IndexedDBServer",
+    "IndexedDBService",
+    "LocalServer",
+    "LocalServices",
+    "S3Service",
+    "S3ServiceHandle",
+    "serve_cache",
+    "serve_cache_async",
+    "serve_indexeddb",
+    "serve_s3",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gestalt.local' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

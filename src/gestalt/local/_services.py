@@ -1,0 +1,86 @@
+"""The three embedded host services, as ``gestalt dev`` and ``gestalt.testing`` run them."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gestalt.local.cache import CacheServer, CacheService
+    from gestalt.local.indexeddb import IndexedDBServer
+    from gestalt.local.s3 import S3ServiceHandle
+
+
+class LocalServices:
+    """Cache, IndexedDB and S3 on unix sockets, with their data under ``data_dir``.
+
+    IndexedDB keeps its SQLite file and S3 its objects in ``data_dir``, so both survive a
+    restart; the cache lives in memory for as long as the services run. Without ``data_dir``
+    the data goes to a temporary directory removed by :meth:`stop`. :meth:`start` returns the
+    environment variables a provider needs to find the services, exactly as the host sets them.
+    """
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self._temp_data = data_dir is None
+        self.data_dir = (
+            Path(tempfile.mkdtemp(prefix="gestalt-data-")) if data_dir is None else data_dir
+        )
+        self.run_dir = Path(tempfile.mkdtemp(prefix="gsth-"))
+        self.cache: CacheServer[CacheService] | None = None
+        self.indexeddb: IndexedDBServer | None = None
+        self.s3: S3ServiceHandle | None = None
+
+    def start(self) -> dict[str, str]:
+        """Start the three services; return ``GESTALT_*_SOCKET`` variables for a provider."""
+        from gestalt.local.cache import serve_cache
+        from gestalt.local.indexeddb import serve_indexeddb
+        from gestalt.local.s3 import serve_s3
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.cache = serve_cache(self.run_dir / "host-cache.sock")
+            self.indexeddb = serve_indexeddb(
+                self.run_dir / "host-indexeddb.sock", db_path=self.data_dir / "indexeddb.sqlite3"
+            )
+            self.s3 = serve_s3(self.run_dir / "host-s3.sock", root=self.data_dir / "s3")
+        except BaseException:
+            self.stop()
+            raise
+        return self.env()
+
+    def env(self) -> dict[str, str]:
+        """The provider environment variables of the running services."""
+        return {
+            "GESTALT_CACHE_SOCKET": str(self.run_dir / "host-cache.sock"),
+            "GESTALT_INDEXEDDB_SOCKET": str(self.run_dir / "host-indexeddb.sock"),
+            "GESTALT_S3_SOCKET": str(self.run_dir / "host-s3.sock"),
+        }
+
+    @property
+    def s3_http_base_url(self) -> str:
+        """Base URL of the local endpoint serving presigned and object-access URLs."""
+        return self.s3.http_base_url if self.s3 is not None else ""
+
+    def stop(self) -> None:
+        """Stop whatever runs and remove the sockets (and temporary data)."""
+        servers = (self.cache, self.indexeddb, self.s3)
+        self.cache = self.indexeddb = self.s3 = None
+        with contextlib.ExitStack() as cleanup:  # every step runs even if one fails
+            if self._temp_data:
+                cleanup.callback(shutil.rmtree, self.data_dir, ignore_errors=True)
+            cleanup.callback(shutil.rmtree, self.run_dir, ignore_errors=True)
+            for server in servers:  # stopped in reverse: S3 first, as before
+                if server is not None:
+                    cleanup.callback(server.stop)
+
+    def __enter__(self) -> LocalServices:
+        """Start the services and return them."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the services."""
+        self.stop()
