@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import threading
 import time
 import tracemalloc
@@ -888,11 +887,12 @@ def test_temporary_root_is_removed_and_stop_is_idempotent(tmp_path: Path) -> Non
     channel = grpc.insecure_channel(handle.target)
     put(S3Client(channel), ref("t", "k"), b"v")
     channel.close()
-    assert root.is_dir() and Path(handle.socket_path).exists()
+    assert handle.socket_path is not None
+    assert root.is_dir() and handle.socket_path.exists()
     handle.stop()
     handle.stop()
     assert not root.exists()
-    assert not Path(handle.socket_path).exists()
+    assert not handle.socket_path.exists()
     with pytest.raises(RuntimeError):
         handle.service.http_base_url  # noqa: B018
 
@@ -934,5 +934,5 @@ def test_bad_arguments_to_serve(tmp_path: Path) -> None:
 
 def test_handle_exposes_targets(s3_server: S3ServiceHandle) -> None:
     assert s3_server.target == f"unix:{s3_server.socket_path}"
-    assert os.path.isabs(s3_server.socket_path)
+    assert s3_server.socket_path is not None and s3_server.socket_path.is_absolute()
     assert s3_server.http_base_url.startswith("http://127.0.0.1:")

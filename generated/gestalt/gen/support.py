@@ -241,6 +241,13 @@ class _SyncContext:
     def abort_with_status(self, status: Any) -> NoReturn:
         raise _Abort(status.code, status.details)
 
+    def is_active(self) -> bool:
+        """Whether the call is still running (``grpc.aio`` contexts answer through ``done``)."""
+        ctx = self._ctx
+        if hasattr(ctx, "is_active"):
+            return bool(ctx.is_active())
+        return not (ctx.done() or ctx.cancelled())
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ctx, name)
 

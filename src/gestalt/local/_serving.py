@@ -26,7 +26,7 @@ from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Final, Generic, Literal, Self, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -322,7 +322,7 @@ class LocalServer(_Handle[S, grpc.Server]):
         finally:
             self._release()
 
-    def __enter__(self) -> LocalServer[S]:
+    def __enter__(self) -> Self:
         """Return the running server."""
         return self
 
@@ -355,7 +355,7 @@ class AsyncLocalServer(_Handle[S, grpc.aio.Server]):
         finally:
             self._release()
 
-    async def __aenter__(self) -> AsyncLocalServer[S]:
+    async def __aenter__(self) -> Self:
         """Return the running server."""
         return self
 
