@@ -219,7 +219,11 @@ class S3Service:
         self, requests: Iterator[s3_pb2.WriteObjectRequest], context: grpc.ServicerContext
     ) -> s3_pb2.WriteObjectResponse:
         """Store the streamed body once the client half-closes; answer with its metadata."""
-        first = next(requests, None)
+        try:
+            first = next(requests, None)
+        except grpc.RpcError:
+            # Cancelled before the first frame arrived; nothing to store.
+            context.abort(grpc.StatusCode.CANCELLED, "s3: upload cancelled by the client")
         if first is None or first.WhichOneof("msg") != "open":
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first message must be WriteObjectOpen")
         header = first.open
