@@ -30,7 +30,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy --strict src codegen generated tests $(wildcard benchmarks)
+	$(BIN)/mypy --strict src codegen generated tests benchmarks examples
 
 test: setup lint typecheck  ## the whole suite, as CI runs it
 	$(BIN)/python -m pytest -q

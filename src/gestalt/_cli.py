@@ -28,7 +28,14 @@ from gestalt._project import ProjectError
 
 
 class CommandError(Exception):
-    """A command failed for a reason the user can act on; printed as one line."""
+    """A command failed for a reason the user can act on; printed as one line.
+
+    ``details`` (a provider's traceback, say) is printed too with ``--debug``.
+    """
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class Output:
@@ -105,7 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gestalt`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # ``key=value`` items may follow options of ``invoke``; anything else is an error.
+        if args.command != "invoke" or any(
+            "=" not in item or item.startswith("-") for item in extra
+        ):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.assignments.extend(extra)
     out = Output(args.json)
     try:
         if args.command == "dev":
@@ -156,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return build_main(args.args)
     except (CommandError, ProjectError) as exc:
         if args.debug:
+            details = getattr(exc, "details", "")
+            if details:
+                print(details, file=sys.stderr)
             raise
         print(f"gestalt: error: {exc}", file=sys.stderr)
         return 1

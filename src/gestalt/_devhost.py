@@ -53,6 +53,7 @@ class DevHost:
         name: str | None = None,
         config: dict[str, Any] | None = None,
         with_services: bool = True,
+        write_state: bool = True,
     ) -> None:
         self.root = root.resolve()
         self.target, self.kind = load_spec(self.root)
@@ -61,6 +62,7 @@ class DevHost:
         self.name = name or self.root.name
         self.config = config or {}
         self.with_services = with_services
+        self.write_state = write_state
         self.services: Any = None
         self.service_env: dict[str, str] = {}
         self.provider: ProviderProcess | None = None
@@ -71,12 +73,22 @@ class DevHost:
         if self.with_services and self.services is None:
             from gestalt.local import LocalServices
 
-            self.services = LocalServices(self.data_dir)
-            self.service_env = self.services.start()
-        self.provider = ProviderProcess(self.root, self.target, self.kind, env=self.service_env)
+            services = LocalServices(self.data_dir)
+            try:
+                self.service_env = services.start()
+            except (RuntimeError, OSError, ValueError) as exc:
+                raise ProjectError(
+                    f"cannot start the embedded services on {self.data_dir}: {exc}"
+                ) from None
+            self.services = services
+        # No bytecode caches: an edit within the same second as the last one must not be
+        # served from a stale .pyc after a restart.
+        env = {**self.service_env, "PYTHONDONTWRITEBYTECODE": "1"}
+        self.provider = ProviderProcess(self.root, self.target, self.kind, env=env)
         self.provider.wait_ready()
         self.metadata = self.provider.handshake(self.name, self.config)
-        self._write_state()
+        if self.write_state:
+            self._write_state()
 
     def restart(self) -> None:
         """Stop the provider and start it again with the same services."""
@@ -85,8 +97,9 @@ class DevHost:
         self.start()
 
     def stop(self) -> None:
-        """Stop the provider and the services, and remove the state file."""
-        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        """Stop the provider and the services, and remove our state file."""
+        if running_pid(self.root) == os.getpid():
+            (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         if self.provider is not None:
             self.provider.cleanup()
             self.provider = None
@@ -149,6 +162,9 @@ def run_dev(args: argparse.Namespace, out: Output) -> int:
     if not isinstance(config, dict):
         raise CommandError("--config must be a JSON object")
     host = DevHost(args.root, data_dir=args.data, name=args.name, config=config)
+    other = running_pid(host.root)
+    if other is not None:
+        raise CommandError(f"gestalt dev is already running for {host.root} (pid {other})")
     stop = {"now": False}
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -157,12 +173,12 @@ def run_dev(args: argparse.Namespace, out: Output) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        stamp = source_stamp(host.root)  # before starting: edits made meanwhile count
         try:
             host.start()
         except LaunchError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(str(exc), exc.details) from None
         _announce(host, out)
-        stamp = source_stamp(host.root)
         while not stop["now"]:
             time.sleep(POLL_SECONDS)
             if args.no_reload:
@@ -199,12 +215,31 @@ def _announce(host: DevHost, out: Output) -> None:
     out.line("ready: call operations with `gestalt invoke OPERATION key=value`; Ctrl-C stops")
 
 
-def _running_socket(root: Path) -> str | None:
-    """The socket of a live ``gestalt dev`` for ``root``, if there is one."""
+def _state(root: Path) -> dict[str, Any] | None:
     path = root.resolve() / STATE_DIR / STATE_FILE
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def running_pid(root: Path) -> int | None:
+    """The pid of the live ``gestalt dev`` serving ``root``, if there is one."""
+    from gestalt._runtime import process_gone
+
+    state = _state(root)
+    try:
+        pid = int(state["pid"]) if state else 0
+    except (KeyError, TypeError, ValueError):
+        return None
+    return pid if pid > 0 and not process_gone(pid) else None
+
+
+def _running_socket(root: Path) -> str | None:
+    """The socket of a live ``gestalt dev`` for ``root``, if there is one."""
+    state = _state(root)
+    if state is None or running_pid(root) is None:
         return None
     try:
         os.kill(int(state["provider_pid"]), 0)
@@ -227,7 +262,7 @@ def run_invoke(root: Path, operation: str, params: dict[str, Any], token: str, o
     host: DevHost | None = None
     try:
         if socket is None:
-            host = DevHost(root)
+            host = DevHost(root, write_state=False)
             if host.kind is not ProviderKind.INTEGRATION:
                 raise CommandError(
                     f"{host.target} is a {host.kind.value} provider; invoke "
@@ -236,7 +271,7 @@ def run_invoke(root: Path, operation: str, params: dict[str, Any], token: str, o
             try:
                 host.start()
             except LaunchError as exc:
-                raise CommandError(str(exc)) from None
+                raise CommandError(str(exc), exc.details) from None
             assert host.provider is not None
             socket = str(host.provider.socket)
         request = plugin_pb2.ExecuteRequest(operation=operation, token=token)

@@ -30,7 +30,15 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 class LaunchError(RuntimeError):
-    """The provider did not come up; the message includes the end of its output."""
+    """The provider did not come up.
+
+    ``str()`` is one line naming the cause (the last line the provider printed, e.g. its
+    exception); ``details`` holds the end of its output (a traceback, say).
+    """
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 def provider_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -94,9 +102,11 @@ class ProviderProcess:
             return self._kept_output
 
     def _fail(self, what: str) -> LaunchError:
-        tail = "\n".join(self.output_text().strip().splitlines()[-15:])
+        lines = [line for line in self.output_text().strip().splitlines() if line.strip()]
         self.stop()
-        return LaunchError(f"{what}" + (f"; its output ends with:\n{tail}" if tail else ""))
+        last = lines[-1].strip().removesuffix(" (traceback above)") if lines else ""
+        cause = f": {last}" if last else ""
+        return LaunchError(f"{what}{cause}", "\n".join(lines[-25:]))
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Wait for the socket, connect, and return once gRPC is ready."""

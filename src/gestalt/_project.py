@@ -88,7 +88,11 @@ def check_project(root: Path) -> list[str]:
     try:
         text = export_catalog(root)
     except ProjectError as exc:
-        return [*problems, str(exc)]
+        message = str(exc)
+        if "did not resolve" in message or "cannot import module" in message:
+            # The target itself is wrong: point at where it is written.
+            message = f"{root.resolve()}/pyproject.toml: tool.gestalt.provider: {message}"
+        return [*problems, message]
     where = f"{root.resolve()}/catalog.yaml (exported)"
     problems.extend(f"{where}: {p}" for p in catalog_problems(yaml.safe_load(text)))
     return problems

@@ -414,16 +414,35 @@ def grpc_aio() -> Any:
 
 
 async def watch_parent(stop: asyncio.Event) -> None:
-    """Set ``stop`` once the host process that launched us is gone (quirk 21)."""
+    """Set ``stop`` once the host process that launched us is gone (quirk 21).
+
+    The named process is watched itself, not our parent: a single-file executable's parent is
+    its bootloader, not the host.
+    """
     raw = os.environ.get(PARENT_PID_ENV, "").strip()
     if not raw.isdigit():
         return
     parent = int(raw)
     while not stop.is_set():
         await asyncio.sleep(PARENT_POLL_SECONDS)
-        if os.getppid() != parent:
+        if process_gone(parent):
             logger.warning("host process %d is gone; stopping", parent)
             stop.set()
+
+
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie awaiting its parent counts as exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 def serve(target: Any, kind: ProviderKind) -> None:
@@ -471,7 +490,13 @@ def main(argv: list[str] | None = None) -> int:
     except ProviderImportError as exc:
         cause = exc.__cause__ or exc
         traceback.print_exception(cause, file=sys.stderr)
-        print(f"gestalt runtime: importing {exc} failed (traceback above)", file=sys.stderr)
+        reason = "".join(traceback.format_exception_only(cause)).strip().splitlines()[-1]
+        frames = traceback.extract_tb(cause.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        print(
+            f"gestalt runtime: importing {exc} failed{where}: {reason} (traceback above)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -388,7 +388,8 @@ def test_provider_import_failure_prints_its_traceback() -> None:
     assert "Traceback (most recent call last)" in result.stderr
     assert "RuntimeError: TOPSECRET-import: the provider module is broken" in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        "gestalt runtime: importing broken_import failed (traceback above)"
+        "gestalt runtime: importing broken_import failed at broken_import.py:5: RuntimeError: "
+        "TOPSECRET-import: the provider module is broken (traceback above)"
     )
 
 
@@ -397,7 +398,8 @@ def test_missing_dependency_of_the_provider_is_not_reported_as_the_provider() ->
     assert result.returncode == 1
     assert "ModuleNotFoundError: No module named 'gizmo'" in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        "gestalt runtime: importing gizmo_provider failed (traceback above)"
+        "gestalt runtime: importing gizmo_provider failed at gizmo_provider.py:9: "
+        "ModuleNotFoundError: No module named 'gizmo' (traceback above)"
     )
 
 

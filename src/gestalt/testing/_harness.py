@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -229,9 +230,12 @@ class _InProcessServer:
     def __init__(self, root: Path, target: str, kind: ProviderKind) -> None:
         from gestalt._runtime import LaunchSpec, resolve
 
+        self.root = root.resolve()
+        # A fresh import each time: module state from an earlier harness must not leak in.
+        forget_modules(self.root)
         self.dir = Path(tempfile.mkdtemp(prefix="gstp-"))
         self.socket = self.dir / "plugin.sock"
-        self.provider = resolve(LaunchSpec(target, kind, root.resolve()))
+        self.provider = resolve(LaunchSpec(target, kind, self.root))
         self.kind = kind
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -278,6 +282,15 @@ class _InProcessServer:
             self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(timeout=15)
         shutil.rmtree(self.dir, ignore_errors=True)
+        forget_modules(self.root)
+
+
+def forget_modules(root: Path) -> None:
+    """Drop the modules loaded from files under ``root`` so the next import starts afresh."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve().is_relative_to(root):
+            del sys.modules[name]
 
 
 def _execute_request(

@@ -1,0 +1,228 @@
+"""Release builds: ``python -m gestalt._build`` (and ``gestalt build``) on the hello example.
+
+The build itself (PyInstaller, about half a minute) runs once for the module. The executable
+is then started the way the host starts it: no arguments, the host's reduced environment (no
+``PYTHONPATH``: everything must be inside the file), ``GESTALT_PLUGIN_SOCKET`` in a fresh
+directory, a working directory that has nothing to do with the project.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+from google.protobuf import struct_pb2
+
+from gestalt._build import USAGE, native_platform
+from gestalt._launch import INHERITED_ENV, handshake
+from gestalt._providers import ProviderKind
+from gestalt.gen.v1 import plugin_clients, plugin_pb2
+from tests.cli.conftest import HELLO, gestalt, user_env
+
+pytestmark = pytest.mark.build
+
+GOOS, GOARCH = native_platform()
+
+
+def build(*args: str | Path, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """``python -m gestalt._build ARGS``, as the host's packaging step calls it."""
+    return subprocess.run(
+        [sys.executable, "-m", "gestalt._build", *map(str, args)],
+        cwd=cwd,
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def executable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hello example built into one file (once for the module)."""
+    out = tmp_path_factory.mktemp("build")
+    target = out / "hello-provider"
+    run = build(
+        HELLO,
+        "hello:plugin",
+        target,
+        "hello",
+        "integration",
+        GOOS,
+        GOARCH,
+        cwd=out,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"{target}\n"
+    assert os.access(target, os.X_OK)
+    return target
+
+
+def host_env(**extra: str) -> dict[str, str]:
+    """Only what the host passes: its inherited variables plus the provider's own."""
+    env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+    env.update(extra)
+    return env
+
+
+class Launched:
+    """The executable started like the host starts a provider."""
+
+    def __init__(self, executable: Path, workdir: Path, **env: str) -> None:
+        self.socket = workdir / "plugin.sock"
+        self.log = workdir / "provider.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(executable)],
+                cwd=workdir,
+                env=host_env(GESTALT_PLUGIN_SOCKET=str(self.socket), **env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        self.channel: grpc.Channel | None = None
+
+    def connect(self, timeout: float = 60) -> grpc.Channel:
+        """Wait for the socket and a ready channel to it."""
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "the executable never listened"
+            time.sleep(0.02)
+        self.channel = grpc.insecure_channel(f"unix:{self.socket}")
+        grpc.channel_ready_future(self.channel).result(timeout=10)
+        return self.channel
+
+    def stop(self) -> int:
+        """SIGTERM, as the host stops a provider; the exit status."""
+        if self.channel is not None:
+            self.channel.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=20)
+
+    def kill(self) -> None:
+        """SIGKILL the executable's process group if it still runs."""
+        if self.channel is not None:
+            self.channel.close()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def launch(executable: Path, tmp_path: Path) -> Iterator[type[Launched]]:
+    """:class:`Launched`, with every executable it starts killed after the test."""
+    started: list[Launched] = []
+
+    class Tracked(Launched):
+        """A :class:`Launched` remembered for clean-up."""
+
+        def __init__(self, executable: Path, workdir: Path, **env: str) -> None:
+            super().__init__(executable, workdir, **env)
+            started.append(self)
+
+    yield Tracked
+    for launched in started:
+        launched.kill()
+
+
+def test_executable_serves_like_the_runtime(
+    executable: Path, launch: type[Launched], tmp_path: Path
+) -> None:
+    # Without GESTALT_PLUGIN_PARENT_PID: see test_executable_watches_the_host_not_its_bootloader.
+    provider = launch(executable, tmp_path)
+    channel = provider.connect()
+    metadata = handshake(channel, ProviderKind.INTEGRATION, "hello", {})
+    assert metadata.supports_session_catalog and metadata.supports_post_connect
+    client = plugin_clients.IntegrationProviderClient(channel)
+    params = struct_pb2.Struct()
+    params.update({"name": "Bin"})
+    request = plugin_pb2.ExecuteRequest(operation="greet", params=params)
+    result = client.execute(request, timeout=10)
+    assert (result.status, result.body) == (
+        200,
+        '{"message":"Hello Bin. (asked by someone)","times":1}',
+    )
+    assert provider.stop() == 0, provider.log.read_text()
+    assert not provider.socket.exists()
+
+
+def test_executable_exports_the_catalog(executable: Path, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    run = subprocess.run(
+        [str(executable)],
+        cwd=tmp_path,
+        env=host_env(GESTALT_PLUGIN_WRITE_CATALOG=str(path)),
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    expected = gestalt("catalog", HELLO, cwd=tmp_path).stdout
+    assert yaml.safe_load(path.read_text()) == yaml.safe_load(expected)
+
+
+def test_executable_watches_the_host_not_its_bootloader(
+    executable: Path, launch: type[Launched], tmp_path: Path
+) -> None:
+    provider = launch(executable, tmp_path, GESTALT_PLUGIN_PARENT_PID=str(os.getpid()))
+    channel = provider.connect()
+    time.sleep(1.5)  # three polls of the parent
+    assert provider.proc.poll() is None, provider.log.read_text()
+    handshake(channel, ProviderKind.INTEGRATION, "hello", {})
+    assert provider.stop() == 0
+
+
+def test_wrong_argument_count(tmp_path: Path) -> None:
+    for run in (build("a", "b", cwd=tmp_path), gestalt("build", "a", "b", cwd=tmp_path)):
+        assert (run.returncode, run.stdout, run.stderr) == (2, "", USAGE + "\n")
+
+
+def test_foreign_platform(tmp_path: Path) -> None:
+    foreign_os = "windows" if GOOS != "windows" else "linux"
+    foreign_arch = "arm64" if GOARCH != "arm64" else "amd64"
+    for goos, goarch in ((foreign_os, GOARCH), (GOOS, foreign_arch)):
+        run = build(
+            HELLO,
+            "hello:plugin",
+            tmp_path / "x",
+            "hello",
+            "integration",
+            goos,
+            goarch,
+            cwd=tmp_path,
+        )
+        assert run.returncode == 1
+        assert run.stderr == (
+            f"gestalt build: cannot build for {goos}/{goarch} on {GOOS}/{GOARCH}: PyInstaller "
+            "only builds for the machine it runs on; run the build on a matching machine\n"
+        )
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    args = ("hello:plugin", tmp_path / "x", "hello", "integration", GOOS, GOARCH)
+    missing = build("missing", *args, cwd=tmp_path)
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        "gestalt build: missing: no such directory\n",
+    )
+    bad_kind = build(
+        HELLO, "hello:plugin", tmp_path / "x", "hello", "gadget", GOOS, GOARCH, cwd=tmp_path
+    )
+    assert (bad_kind.returncode, bad_kind.stderr) == (
+        1,
+        "gestalt build: unsupported runtime kind: 'gadget'\n",
+    )
+    via_cli = gestalt("build", "missing", *args, cwd=tmp_path)
+    assert (via_cli.returncode, via_cli.stderr) == (1, missing.stderr)

@@ -1,0 +1,111 @@
+"""``gestalt invoke``: a one-shot start of ROOT, or a call to the provider ``gestalt dev`` runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import (
+    EXAMPLES,
+    StartDev,
+    gestalt,
+    invoke_json,
+    one_line_error,
+    state_file,
+)
+
+
+def test_one_shot_start(hello_copy: Path) -> None:
+    human = gestalt("invoke", "greet", "name=Ann", "--root", hello_copy, cwd=hello_copy.parent)
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.splitlines()[0] == "status 200"
+    assert json.loads(human.stdout.partition("\n")[2]) == {
+        "message": "Hello Ann. (asked by someone)",
+        "times": 1,
+    }
+    # From inside ROOT without --root; every one-shot start is a fresh provider.
+    scripted = gestalt("--json", "invoke", "greet", "name=Ann", cwd=hello_copy)
+    assert scripted.returncode == 0, scripted.stderr
+    assert json.loads(scripted.stdout) == {
+        "status": 200,
+        "body": {"message": "Hello Ann. (asked by someone)", "times": 1},
+    }
+    assert scripted.stderr == ""
+    assert not state_file(hello_copy).exists()
+
+
+@pytest.fixture
+def served(dev: StartDev, hello_copy: Path) -> Path:
+    """The copy of hello, served by ``gestalt dev`` (so every call is quick)."""
+    dev(hello_copy).wait_ready()
+    return hello_copy
+
+
+def test_calls_reach_the_running_dev_host(served: Path) -> None:
+    assert invoke_json(served, "greet", "name=Ann")[1]["body"]["times"] == 1
+    assert invoke_json(served, "greet", "name=Ann")[1]["body"]["times"] == 2
+    assert invoke_json(served, "stats") == (0, {"status": 200, "body": {"Ann": 2}})
+
+
+def test_values_are_json_when_they_parse_as_json(served: Path) -> None:
+    def message(*args: str) -> str:
+        """The greeting ``gestalt invoke greet ARGS`` answers."""
+        code, document = invoke_json(served, "greet", *args)
+        assert code == 0, document
+        return str(document["body"]["message"])
+
+    assert message("name=Ann", "excited=true") == "Hello Ann! (asked by someone)"
+    assert message('name="42"') == "Hello 42. (asked by someone)"
+    assert message("name=Zoë Ann", "excited=false") == "Hello Zoë Ann. (asked by someone)"
+    assert message("name=a=b") == "Hello a=b. (asked by someone)"
+    assert message("--params", '{"name": "Pat", "excited": true}') == (
+        "Hello Pat! (asked by someone)"
+    )
+    # --params wins over key=value for the same key.
+    assert message("name=Ann", "--params", '{"name": "Pat"}') == "Hello Pat. (asked by someone)"
+    # 42 is a JSON number, not the string the operation wants.
+    code, document = invoke_json(served, "greet", "name=42")
+    assert (code, document["status"]) == (1, 400)
+    assert "name" in document["body"]["error"]
+
+
+def test_error_statuses_exit_1(served: Path) -> None:
+    empty = gestalt("invoke", "greet", "name=", "--root", served, cwd=served.parent)
+    assert empty.returncode == 1
+    assert empty.stdout.splitlines()[0] == "status 400"
+    assert json.loads(empty.stdout.partition("\n")[2]) == {"error": "name must not be empty"}
+    assert invoke_json(served, "nope") == (
+        1,
+        {"status": 404, "body": {"error": "unknown operation"}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["greet", "name"], "expected key=value, got 'name'"),
+        (["greet", "=Ann"], "expected key=value, got '=Ann'"),
+        (["greet", "--params", "{oops"], "--params is not valid JSON: "),
+        (["greet", "--params", '["Ann"]'], "--params must be a JSON object"),
+        (["greet", "--root", "missing"], "/missing: no such directory"),
+    ],
+    ids=["no-equals", "no-key", "params-not-json", "params-not-object", "missing-root"],
+)
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    assert message in one_line_error(gestalt("invoke", *args, cwd=tmp_path, timeout=30))
+
+
+def test_other_kinds_have_no_operations(tmp_path: Path) -> None:
+    run = gestalt("invoke", "x", "--root", EXAMPLES / "secrets_provider", cwd=tmp_path)
+    assert one_line_error(run) == (
+        "secrets_provider:provider is a secrets provider; invoke calls operations of "
+        "integration plugins"
+    )
+
+
+def test_key_value_after_an_option(served: Path) -> None:
+    run = gestalt("--json", "invoke", "greet", "--root", served, "name=Ann", cwd=served.parent)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["body"]["message"] == "Hello Ann. (asked by someone)"
