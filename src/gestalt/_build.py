@@ -74,8 +74,12 @@ def build(
         raise BuildError(str(exc)) from None
     config = {"target": target, "plugin_name": plugin_name, "runtime_kind": runtime_kind.value}
     output = output.resolve()
-    with tempfile.TemporaryDirectory(prefix="gestalt-build-") as tmp:
-        work = Path(tmp)
+    # A fixed work directory: paths of the build inputs end up in the executable, so a random
+    # temporary directory would make two builds of the same sources differ.
+    work = Path(tempfile.gettempdir()) / f"gestalt-build-{_digest(str(output))}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
         (work / "gestalt-runtime.json").write_text(json.dumps(config), encoding="utf-8")
         entry = work / "gestalt_provider_main.py"
         entry.write_text(_ENTRY, encoding="utf-8")
@@ -106,6 +110,8 @@ def build(
         if run.returncode != 0:
             tail = "\n".join(run.stderr.strip().splitlines()[-10:])
             raise BuildError(f"PyInstaller failed (exit status {run.returncode}):\n{tail}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if not output.is_file():
         raise BuildError(f"PyInstaller reported success but {output} was not written")
     return output
@@ -129,6 +135,12 @@ def _stage_sdk(work: Path) -> Path:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "gestalt-runtime.json"),
         )
     return staged
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _has_module(name: str) -> bool:

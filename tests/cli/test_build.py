@@ -8,6 +8,7 @@ directory, a working directory that has nothing to do with the project.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -226,3 +227,20 @@ def test_bad_inputs(tmp_path: Path) -> None:
     )
     via_cli = gestalt("build", "missing", *args, cwd=tmp_path)
     assert (via_cli.returncode, via_cli.stderr) == (1, missing.stderr)
+
+
+def test_builds_are_reproducible(executable: Path) -> None:
+    first = hashlib.sha256(executable.read_bytes()).hexdigest()
+    run = build(
+        HELLO,
+        "hello:plugin",
+        executable,
+        "hello",
+        "integration",
+        GOOS,
+        GOARCH,
+        cwd=executable.parent,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert hashlib.sha256(executable.read_bytes()).hexdigest() == first
