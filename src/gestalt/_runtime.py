@@ -6,12 +6,13 @@ the kind, and serves it over gRPC on ``GESTALT_PLUGIN_SOCKET`` until SIGTERM or 
 the host process named by ``GESTALT_PLUGIN_PARENT_PID`` is gone. With
 ``GESTALT_PLUGIN_WRITE_CATALOG`` set it writes an integration plugin's static catalog instead.
 
-Serving model: one ``grpc.aio`` server on one long-lived event loop. ``async def`` handlers
-run on that loop; plain handlers in a bounded thread pool of ``GESTALT_MAX_WORKERS`` threads
-(default 32; the reference had 4, quirk 23). Messages up to 64 MiB are accepted both ways
-(quirk 24). On SIGTERM the server stops accepting calls, in-flight calls get the host's 2 s
-grace, then the provider's ``close()`` (or a plugin's ``on_close`` hooks) runs once and the
-process exits 0 (quirk 22). The parent is polled every 0.5 s (quirk 21).
+Serving model: one ``grpc.Server`` whose bounded pool of ``GESTALT_MAX_WORKERS`` threads
+(default 32; the reference had 4, quirk 23) runs plain handlers directly, and one long-lived
+event loop on which every ``async def`` handler runs (never a loop per call). Messages up to
+64 MiB are accepted both ways (quirk 24). On SIGTERM the server stops accepting calls,
+in-flight calls get the host's 2 s grace, then the provider's ``close()`` (or a plugin's
+``on_close`` hooks) runs once and the process exits 0 (quirk 22). The parent is polled
+every 0.5 s (quirk 21).
 
 Beyond the reference: ``indexeddb`` is a supported kind (quirk 16); with only ``ROOT`` the
 target and kind come from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``; a stale unix socket is
@@ -23,7 +24,6 @@ prints its traceback, since that is the author's code.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import importlib
 import json
@@ -32,6 +32,7 @@ import os
 import signal
 import stat
 import sys
+import threading
 import tomllib
 import traceback
 import types
@@ -349,71 +350,55 @@ def raw_methods(provider: Any, methods: Any) -> types.SimpleNamespace:
     return types.SimpleNamespace(**found)
 
 
-async def serve_async(
-    target: Any,
-    kind: ProviderKind,
-    raw_socket: str | None,
-    *,
-    stop: asyncio.Event | None = None,
-    ready: Callable[[], None] | None = None,
-    own_process: bool = True,
-) -> None:
-    """Serve ``target`` until ``stop`` is set, then drain, close, and clean up.
+class RunningServer:
+    """``target`` served on ``raw_socket`` by a ``grpc.Server`` until :meth:`stop`.
 
-    As the process's main loop (``own_process``) SIGTERM/SIGINT and the parent's exit also
-    stop it; embedded on a loop of its own in another thread (``gestalt.testing``'s in-process
-    mode) only ``stop`` does. ``ready`` is called once the server accepts calls.
+    Plain handlers run in the server's bounded pool of ``GESTALT_MAX_WORKERS`` threads, each
+    call directly in its worker thread; ``async def`` handlers run on the SDK's one
+    long-lived event loop (``gestalt.gen.support.background_loop``), whose default executor
+    is the same pool.
     """
-    address, socket_path = listen_address(raw_socket)
-    if socket_path is not None:
-        clear_stale_socket(socket_path)
-    loop = asyncio.get_running_loop()
-    pool = concurrent.futures.ThreadPoolExecutor(worker_count(), thread_name_prefix="gestalt")
-    loop.set_default_executor(pool)
-    options = [
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ]
-    server = grpc_aio().server(migration_thread_pool=pool, options=options)
-    close = register_services(server, target, kind)
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise RuntimeConfigError(f"failed to bind to address {address}: {exc}") from None
-    if port == 0:
-        raise RuntimeConfigError(f"failed to bind to address {address}")
-    await server.start()
-    stop = stop or asyncio.Event()
-    watcher = None
-    if own_process:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        watcher = asyncio.create_task(watch_parent(stop))
-    if ready is not None:
-        ready()
-    try:
-        await stop.wait()
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-        await server.stop(SHUTDOWN_GRACE_SECONDS)
+
+    def __init__(self, target: Any, kind: ProviderKind, raw_socket: str | None) -> None:
+        import grpc
+
+        from gestalt.gen.support import background_loop
+
+        address, self.socket_path = listen_address(raw_socket)
+        if self.socket_path is not None:
+            clear_stale_socket(self.socket_path)
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            worker_count(), thread_name_prefix="gestalt"
+        )
+        loop = background_loop()
+        loop.call_soon_threadsafe(loop.set_default_executor, self.pool)
+        options = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        self.server = grpc.server(self.pool, options=options)
+        self._close = register_services(self.server, target, kind)
         try:
-            await loop.run_in_executor(pool, close)
+            port = self.server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise RuntimeConfigError(f"failed to bind to address {address}: {exc}") from None
+        if port == 0:
+            raise RuntimeConfigError(f"failed to bind to address {address}")
+        self.server.start()
+
+    def stop(self) -> None:
+        """Stop accepting, drain in-flight calls (2 s grace), close the provider, clean up."""
+        self.server.stop(SHUTDOWN_GRACE_SECONDS).wait()
+        try:
+            self._close()
         except Exception:
             logger.exception("closing the provider failed")
-        if socket_path is not None:
-            socket_path.unlink(missing_ok=True)
-        pool.shutdown(wait=False, cancel_futures=True)
+        if self.socket_path is not None:
+            self.socket_path.unlink(missing_ok=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def grpc_aio() -> Any:
-    """``grpc.aio``, imported when serving starts (keeps ``--help``-like paths light)."""
-    import grpc.aio
-
-    return grpc.aio
-
-
-async def watch_parent(stop: asyncio.Event) -> None:
+def watch_parent(stop: threading.Event) -> None:
     """Set ``stop`` once the host process that launched us is gone (quirk 21).
 
     The named process is watched itself, not our parent: a single-file executable's parent is
@@ -423,8 +408,7 @@ async def watch_parent(stop: asyncio.Event) -> None:
     if not raw.isdigit():
         return
     parent = int(raw)
-    while not stop.is_set():
-        await asyncio.sleep(PARENT_POLL_SECONDS)
+    while not stop.wait(PARENT_POLL_SECONDS):
         if process_gone(parent):
             logger.warning("host process %d is gone; stopping", parent)
             stop.set()
@@ -446,8 +430,15 @@ def process_gone(pid: int) -> bool:
 
 
 def serve(target: Any, kind: ProviderKind) -> None:
-    """Serve ``target`` on ``GESTALT_PLUGIN_SOCKET`` in the current process until stopped."""
-    asyncio.run(serve_async(target, kind, os.environ.get(SOCKET_ENV)))
+    """Serve ``target`` on ``GESTALT_PLUGIN_SOCKET`` until SIGTERM/SIGINT or the host exits."""
+    running = RunningServer(target, kind, os.environ.get(SOCKET_ENV))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=watch_parent, args=(stop,), name="gestalt-parent", daemon=True).start()
+    while not stop.wait(1.0):
+        pass
+    running.stop()
 
 
 def serve_plugin(plugin: Plugin) -> None:

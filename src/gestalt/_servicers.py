@@ -1,9 +1,11 @@
 """What each provider kind's RPCs mean in Python terms (contract sections 2.3, 3 and 7).
 
-Each class here is a plain object with ``async def`` methods named after the RPCs in snake_case;
-the runtime registers it with the generated adapter (``gestalt.gen.v1.*_servicers``), which
-builds the gRPC handlers. Provider code may be sync or async: sync methods run in the runtime's
-bounded thread pool (the event loop's default executor), async ones on the loop itself.
+Each class here is a plain object with methods named after the RPCs in snake_case; the runtime
+registers it with the generated adapter (``gestalt.gen.v1.*_servicers``) on a ``grpc.Server``.
+Hot paths (``Execute``, ``GetMetadata``) are plain methods running in the server's worker
+thread; the others are ``async def`` and run on the SDK's long-lived event loop. Provider code
+may be sync or async: sync methods run in the runtime's bounded thread pool (also the loop's
+default executor), async ones on the loop itself.
 
 Failures never carry exception text to the host (quirk 13): the traceback is logged on stderr
 and the call fails ``UNKNOWN`` with ``"<label>: failed; details are in the provider log"``.
@@ -191,9 +193,7 @@ class Integration:
     def __init__(self, plugin: Plugin) -> None:
         self.plugin = plugin
 
-    async def get_metadata(
-        self, request: empty_pb2.Empty, context: Context
-    ) -> plugin_pb2.ProviderMetadata:
+    def get_metadata(self, request: empty_pb2.Empty, context: Any) -> plugin_pb2.ProviderMetadata:
         return plugin_pb2.ProviderMetadata(
             supports_session_catalog=self.plugin.supports_session_catalog(),
             supports_post_connect=self.plugin.supports_post_connect(),
@@ -212,10 +212,12 @@ class Integration:
             await context.abort(grpc.StatusCode.UNKNOWN, str(exc))
         return plugin_pb2.StartProviderResponse(protocol_version=PROTOCOL_VERSION)
 
-    async def execute(
-        self, request: plugin_pb2.ExecuteRequest, context: Context
+    def execute(
+        self, request: plugin_pb2.ExecuteRequest, context: Any
     ) -> plugin_pb2.OperationResult:
-        return await self.plugin.execute_async(
+        # Plain: a sync handler runs right here in the server's worker thread, an async one on
+        # the SDK's loop (Plugin.execute), so the common case costs no thread hop.
+        return self.plugin.execute(
             request.operation, execute_params(request), request_from_pb(request)
         )
 

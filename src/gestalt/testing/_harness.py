@@ -18,14 +18,12 @@ the same state the provider sees.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
 import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -225,62 +223,28 @@ class ProviderHarness:
 
 
 class _InProcessServer:
-    """The provider's module served on an event loop in a background thread."""
+    """The provider's module imported here and served by the runtime's own server class."""
 
     def __init__(self, root: Path, target: str, kind: ProviderKind) -> None:
-        from gestalt._runtime import LaunchSpec, resolve
+        from gestalt._runtime import LaunchSpec, RunningServer, resolve
 
         self.root = root.resolve()
         # A fresh import each time: module state from an earlier harness must not leak in.
         forget_modules(self.root)
         self.dir = Path(tempfile.mkdtemp(prefix="gstp-"))
         self.socket = self.dir / "plugin.sock"
-        self.provider = resolve(LaunchSpec(target, kind, self.root))
-        self.kind = kind
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="gestalt-inprocess", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        from gestalt._runtime import serve_async
-
-        asyncio.set_event_loop(self.loop)
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            await serve_async(
-                self.provider,
-                self.kind,
-                str(self.socket),
-                stop=self._stop,
-                ready=self._ready.set,
-                own_process=False,
-            )
-
-        try:
-            self.loop.run_until_complete(main())
-        except BaseException as exc:  # reported by connect()
-            self._error = exc
-            self._ready.set()
-        finally:
-            self.loop.close()
+        provider = resolve(LaunchSpec(target, kind, self.root))
+        self.server = RunningServer(provider, kind, str(self.socket))
 
     def connect(self) -> Any:
         import grpc
 
-        if not self._ready.wait(timeout=30) or self._error is not None:
-            raise LaunchError(f"the provider did not start in process: {self._error!r}")
         channel = grpc.insecure_channel(f"unix:{self.socket}")
         grpc.channel_ready_future(channel).result(timeout=10)
         return channel
 
     def stop(self) -> None:
-        if self._stop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self.thread.join(timeout=15)
+        self.server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
         forget_modules(self.root)
 
