@@ -1,0 +1,80 @@
+"""Every example starts under the dev host (``gestalt dev``'s ``DevHost``): embedded services,
+the host's launch, and its start-up handshake for the example's kind."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gestalt._devhost import DevHost, run_invoke
+from gestalt._providers import ProviderKind
+from gestalt.gen.v1 import plugin_pb2, runtime_pb2
+from tests.conftest import REPO
+
+EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/pyproject.toml"))
+KINDS = {
+    "auth_provider": runtime_pb2.PROVIDER_KIND_AUTHENTICATION,
+    "cache_provider": runtime_pb2.PROVIDER_KIND_CACHE,
+    "s3_provider": runtime_pb2.PROVIDER_KIND_S3,
+    "secrets_provider": runtime_pb2.PROVIDER_KIND_SECRETS,
+}
+
+
+def test_every_example_is_listed() -> None:
+    assert {"hello", "notes", *KINDS} == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_starts_under_the_dev_host(example: str, tmp_path: Path) -> None:
+    root = tmp_path / example
+    shutil.copytree(REPO / "examples" / example, root, ignore=shutil.ignore_patterns(".gestalt"))
+    config = {"path": str(root / "secrets.json")} if example == "secrets_provider" else {}
+    host = DevHost(root, config=config)
+    try:
+        host.start()
+        if host.kind is ProviderKind.INTEGRATION:
+            assert isinstance(host.metadata, plugin_pb2.ProviderMetadata)
+            assert host.describe()["operations"]
+        else:
+            assert host.metadata.kind == KINDS[example]
+        assert (root / ".gestalt" / "dev.json").exists()
+    finally:
+        host.stop()
+    assert not (root / ".gestalt" / "dev.json").exists()
+    assert (root / ".gestalt" / "data").is_dir()
+
+
+class _Quiet:
+    """An ``Output`` that records instead of printing."""
+
+    as_json = True
+    color = False
+
+    def __init__(self) -> None:
+        self.documents: list[object] = []
+
+    def style(self, text: str, code: str) -> str:
+        return text
+
+    def line(self, text: str = "") -> None:
+        return None
+
+    def document(self, data: object) -> None:
+        self.documents.append(data)
+
+
+def test_notes_through_the_dev_host(tmp_path: Path) -> None:
+    root = tmp_path / "notes"
+    shutil.copytree(REPO / "examples" / "notes", root)
+    host = DevHost(root)
+    host.start()
+    try:
+        out = _Quiet()
+        params = {"id": "n1", "author": "ann", "text": "hi"}
+        assert run_invoke(root, "add_note", params, "", out) == 0  # type: ignore[arg-type]
+        assert run_invoke(root, "note_count", {}, "", out) == 0  # type: ignore[arg-type]
+        assert out.documents[-1] == {"status": 200, "body": {"count": 1, "cached": False}}
+    finally:
+        host.stop()
