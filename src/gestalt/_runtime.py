@@ -395,6 +395,14 @@ class RunningServer:
             logger.exception("closing the provider failed")
         if self.socket_path is not None:
             self.socket_path.unlink(missing_ok=True)
+        # The shared loop outlives this server (in-process tests start several): give it a
+        # working executor back before this one shuts down.
+        from gestalt.gen.support import background_loop
+
+        loop = background_loop()
+        loop.call_soon_threadsafe(
+            loop.set_default_executor, concurrent.futures.ThreadPoolExecutor()
+        )
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
