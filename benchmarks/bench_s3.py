@@ -115,9 +115,21 @@ def _child(side: str, op: str, target: str, key: str, size: int) -> dict[str, fl
     return {"seconds": elapsed, "cpu": cpu, "rss_growth_mib": (after - before) / 1024}
 
 
+#: Every CPU this benchmark may use, read before the service narrows its own set.
+ALL_CPUS = frozenset(os.sched_getaffinity(0))
+
+
 def _run_child(side: str, op: str, target: str, key: str, size: int) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", side, op, target, key, str(size)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=900)
+    # The child picks its own CPU; it starts from the full set, not the service's.
+    out = subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        preexec_fn=lambda: os.sched_setaffinity(0, ALL_CPUS),
+    )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -128,10 +140,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per side, best is kept")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
     if args.child:
+        if len(cpus) > 1:
+            os.sched_setaffinity(0, {cpus[0]})  # the client gets the first CPU to itself
         side, op, target, key, size = args.child
         print(json.dumps(_child(side, op, target, key, int(size))))
         return
+    if len(cpus) > 1:
+        # The service (this process) runs on the other CPUs, so the client's throughput is
+        # not decided by who wins the scheduler on a shared core.
+        os.sched_setaffinity(0, set(cpus[1:]))
 
     from gestalt.local.s3 import serve_s3
 
@@ -165,7 +184,9 @@ def main() -> None:
         cpu_ours = statistics.median(r["cpu"] for r in ours) / gib
         rss_bare = max(r["rss_growth_mib"] for r in bare)
         rss_ours = max(r["rss_growth_mib"] for r in ours)
-        verdict = "ok" if best >= THROUGHPUT_TARGET else "SLOWER"
+        # Judged on medians: one lucky run of either side moves the best-of ratio a lot
+        # on a small shared machine; both are printed.
+        verdict = "ok" if median >= THROUGHPUT_TARGET else "SLOWER"
         verdict += ", rss ok" if rss_ours <= rss_limit else ", RSS HIGH"
         print(
             f"{op:<6} {args.size_mib / min(r['seconds'] for r in bare):>10.0f}"
@@ -174,7 +195,8 @@ def main() -> None:
             f" {rss_bare:>7.1f}Mi {rss_ours:>4.1f}Mi  {verdict}"
         )
     print(
-        f"ratio = ours / bare throughput (best runs; median: median runs). Targets: ratio >= "
+        f"ratio = ours / bare throughput (best runs; median: median runs, used for the verdict;"
+        f" the service is pinned to other CPUs than the client). Targets: ratio >= "
         f"{THROUGHPUT_TARGET}, ours peak RSS growth <= {rss_limit:.0f} MiB."
     )
 
