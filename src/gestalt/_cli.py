@@ -4,15 +4,16 @@ Subcommands:
 
 * ``gestalt dev [ROOT]`` starts the provider under ROOT the way the host does, with embedded
   Cache, IndexedDB and S3 services, restarts it when its source changes, stops on Ctrl-C;
-* ``gestalt invoke OPERATION [key=value ...] [--params JSON]`` calls an operation on the
+* ``gestalt invoke OPERATION [key=value ... | --json '{...}']`` calls an operation on the
   provider ``gestalt dev`` runs for ROOT, or on a one-shot start of ROOT;
 * ``gestalt catalog [ROOT]`` prints (or ``--output`` writes) the static catalog the host reads;
 * ``gestalt check [ROOT]`` reports every problem with the project's configuration and catalog;
 * ``gestalt build ROOT TARGET OUTPUT PLUGIN_NAME RUNTIME_KIND GOOS GOARCH`` builds a
   single-file executable (``python -m gestalt._build``).
 
-Output is for people by default; ``--json`` (before the subcommand) prints one JSON document
-for scripts. Errors are one ``gestalt: error: ...`` line (exit status 1) unless ``--debug``.
+Output is for people by default; ``--json`` before the subcommand prints one JSON document
+for scripts (after ``invoke`` it gives the params, like ``--params``). Errors are one
+``gestalt: error: ...`` line (exit status 1) unless ``--debug``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     invoke = sub.add_parser("invoke", help="call an operation and print the result")
     invoke.add_argument("operation")
     invoke.add_argument("assignments", nargs="*", metavar="key=value")
-    invoke.add_argument("--params", help="params as one JSON object")
+    invoke.add_argument(
+        "--params",
+        "--json",
+        dest="params",
+        metavar="JSON",
+        help="params as one JSON object (JSON output is `gestalt --json invoke ...`)",
+    )
     invoke.add_argument("--root", default=".", type=Path, help="provider directory")
     invoke.add_argument("--token", default="", help="credential token to send")
 
@@ -134,9 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 try:
                     extra = json.loads(args.params)
                 except ValueError as exc:
-                    raise CommandError(f"--params is not valid JSON: {exc}") from None
+                    raise CommandError(f"the params are not valid JSON: {exc}") from None
                 if not isinstance(extra, dict):
-                    raise CommandError("--params must be a JSON object")
+                    raise CommandError("the params must be a JSON object")
                 params.update(extra)
             return run_invoke(args.root, args.operation, params, args.token, out)
         if args.command == "catalog":

@@ -87,8 +87,8 @@ def test_error_statuses_exit_1(served: Path) -> None:
     [
         (["greet", "name"], "expected key=value, got 'name'"),
         (["greet", "=Ann"], "expected key=value, got '=Ann'"),
-        (["greet", "--params", "{oops"], "--params is not valid JSON: "),
-        (["greet", "--params", '["Ann"]'], "--params must be a JSON object"),
+        (["greet", "--params", "{oops"], "the params are not valid JSON: "),
+        (["greet", "--params", '["Ann"]'], "the params must be a JSON object"),
         (["greet", "--root", "missing"], "/missing: no such directory"),
     ],
     ids=["no-equals", "no-key", "params-not-json", "params-not-object", "missing-root"],
@@ -109,3 +109,11 @@ def test_key_value_after_an_option(served: Path) -> None:
     run = gestalt("--json", "invoke", "greet", "--root", served, "name=Ann", cwd=served.parent)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["body"]["message"] == "Hello Ann. (asked by someone)"
+
+
+def test_json_after_invoke_gives_the_params(served: Path) -> None:
+    run = gestalt(
+        "--json", "invoke", "greet", "--root", served, "--json", '{"name": "Bo"}', cwd=served.parent
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["body"]["message"].startswith("Hello Bo.")
