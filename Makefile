@@ -23,7 +23,7 @@ gen: setup  ## wipe and rebuild generated/ from proto/
 	$(BIN)/python -m codegen
 
 check-gen: setup  ## fail if generated/ differs from what the generator renders
-	$(BIN)/python -m codegen --check
+	@$(BIN)/python -m codegen --check
 
 lint: setup
 	$(BIN)/ruff check .

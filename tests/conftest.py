@@ -1,30 +1,23 @@
-"""Shared test helpers: where the repository and the shared contract live."""
+"""Shared test helpers: where the repository and the project's own test data live."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data"
+"""Facts the tests check against (protocol descriptors, golden transcripts, seed signatures).
 
-
-def shared_dir() -> Path:
-    """The read-only ``shared/`` folder beside the checkout (or ``$GESTALT_SHARED``)."""
-    env = os.environ.get("GESTALT_SHARED")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO.parent / "shared", REPO.parent.parent / "shared"]
-    for candidate in candidates:
-        if (candidate / "protocol").is_dir():
-            return candidate
-    raise FileNotFoundError("shared/ not found beside the repository; set GESTALT_SHARED")
+``tests/data/README.md`` says where each of them comes from.
+"""
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    """Path of the shared contract folder."""
-    return shared_dir()
+def test_data() -> Path:
+    """Path of ``tests/data``."""
+    return DATA
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,6 +1,6 @@
 """Every class, function and method of the seed API reference exists with the seed's shape.
 
-The seed (``shared/seed/api-reference.txt``) lists entries such as
+The seed API reference (kept as ``tests/data/seed/signatures.txt``) lists entries such as
 ``class KeyRange(lower=None, upper=None, lower_open=False, upper_open=False)[source]`` or
 ``get_many(keys)[source]``. For each entry this test finds the object in ``gestalt`` (a
 top-level name, or a method of the class the entry follows) and compares parameter names,
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import gestalt
-from tests.conftest import shared_dir
+from tests.conftest import DATA
 
 ENTRY = re.compile(r"^(?:(class|exception) )?([A-Za-z_]\w*)(?:\((.*)\))?\[source\]$")
 
@@ -36,7 +36,7 @@ class Entry:
 
 
 def _entries() -> list[Entry]:
-    text = (shared_dir() / "seed" / "api-reference.txt").read_text(encoding="utf-8")
+    text = (DATA / "seed" / "signatures.txt").read_text(encoding="utf-8")
     entries = []
     owner: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):

@@ -17,16 +17,16 @@ from google.protobuf import json_format
 from gestalt import Plugin
 from gestalt._wire import execute_params, request_from_pb
 from gestalt.gen.v1 import plugin_pb2
-from tests.conftest import shared_dir
+from tests.conftest import DATA
 
-EXAMPLES = shared_dir() / "contract" / "examples" / "provider"
+EXAMPLES = DATA / "provider"
 
 LoadExample = Callable[..., ModuleType]
 
 
 @pytest.fixture
 def examples() -> Path:
-    """The golden examples folder (``shared_dir`` fails loudly when shared/ is missing)."""
+    """The golden examples folder (tests/data/provider)."""
     return EXAMPLES
 
 

@@ -160,12 +160,12 @@ def _outcome(call: Callable[[], Any]) -> tuple[str, str]:
 
 
 def test_golden_cache_wire(
-    shared: Path,
+    test_data: Path,
     socket_path: Callable[[str], Path],
     bind_env: EnvBinder,
     recorder: RecordingInterceptor,
 ) -> None:
-    steps = parse_transcript(shared / "contract/examples/clients/cache_wire.txt")
+    steps = parse_transcript(test_data / "clients/cache_wire.txt")
     with serve_cache(socket_path("golden"), interceptors=[recorder]) as server:
         bind_env(CACHE, server.target, name="session", token="tok-cache")
         bind_env(CACHE, f"unix://{server.target}")

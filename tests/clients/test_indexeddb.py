@@ -525,9 +525,9 @@ def _recorded_calls(calls: list[RecordedCall]) -> list[_Call]:
 
 
 def test_golden_indexeddb_wire(
-    shared: Path, host: Host, recorder: RecordingInterceptor, bind_env: EnvBinder
+    test_data: Path, host: Host, recorder: RecordingInterceptor, bind_env: EnvBinder
 ) -> None:
-    steps = parse_transcript(shared / "contract/examples/clients/indexeddb_wire.txt")
+    steps = parse_transcript(test_data / "clients/indexeddb_wire.txt")
     bind_env(INDEXEDDB, host.target, token="  tok-idb  ")
     with IndexedDB(timeout=T) as client:
         ours = _replay(client)

@@ -536,13 +536,13 @@ def masked(lines: list[str]) -> str:
 
 
 def test_golden_s3_wire(
-    shared: Path,
+    test_data: Path,
     socket_path: Callable[[str], Path],
     tmp_path: Path,
     bind_env: EnvBinder,
     recorder: RecordingInterceptor,
 ) -> None:
-    steps = parse_transcript(shared / "contract/examples/clients/s3_wire.txt")
+    steps = parse_transcript(test_data / "clients/s3_wire.txt")
     golden_host = start_host(
         socket_path("golden"), tmp_path / "golden", interceptors=[recorder], tcp=True
     )

@@ -67,8 +67,8 @@ from tests.clients.conftest import EnvBinder, GoldenStep, RecordingInterceptor, 
 
 
 @pytest.fixture(scope="module")
-def discovery(shared: Path) -> list[GoldenStep]:
-    return parse_transcript(shared / "contract/examples/clients/discovery.txt")
+def discovery(test_data: Path) -> list[GoldenStep]:
+    return parse_transcript(test_data / "clients/discovery.txt")
 
 
 def _step(steps: list[GoldenStep], label: str) -> GoldenStep:

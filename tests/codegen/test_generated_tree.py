@@ -47,6 +47,27 @@ def test_check_mode_reports_a_hand_edit(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "cache_clients.py" in run.stdout
     assert "python -m codegen" in run.stderr
+    assert "make gen" in run.stderr
+
+
+def test_check_mode_says_up_to_date_in_one_line() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "codegen", "--check"], cwd=REPO, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout == f"{REPO / 'generated'}: up to date\n"
+    assert run.stderr == ""  # protoc's plugins run quietly
+
+
+def test_the_dev_install_runs_the_generated_tree_in_place() -> None:
+    """An editable install keeps no copy of ``gestalt.gen``: what ``make gen`` writes runs."""
+    code = (
+        "import gestalt.gen.v1.cache_clients as m, gestalt.gen as g; print(m.__file__, *g.__path__)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    module, *package_path = run.stdout.split()
+    assert Path(module).is_relative_to(REPO / "generated"), module
+    assert package_path == [str(REPO / "generated" / "gestalt" / "gen")]
 
 
 def test_every_generated_file_is_marked() -> None:

@@ -1,4 +1,4 @@
-"""Our compiled protos match the host's descriptors in shared/protocol field by field."""
+"""Our compiled protos match the host's descriptors (tests/data/protocol) field by field."""
 
 from __future__ import annotations
 
@@ -51,22 +51,22 @@ def _diff(path: str, want: Any, have: Any, out: list[str]) -> None:
         out.append(f"{path}: host has {want!r}, ours has {have!r}")
 
 
-def test_every_host_file_has_a_proto(shared: Path) -> None:
-    host = sorted(p.stem for p in (shared / "protocol").glob("*.json"))
+def test_every_host_file_has_a_proto(test_data: Path) -> None:
+    host = sorted(p.stem for p in (test_data / "protocol").glob("*.json"))
     assert host == sorted(OURS)
     assert len(host) == 11
 
 
 @pytest.mark.parametrize("name", sorted(OURS))
-def test_descriptor_matches_host(shared: Path, name: str) -> None:
-    want = json.loads((shared / "protocol" / f"{name}.json").read_text())
+def test_descriptor_matches_host(test_data: Path, name: str) -> None:
+    want = json.loads((test_data / "protocol" / f"{name}.json").read_text())
     problems: list[str] = []
     _diff(name, want, OURS[name], problems)
     assert not problems, "\n".join(problems)
 
 
-def test_comparison_catches_a_changed_field_number(shared: Path) -> None:
-    want = json.loads((shared / "protocol" / "cache.json").read_text())
+def test_comparison_catches_a_changed_field_number(test_data: Path) -> None:
+    want = json.loads((test_data / "protocol" / "cache.json").read_text())
     have = json.loads(json.dumps(OURS["cache"]))
     have["message_type"][0]["field"][0]["number"] = 99
     problems: list[str] = []

@@ -1,6 +1,6 @@
 """The embedded IndexedDB service over real gRPC on unix sockets, driven by the generated client.
 
-The first tests replay the golden transcript ``contract/examples/clients/indexeddb_wire.txt``
+The first tests replay the golden transcript ``tests/data/clients/indexeddb_wire.txt``
 frame by frame (requests the reference client sent, statuses and results the host gives);
 the rest cover key order, ranges, indexes, cursor directions, transaction isolation,
 persistence, concurrency, abandoned streams and records above 4 MiB.

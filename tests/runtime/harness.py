@@ -17,9 +17,9 @@ from typing import Any
 
 from gestalt._launch import ProviderProcess, provider_env
 from gestalt._providers import ProviderKind
-from tests.conftest import shared_dir
+from tests.conftest import DATA
 
-EXAMPLES = shared_dir() / "contract" / "examples" / "provider"
+EXAMPLES = DATA / "provider"
 
 
 def host_env(**extra: str) -> dict[str, str]:
