@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         problems = diff_trees(fresh, args.out)
     if problems:
         sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in problems)
-        print(f"{args.out} is out of date: run `make gen` (or `python -m codegen`)", file=sys.stderr)
+        stale = f"{args.out} is out of date: run `make gen` (or `python -m codegen`)"
+        print(stale, file=sys.stderr)
         return 1
     print(f"{args.out}: up to date")
     return 0
