@@ -13,7 +13,12 @@ byte-compatible with the golden files except where the contract asks for better:
   (quirk 30); operation ids are checked against the host's syntax at registration (quirk 31).
 
 Session catalogs returned as mappings are converted fully (parameter defaults kept, methods
-upper-cased) and validated like a static catalog before they reach the host (quirk 12).
+upper-cased) and validated like a static catalog before they reach the host (quirk 12). A
+parameter's ``format`` and ``enum`` (as ``catalog_dict()`` writes them) are accepted and checked,
+but the protocol's ``CatalogParameter`` has no field for them, so only its ``type`` travels.
+
+Methods must be one of ``HTTP_METHODS``, the verbs the host routes to operations; registration,
+session catalogs and ``gestalt check`` all use this one list.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ if TYPE_CHECKING:
     from gestalt.gen.v1.plugin_pb2 import Catalog
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$")
-_METHOD = re.compile(r"^[A-Z]+$")
+
+#: The HTTP methods an operation may declare.
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class CatalogError(ValueError):
@@ -53,10 +60,12 @@ def check_operation_id(op_id: str) -> str:
 
 
 def check_method(method: str) -> str:
-    """Return ``method`` upper-cased, or raise ``CatalogError`` if it is not an HTTP token."""
+    """Return ``method`` upper-cased, or raise ``CatalogError`` unless it is in ``HTTP_METHODS``."""
     normalized = method.strip().upper()
-    if not _METHOD.match(normalized):
-        raise CatalogError(f"invalid HTTP method {method!r}")
+    if normalized not in HTTP_METHODS:
+        raise CatalogError(
+            f"invalid HTTP method {method!r}: the host accepts {', '.join(HTTP_METHODS)}"
+        )
     return normalized
 
 
@@ -208,6 +217,13 @@ def _parameter(item: Any, where: str) -> Any:
 
     data = dict(_typed(item, Mapping, where))
     default = data.pop("default", _ABSENT)
+    # Checked, then dropped: CatalogParameter has no field for them (see the module docstring).
+    if data.get("format") is not None:
+        _typed(data["format"], str, f"{where}.format")
+    if data.get("enum") is not None:
+        catalog_value(_typed(data["enum"], _LIST, f"{where}.enum"))
+    data.pop("format", None)
+    data.pop("enum", None)
     parameter = plugin_pb2.CatalogParameter(**_fields(data, _PARAMETER_KEYS, where))
     if default is not _ABSENT:
         json_format.ParseDict(catalog_value(default), parameter.default)

@@ -13,7 +13,9 @@ Accepted values per annotation (quirks 1, 2, 4 and 8 of the contract):
 * ``float``: numbers and numeric strings, finite only; ``bool``: booleans and the strings
   ``true``/``false``/``1``/``0`` in any case;
 * ``bytes``: base64 strings (standard or URL-safe alphabet); ``Decimal``: numbers or strings;
-  ``UUID``: strings; ``datetime`` / ``date`` / ``time``: ISO 8601 strings;
+  ``UUID``: strings; ``datetime`` / ``date`` / ``time``: ISO 8601 strings; ``timedelta``: ISO
+  8601 durations (``PT1H30M``, ``-P2DT0.5S``; no years or months) or a number of seconds
+  (numeric strings too); ``pathlib`` paths: non-empty strings;
 * ``Enum`` and ``Literal``: one of the declared values (numeric strings match numbers);
 * ``list``/``Sequence``, ``set``/``frozenset``, ``tuple`` (fixed or ``...``): JSON arrays;
   ``dict``/``Mapping``: JSON objects, keys decoded too;
@@ -24,6 +26,9 @@ Accepted values per annotation (quirks 1, 2, 4 and 8 of the contract):
 * ``Any`` / ``object``: the value unchanged. ``Annotated`` and ``NewType`` are unwrapped.
 
 Any other annotation is rejected at registration with ``TypeError``.
+
+``catalog_schema`` tells the catalog how each annotation travels: its JSON ``type`` and, where
+they apply, a ``format`` (``date-time``, ``uuid``, ``byte`` ...) and the ``enum`` values.
 """
 
 from __future__ import annotations
@@ -36,12 +41,15 @@ import datetime as dt
 import decimal
 import enum
 import math
+import pathlib
+import re
 import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gestalt._encode import EncodeError, to_jsonable
 from gestalt._model import REQUIRED_KEY
 
 Decoder = Callable[[Any], Any]
@@ -108,18 +116,69 @@ def without_none(tp: Any) -> Any:
     return tp
 
 
-_CATALOG_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_STRING_FORMATS: dict[Any, str | None] = {
+    dt.datetime: "date-time",
+    dt.date: "date",
+    dt.time: "time",
+    dt.timedelta: "duration",
+    uuid.UUID: "uuid",
+    decimal.Decimal: "decimal",
+    bytes: "byte",
+}
+_PATHS = (pathlib.PurePath, pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.Path)
 
 
-def catalog_type(tp: Any) -> str:
-    """Return the catalog ``type`` of an annotation (``string``, ``integer``, ``array``, ...)."""
+def catalog_schema(tp: Any) -> dict[str, Any]:
+    """Describe how values of an annotation travel: ``{"type": ..., "format"?, "enum"?}``.
+
+    ``type`` is the JSON type the host sends and receives (``string``, ``integer``, ``number``,
+    ``boolean``, ``array`` or ``object``). Dates, times, durations, UUIDs, decimals and bytes are
+    strings with a ``format``; paths are strings; an ``Enum`` or ``Literal`` lists its values
+    in ``enum`` with their common JSON type. Unions of several types stay ``object``.
+    """
     tp = without_none(tp)
-    if tp in _CATALOG_TYPES:
-        return _CATALOG_TYPES[tp]
+    if _hashable(tp):
+        if tp in _JSON_TYPES:
+            return {"type": _JSON_TYPES[tp]}
+        if tp in _STRING_FORMATS:
+            return {"type": "string", "format": _STRING_FORMATS[tp]}
+        if tp in _PATHS:
+            return {"type": "string"}
     origin = typing.get_origin(tp) or tp
-    if origin in (list, tuple, set):
-        return "array"
-    return "object"
+    if origin is typing.Literal:
+        return _choices_schema([v for v in typing.get_args(tp) if v is not None])
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _choices_schema([member.value for member in tp])
+    if origin in _SEQUENCES or origin is tuple:
+        return {"type": "array"}
+    return {"type": "object"}
+
+
+def _choices_schema(values: list[Any]) -> dict[str, Any]:
+    """The schema of a fixed set of values: their common JSON type and the values themselves."""
+    try:
+        listed = [to_jsonable(value) for value in values]
+    except EncodeError:
+        return {"type": "object"}
+    kinds = {_json_kind(value) for value in listed}
+    if kinds == {"integer", "number"}:
+        kinds = {"number"}
+    if len(kinds) != 1 or None in kinds:
+        return {"type": "object"}
+    return {"type": kinds.pop(), "enum": listed}
+
+
+def _json_kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return None
 
 
 def field_required(f: dataclasses.Field[Any], tp: Any) -> bool:
@@ -262,6 +321,55 @@ def _iso(kind: type[Any], label: str) -> Decoder:
     return decode
 
 
+_DURATION = re.compile(
+    r"([-+])?P(?!$)(?:(\d+(?:[.,]\d+)?)W)?(?:(\d+(?:[.,]\d+)?)D)?"
+    r"(?:T(?=\d)(?:(\d+(?:[.,]\d+)?)H)?(?:(\d+(?:[.,]\d+)?)M)?(?:(\d+(?:[.,]\d+)?)S)?)?",
+    re.IGNORECASE,
+)
+_DURATION_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
+
+
+def _decode_timedelta(value: Any) -> dt.timedelta:
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        match = _DURATION.fullmatch(text)
+        if match is not None:
+            sign, *amounts = match.groups()
+            try:
+                delta = dt.timedelta(
+                    **{
+                        unit: float(amount.replace(",", "."))
+                        for unit, amount in zip(_DURATION_UNITS, amounts, strict=True)
+                        if amount is not None
+                    }
+                )
+            except OverflowError:
+                raise _fail("a duration within ±999999999 days", value) from None
+            return -delta if sign == "-" else delta
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = None
+    if seconds is not None and math.isfinite(seconds):
+        try:
+            return dt.timedelta(seconds=seconds)
+        except OverflowError:
+            raise _fail("a duration within ±999999999 days", value) from None
+    raise _fail("an ISO 8601 duration (such as PT1H30M) or a number of seconds", value)
+
+
+def _path(kind: type[pathlib.PurePath]) -> Decoder:
+    def decode(value: Any) -> Any:
+        if isinstance(value, str) and value:
+            return kind(value)
+        raise _fail("a non-empty path string", value)
+
+    return decode
+
+
 _SCALARS: dict[Any, Decoder] = {
     str: _decode_str,
     int: _decode_int,
@@ -273,6 +381,8 @@ _SCALARS: dict[Any, Decoder] = {
     dt.datetime: _iso(dt.datetime, "date-time"),
     dt.date: _iso(dt.date, "date"),
     dt.time: _iso(dt.time, "time"),
+    dt.timedelta: _decode_timedelta,
+    **{kind: _path(kind) for kind in _PATHS},
     typing.Any: _identity,
     object: _identity,
     None: _decode_none,

@@ -13,6 +13,8 @@ converted as follows:
   are comparable so the output is stable;
 * ``bytes`` / ``bytearray`` / ``memoryview`` as standard base64 strings;
 * ``datetime`` as ISO 8601 (UTC written with ``Z``), ``date`` and ``time`` as ISO 8601;
+  ``timedelta`` as an ISO 8601 duration in days, hours, minutes and seconds (``P1DT2H0.5S``,
+  ``-PT30M``, ``PT0S``);
 * ``Decimal`` as its exact decimal string, ``UUID`` and ``pathlib`` paths as strings.
 
 Anything else raises ``EncodeError`` naming where in the value it sits; the caller turns that into
@@ -93,6 +95,8 @@ def _string_like(value: Any) -> str:
         return text[:-6] + "Z" if text.endswith("+00:00") else text
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return iso_duration(value)
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise EncodeError(f"Decimal {value} has no JSON representation")
@@ -100,6 +104,20 @@ def _string_like(value: Any) -> str:
     if isinstance(value, uuid.UUID | PurePath):
         return str(value)
     raise EncodeError(f"values of type {type(value).__qualname__} cannot be encoded as JSON")
+
+
+def iso_duration(delta: dt.timedelta) -> str:
+    """Write ``delta`` as an ISO 8601 duration: ``P<d>DT<h>H<m>M<s>S``, zero parts left out."""
+    micros = abs(delta) // dt.timedelta(microseconds=1)
+    days, micros = divmod(micros, 86_400_000_000)
+    hours, micros = divmod(micros, 3_600_000_000)
+    minutes, micros = divmod(micros, 60_000_000)
+    seconds, micros = divmod(micros, 1_000_000)
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    if seconds or micros or not (days or clock):
+        clock += f"{seconds}.{micros:06d}".rstrip("0").rstrip(".") + "S"
+    sign = "-" if delta < dt.timedelta(0) else ""
+    return f"{sign}P{f'{days}D' if days else ''}{'T' + clock if clock else ''}"
 
 
 def _items(values: Any) -> list[Any]:

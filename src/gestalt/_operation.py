@@ -41,7 +41,7 @@ from gestalt._decode import (
     Decoder,
     NoneType,
     accepts_none,
-    catalog_type,
+    catalog_schema,
     compile_decoder,
     dataclass_fields,
     field_required,
@@ -266,7 +266,7 @@ def _whole(decoder: Decoder) -> Callable[[Mapping[str, Any]], Any]:
 def _model_parameters(cls: type[Any], localns: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
     entries = []
     for f, tp in dataclass_fields(cls, localns):
-        entry: dict[str, Any] = {"name": f.name, "type": catalog_type(tp)}
+        entry: dict[str, Any] = {"name": f.name, **catalog_schema(tp)}
         description = f.metadata.get(DESCRIPTION_KEY)
         if isinstance(description, str) and description.strip():
             entry["description"] = description.strip()
@@ -282,7 +282,7 @@ def _model_parameters(cls: type[Any], localns: Mapping[str, Any]) -> tuple[dict[
 
 
 def _named_parameter(param: inspect.Parameter, annotation: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": param.name, "type": catalog_type(annotation)}
+    entry: dict[str, Any] = {"name": param.name, **catalog_schema(annotation)}
     if param.default is inspect.Parameter.empty and not accepts_none(annotation):
         entry["required"] = True
     if param.default is not inspect.Parameter.empty:

@@ -9,7 +9,9 @@ than the reference:
   after the argument; the reference listed nothing;
 * quirk 5: an enum default is written as its value, not as a Python-only YAML tag;
 * quirk 10: ``ex3_types`` declares two unannotated handlers, which we reject at import time,
-  so that module is loaded without them (see test_operation_registration.py).
+  so that module is loaded without them (see test_operation_registration.py);
+* travel types: an enum, datetime or bytes parameter is listed with the JSON type it travels
+  as (``string``), its ``format`` and its ``enum`` values, where the reference said ``object``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,40 @@ def add_primitive_dict(data: dict[str, Any], op_id: str, name: str) -> None:
             op["parameters"] = [{"name": name, "type": "string", "required": True}]
             return
     raise AssertionError(op_id)
+
+
+# ex3_types parameters whose catalog entry deliberately differs from the reference's `object`.
+TRAVEL_TYPES: dict[str, dict[str, Any]] = {
+    "color": {"type": "string", "enum": ["red", "blue"]},
+    "when": {"type": "string", "format": "date-time"},
+    "raw": {"type": "string", "format": "byte"},
+    "enum_default": {"type": "string", "enum": ["red", "blue"]},
+}
+
+
+def travel_types_yaml(text: str) -> str:
+    """Replace each ``type: object`` of ``TRAVEL_TYPES`` by the schema we write instead."""
+    for name, schema in TRAVEL_TYPES.items():
+        old = f"  - name: {name}\n    type: object\n"
+        assert text.count(old) == 1, name
+        new = f"  - name: {name}\n    type: {schema['type']}\n"
+        if "format" in schema:
+            new += f"    format: {schema['format']}\n"
+        if "enum" in schema:
+            new += "    enum:\n" + "".join(f"    - {value}\n" for value in schema["enum"])
+        text = text.replace(old, new)
+    return text
+
+
+def travel_types_dict(data: dict[str, Any]) -> None:
+    """The same edit on the parsed ``catalog_dict.json`` (keys after ``type`` keep their order)."""
+    for op in data["operations"]:
+        for index, param in enumerate(op.get("parameters", [])):
+            schema = TRAVEL_TYPES.get(param["name"])
+            if schema is not None:
+                assert param["type"] == "object"
+                rest = {k: v for k, v in param.items() if k not in ("name", "type")}
+                op["parameters"][index] = {"name": param["name"], **schema, **rest}
 
 
 def dumped(data: dict[str, Any]) -> str:
@@ -94,9 +130,11 @@ def test_ex3_types(examples: Path, types_plugin: Plugin, tmp_path: Path) -> None
         "- id: unannotated\n  method: POST\n- id: unannotated_with_request\n  method: POST\n", ""
     )
     yaml_text = add_primitive_yaml(yaml_text, "serialize", "kind")
+    yaml_text = travel_types_yaml(yaml_text)
     data = json.loads((folder / "catalog_dict.json").read_text(encoding="utf-8"))
     data["operations"] = [op for op in data["operations"] if not op["id"].startswith("unannot")]
     add_primitive_dict(data, "serialize", "kind")
+    travel_types_dict(data)
     assert_catalog(plugin, folder, yaml_text, dumped(data), tmp_path)
 
 

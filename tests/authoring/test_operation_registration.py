@@ -74,6 +74,15 @@ def test_method_is_checked_and_upper_cased() -> None:
     assert plugin.catalog_dict()["operations"][0]["method"] == "GET"
     with pytest.raises(ValueError, match="invalid HTTP method 'GE T'"):
         register(lambda: None, id="op", method="GE T")
+    for method in ("get", "Post", "PUT", "patch", "DELETE"):
+        assert (
+            register(lambda: None, id="op", method=method).catalog_dict()["operations"][0]["method"]
+            == method.upper()
+        )
+    # A well-formed token the host does not route to operations is refused too.
+    message = "invalid HTTP method 'FETCH': the host accepts GET, POST, PUT, PATCH, DELETE"
+    with pytest.raises(ValueError, match=f"^operation 'op' \\(.*\\): {message}$"):
+        register(lambda: None, id="op", method="FETCH")
 
 
 def test_options_are_normalized() -> None:

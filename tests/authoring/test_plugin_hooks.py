@@ -203,6 +203,26 @@ def catalog_plugin(result: Any) -> Plugin:
         ({"operations": [{"id": "a", "bogus": 1}]}, "catalog.operations[0]: unknown key 'bogus'"),
         ({"operations": [{"id": "a", "tags": "x"}]}, "tags: expected list, got str"),
         ({"operations": [{"id": "a", "method": "g e t"}]}, "invalid HTTP method"),
+        (
+            {"operations": [{"id": "a", "method": "fetch"}]},
+            "operations[0]: invalid HTTP method 'fetch': the host accepts GET, POST, PUT, PATCH",
+        ),
+        (
+            {
+                "operations": [
+                    {"id": "a", "parameters": [{"name": "x", "type": "string", "format": 1}]}
+                ]
+            },
+            "catalog.operations[0].parameters[0].format: expected str, got int",
+        ),
+        (
+            {
+                "operations": [
+                    {"id": "a", "parameters": [{"name": "x", "type": "string", "enum": "a"}]}
+                ]
+            },
+            "catalog.operations[0].parameters[0].enum: expected list, got str",
+        ),
         ({"name": 3, "operations": []}, "catalog.name: expected str, got int"),
     ],
 )
