@@ -69,11 +69,12 @@ def check_project(root: Path) -> list[str]:
     """Every problem the host would have with the project under ``root`` (empty: none)."""
     import yaml
 
+    table_problems = unknown_keys(root) if root.is_dir() else []
     try:
         target, kind = load_spec(root)
     except ProjectError as exc:
-        return [str(exc)]
-    problems: list[str] = []
+        return [*table_problems, str(exc)]
+    problems: list[str] = table_problems
     manifest = root / "manifest.yaml"
     if manifest.is_file():
         try:
@@ -96,6 +97,46 @@ def check_project(root: Path) -> list[str]:
     where = f"{root.resolve()}/catalog.yaml (exported)"
     problems.extend(f"{where}: {p}" for p in catalog_problems(yaml.safe_load(text)))
     return problems
+
+
+def unknown_keys(root: Path) -> list[str]:
+    """A problem for each ``[tool.gestalt]`` key the runtime ignores, with the likely spelling.
+
+    The runtime reads ``provider`` or a provider kind (``cache``, ``s3`` ...) and skips any
+    other key, so a typo such as ``provder`` would go unnoticed. An unreadable file or table
+    is left to ``load_spec`` to report.
+    """
+    import difflib
+    import tomllib
+
+    path = root.resolve() / "pyproject.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    tool = data.get("tool")
+    table = tool.get("gestalt") if isinstance(tool, dict) else None
+    if not isinstance(table, dict):
+        return []
+    known = ["provider", *(kind.value for kind in ProviderKind)]
+    problems = []
+    for key in table:
+        if key == "provider" or (key.strip() and _is_kind(key)):
+            continue
+        close = difflib.get_close_matches(key.lower(), known, n=1)
+        hint = (
+            f" (did you mean {close[0]!r}?)" if close else f" (expected one of {', '.join(known)})"
+        )
+        problems.append(f"{path}: [tool.gestalt] unknown key {key!r}{hint}")
+    return problems
+
+
+def _is_kind(key: str) -> bool:
+    try:
+        ProviderKind.parse(key)
+    except ValueError:
+        return False
+    return True
 
 
 def catalog_problems(catalog: Any) -> list[str]:

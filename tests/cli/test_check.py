@@ -65,7 +65,7 @@ def test_other_kinds_pass(tmp_path: Path, example: str) -> None:
         ('[project]\nname = "x"\n', "{root}/pyproject.toml: no [tool.gestalt] table"),
         ("[tool.gestalt\n", "{root}/pyproject.toml: invalid TOML: "),
         (
-            '[tool.gestalt]\nother = "x"\n',
+            "[tool.gestalt]\n",
             "{root}/pyproject.toml: [tool.gestalt] has no provider key (expected 'provider' or ",
         ),
         (
@@ -189,3 +189,50 @@ def test_malformed_manifest_and_every_problem_it_causes(tmp_path: Path) -> None:
     (root / "manifest.yaml").write_text("- a list\n", encoding="utf-8")
     _, problems = check(root, tmp_path)
     assert problems[0] == f"{root}/manifest.yaml: expected a mapping at the top level"
+
+
+def test_unknown_key_is_named_with_its_likely_spelling(tmp_path: Path) -> None:
+    alone = project(tmp_path / "a", '[tool.gestalt]\nprovder = "hello:plugin"\n')
+    shutil.copy(HELLO / "hello.py", alone)
+    code, problems = check(alone, tmp_path)
+    assert code == 1
+    assert problems == [
+        f"{alone}/pyproject.toml: [tool.gestalt] unknown key 'provder' (did you mean 'provider'?)",
+        f"{alone}/pyproject.toml: [tool.gestalt] has no provider key (expected 'provider' or one "
+        "of integration, authentication, cache, s3, agent, workflow, secrets, telemetry, "
+        "indexeddb)",
+    ]
+    # Beside a valid key the typo is still reported (the runtime would silently skip it).
+    both = project(
+        tmp_path / "b",
+        '[tool.gestalt]\nprovider = "hello:plugin"\ncahce = "x"\nAuth = "x"\nzzz = 1\n',
+    )
+    shutil.copy(HELLO / "hello.py", both)
+    shutil.copy(HELLO / "manifest.yaml", both)
+    run = gestalt("check", both, cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == [
+        f"error: {both}/pyproject.toml: [tool.gestalt] unknown key 'cahce' (did you mean 'cache'?)",
+        f"error: {both}/pyproject.toml: [tool.gestalt] unknown key 'zzz' (expected one of "
+        "provider, integration, authentication, cache, s3, agent, workflow, secrets, telemetry, "
+        "indexeddb)",
+    ]
+
+
+@pytest.mark.parametrize("method", ["FETCH", "HEAD", "options"])
+def test_method_the_host_does_not_accept(tmp_path: Path, method: str) -> None:
+    source = ONE_OPERATION.format(op_id="ping").replace(
+        "@plugin.operation(id='ping')", f"@plugin.operation(id='ping', method={method!r})"
+    )
+    root = project(tmp_path / "p", TINY, **{"tiny.py": source})
+    code, problems = check(root, tmp_path)
+    assert code == 1
+    assert len(problems) == 1
+    assert problems[0].startswith("catalog export of tiny:plugin failed: ")
+    assert problems[0].endswith(
+        f"operation 'ping' (tiny.ping): invalid HTTP method {method!r}: the host accepts GET, "
+        "POST, PUT, PATCH, DELETE (traceback above)"
+    )
+    # The accepted ones pass, in any case (a fresh folder: no stale bytecode of the same size).
+    good = project(tmp_path / "q", TINY, **{"tiny.py": source.replace(repr(method), "'patch'")})
+    assert check(good, tmp_path) == (0, [])
