@@ -5,7 +5,8 @@ Subcommands:
 * ``gestalt dev [ROOT]`` starts the provider under ROOT the way the host does, with embedded
   Cache, IndexedDB and S3 services, restarts it when its source changes, stops on Ctrl-C;
 * ``gestalt invoke OPERATION [key=value ... | --json '{...}']`` calls an operation on the
-  provider ``gestalt dev`` runs for ROOT, or on a one-shot start of ROOT;
+  provider ``gestalt dev`` runs for ROOT, or on a one-shot start of ROOT (``key=value``:
+  JSON when it parses, else the plain string; see ``INVOKE_VALUES``);
 * ``gestalt catalog [ROOT]`` prints (or ``--output`` writes) the static catalog the host reads;
 * ``gestalt check [ROOT]`` reports every problem with the project's configuration and catalog;
 * ``gestalt build ROOT TARGET OUTPUT PLUGIN_NAME RUNTIME_KIND GOOS GOARCH`` builds a
@@ -21,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,17 @@ class Output:
             print(json.dumps(data, indent=2, ensure_ascii=False), flush=True)
 
 
-def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` arguments as params; values that parse as JSON are taken as JSON."""
+def parse_assignments(
+    items: Sequence[str], string_keys: Callable[[], Collection[str]] | None = None
+) -> dict[str, Any]:
+    """``key=value`` arguments as params (the rule ``INVOKE_VALUES`` states).
+
+    A value is taken as JSON when it parses as JSON, else as the plain string. A number,
+    boolean, array or object goes back to the text as written when its key is one of
+    ``string_keys()`` (the operation's string parameters; asked only when needed).
+    """
     params: dict[str, Any] = {}
+    texts: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -72,7 +81,48 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
             params[key] = json.loads(value)
         except ValueError:
             params[key] = value
+        if params[key] is None or isinstance(params[key], str):
+            texts.pop(key, None)
+        else:
+            texts[key] = value
+    if texts and string_keys is not None:
+        for key in texts.keys() & set(string_keys()):
+            params[key] = texts[key]
     return params
+
+
+def string_parameters(root: Path, operation: str) -> set[str]:
+    """Names of the parameters the static catalog of ``root`` lists as ``string`` for ``operation``.
+
+    Empty for other provider kinds and unknown operations (the call itself reports those).
+    """
+    import yaml
+
+    from gestalt._project import export_catalog, load_spec
+    from gestalt._providers import ProviderKind
+
+    target, kind = load_spec(root)
+    if kind is not ProviderKind.INTEGRATION:
+        return set()
+    catalog = yaml.safe_load(export_catalog(root, target))
+    for op in catalog.get("operations") or []:
+        if isinstance(op, dict) and op.get("id") == operation:
+            return {
+                str(param.get("name"))
+                for param in op.get("parameters") or []
+                if isinstance(param, dict) and param.get("type") == "string"
+            }
+    return set()
+
+
+INVOKE_VALUES = """\
+Each key=value sets one parameter. A value that is valid JSON is sent as that JSON (42, 1.5,
+true, null, [1, 2], {"a": 1}, "quoted text"); anything else is sent as the plain string
+(Ann, 2026-01-02, a b). When the operation's catalog lists the parameter as a string, a value
+that parsed as a number, boolean, array or object is sent as the text as written instead, so
+name=123 sends "123" (null stays null). --json '{...}' gives parameters as one JSON object,
+taken exactly as written, and wins over key=value for the same key.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,9 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--config", default="{}", help="provider config as a JSON object")
     dev.add_argument("--no-reload", action="store_true", help="do not restart on changes")
 
-    invoke = sub.add_parser("invoke", help="call an operation and print the result")
-    invoke.add_argument("operation")
-    invoke.add_argument("assignments", nargs="*", metavar="key=value")
+    invoke = sub.add_parser(
+        "invoke",
+        help="call an operation and print the result",
+        description="Call an operation on the provider gestalt dev runs for ROOT (or on a\n"
+        "one-shot start of ROOT) and print its status and body; exit status 1 for a\n"
+        "status >= 400.",
+        epilog=INVOKE_VALUES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    invoke.add_argument("operation", help="operation id, as the catalog lists it")
+    invoke.add_argument(
+        "assignments", nargs="*", metavar="key=value", help="one parameter (see below)"
+    )
     invoke.add_argument(
         "--params",
         "--json",
@@ -136,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "invoke":
             from gestalt._devhost import run_invoke
 
-            params = parse_assignments(args.assignments)
+            params = parse_assignments(
+                args.assignments, lambda: string_parameters(args.root, args.operation)
+            )
             if args.params:
                 try:
                     extra = json.loads(args.params)

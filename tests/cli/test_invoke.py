@@ -65,10 +65,36 @@ def test_values_are_json_when_they_parse_as_json(served: Path) -> None:
     )
     # --params wins over key=value for the same key.
     assert message("name=Ann", "--params", '{"name": "Pat"}') == "Hello Pat. (asked by someone)"
-    # 42 is a JSON number, not the string the operation wants.
-    code, document = invoke_json(served, "greet", "name=42")
-    assert (code, document["status"]) == (1, 400)
-    assert "name" in document["body"]["error"]
+    # The catalog lists `name` as a string: a value that parses as another JSON type is sent
+    # as the text as written; `excited` (a boolean) still gets JSON.
+    assert message("name=42") == "Hello 42. (asked by someone)"
+    assert message("name=1.50", "excited=true") == "Hello 1.50! (asked by someone)"
+    assert message("name=[1, 2]") == "Hello [1, 2]. (asked by someone)"
+    assert message("name=false") == "Hello false. (asked by someone)"
+    # --json is taken exactly as written: 42 there is a number, which a str field refuses.
+    code, document = invoke_json(served, "greet", "--json", '{"name": 42}')
+    assert (code, document) == (
+        1,
+        {"status": 400, "body": {"error": "name: expected a string, got 42.0"}},
+    )
+    # null stays null, which a str field refuses.
+    code, document = invoke_json(served, "greet", "name=null")
+    assert (code, document["body"]) == (1, {"error": "name: expected a string, got null"})
+
+
+def test_string_coercion_follows_the_catalog_of_a_one_shot_start(hello_copy: Path) -> None:
+    # No dev host: the operation's catalog is read from the project itself.
+    code, document = invoke_json(hello_copy, "greet", "name=2026", "excited=false")
+    assert (code, document["body"]["message"]) == (0, "Hello 2026. (asked by someone)")
+
+
+def test_help_states_the_value_rule(tmp_path: Path) -> None:
+    run = gestalt("invoke", "--help", cwd=tmp_path)
+    assert run.returncode == 0
+    text = " ".join(run.stdout.split())
+    assert "A value that is valid JSON is sent as that JSON" in text
+    assert "anything else is sent as the plain string" in text
+    assert 'so name=123 sends "123"' in text
 
 
 def test_error_statuses_exit_1(served: Path) -> None:
