@@ -210,3 +210,84 @@ def test_a_bad_duration_is_a_400_naming_the_field(plugin: Plugin) -> None:
             "seconds, got 'P1M'"
         },
     )
+
+
+PROVIDER = """\
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from gestalt import Model, Plugin, Request
+
+plugin = Plugin("travel")
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Inputs(Model):
+    when: dt.datetime
+    wait: dt.timedelta
+    ident: uuid.UUID
+    color: Color = Color.BLUE
+
+
+@plugin.operation
+def op(params: Inputs) -> dict[str, object]:
+    return {"wait": params.wait, "later": params.when + params.wait, "color": params.color}
+
+
+@plugin.session_catalog
+def session(request: Request) -> dict[str, object]:
+    return plugin.catalog_dict()
+"""
+
+SERVED: list[dict[str, Any]] = [
+    {"name": "when", "type": "string", "format": "date-time", "required": True},
+    {"name": "wait", "type": "string", "format": "duration", "required": True},
+    {"name": "ident", "type": "string", "format": "uuid", "required": True},
+    {"name": "color", "type": "string", "enum": ["red", "blue"], "default": "blue"},
+]
+
+
+def test_a_served_provider_tells_the_same_types_everywhere(tmp_path: Path) -> None:
+    """``gestalt catalog``, the host's catalog export and GetSessionCatalog agree; calls decode."""
+    import subprocess
+    import sys
+
+    from gestalt.gen.v1 import plugin_clients, plugin_pb2
+    from gestalt.testing import start_provider
+
+    root = tmp_path / "travel"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[tool.gestalt]\nprovider = "travel:plugin"\n')
+    (root / "travel.py").write_text(PROVIDER, encoding="utf-8")
+    cli = subprocess.run(
+        [sys.executable, "-m", "gestalt", "catalog", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert yaml.safe_load(cli.stdout)["operations"][0]["parameters"] == SERVED
+    with start_provider(root, services=False) as provider:
+        assert provider.catalog()["operations"][0]["parameters"] == SERVED
+        client = plugin_clients.IntegrationProviderClient(provider.channel)
+        reply = client.get_session_catalog(plugin_pb2.GetSessionCatalogRequest(), timeout=30)
+        session = json_format.MessageToDict(reply.catalog, preserving_proto_field_name=True)
+        assert session["operations"][0]["parameters"] == [
+            {k: v for k, v in p.items() if k not in ("format", "enum")} for p in SERVED
+        ]
+        result = provider.invoke(
+            "op",
+            {"when": "2026-01-01T23:00:00Z", "wait": "PT1H30M", "ident": str(uuid.UUID(int=3))},
+        )
+        assert (result.status, result.body) == (
+            200,
+            {"wait": "PT1H30M", "later": "2026-01-02T00:30:00Z", "color": "blue"},
+        )
