@@ -12,7 +12,8 @@ and the call fails ``UNKNOWN`` with ``"<label>: failed; details are in the provi
 The one exception is ``HealthCheck``: raising from ``health_check()`` is how a provider reports
 ill health, so the host gets ``ready: false`` and the exception's message (one line, capped).
 ``NotImplementedError`` becomes ``UNIMPLEMENTED``; a missing secret (``LookupError``)
-``NOT_FOUND`` (quirk 26); a negative cache TTL ``INVALID_ARGUMENT`` (quirk 27).
+``NOT_FOUND`` (quirk 26); a negative cache TTL ``INVALID_ARGUMENT`` (quirk 27). An unset or zero
+TTL reaches ``set``/``set_many`` as ``None`` and ``touch`` as ``timedelta(0)``: no expiry.
 """
 
 from __future__ import annotations
@@ -460,6 +461,7 @@ class CacheService:
     async def touch(
         self, request: cache_pb2.CacheTouchRequest, context: Context
     ) -> cache_pb2.CacheTouchResponse:
-        ttl = await _ttl(context, request)
+        # CacheProvider.touch takes a timedelta (the seed's type): no TTL is timedelta(0).
+        ttl = await _ttl(context, request) or dt.timedelta(0)
         touched = await guarded(context, "cache touch", self.provider.touch, request.key, ttl)
         return cache_pb2.CacheTouchResponse(touched=bool(touched))

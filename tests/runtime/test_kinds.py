@@ -11,8 +11,8 @@ the test states our behaviour:
 * a health check that raises answers ``ready: false`` with the exception's message, as the
   reference does, but on one line of at most 200 characters;
 * a missing secret (``KeyError``) is ``NOT_FOUND`` (quirk 26);
-* a negative cache TTL is ``INVALID_ARGUMENT`` and never reaches the provider; Touch without a
-  TTL passes ``None`` (quirk 27);
+* a negative cache TTL is ``INVALID_ARGUMENT`` and never reaches the provider (quirk 27); Touch
+  without a TTL passes ``timedelta(0)`` as the reference did (``touch`` takes a ``timedelta``);
 * integral config numbers arrive as ``int`` (quirk 36);
 * a base-class method left unimplemented is ``UNIMPLEMENTED``, not ``UNKNOWN`` (section 7);
 * S3 methods the provider lacks answer our adapter's ``UNIMPLEMENTED`` message.
@@ -310,11 +310,11 @@ def test_ex4_cache_session_matches_the_golden_script() -> None:
 
     reference = next(e for e in RPC_RESULTS if "provider_method_calls_in_order" in e)
     expected = list(reference["provider_method_calls_in_order"])
-    # Ours: integral config numbers are ints (quirk 36); Touch without TTL is None (quirk 27).
+    # Ours: integral config numbers are ints (quirk 36). Touch without a TTL passes
+    # timedelta(0), as the reference did: CacheProvider.touch takes a timedelta.
     expected[expected.index("configure 'mycache' {'size': 10.0}")] = (
         "configure 'mycache' {'size': 10}"
     )
-    expected[expected.index("touch 'a' datetime.timedelta(0)")] = "touch 'a' None"
     assert calls(provider) == expected
 
 
@@ -347,7 +347,7 @@ def test_negative_cache_ttl_is_invalid_argument(
 
 
 def test_cache_ttl_conversion(ex4_cache: Provider) -> None:
-    """Zero TTL is no expiry; sub-microsecond parts are truncated; Touch passes the TTL."""
+    """Zero TTL: None for set, timedelta(0) for touch; sub-microsecond parts are truncated."""
     cache = Clients.of(ex4_cache).cache
     cache.set(
         cache_pb2.CacheSetRequest(key="ttl0", value=b"v", ttl=duration_pb2.Duration()),
@@ -359,6 +359,10 @@ def test_cache_ttl_conversion(ex4_cache: Provider) -> None:
     log = calls(ex4_cache)
     assert "set 'ttl0' b'v' None" in log
     assert "touch 'ttl0' datetime.timedelta(seconds=2)" in log
+    for duration in (None, duration_pb2.Duration()):
+        request = cache_pb2.CacheTouchRequest(key="ttl0", ttl=duration)
+        assert cache.touch(request, timeout=TIMEOUT).touched
+    assert calls(ex4_cache)[-2:] == ["touch 'ttl0' datetime.timedelta(0)"] * 2
 
 
 # -- the bare base classes -------------------------------------------------------------------
