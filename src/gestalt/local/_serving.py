@@ -209,7 +209,9 @@ def _refusal(handler: Handler, aio: bool) -> Handler:
 class _TokenCheck:
     def __init__(self, token: str) -> None:
         self._expected = _checked_token(token)
-        self.token = self._expected.decode()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} token=<redacted>>"
 
     def _passes(self, details: grpc.HandlerCallDetails) -> bool:
         return _token_ok(self._expected, details.invocation_metadata)
