@@ -2,8 +2,8 @@
 
 Each entry stores its bytes and, when set with a TTL, the monotonic time it expires at;
 expired entries are invisible at once and dropped on the next write. ``touch`` gives an
-existing entry a new TTL (``None``: never expires). The batch calls are implemented here too,
-so a batch runs under one lock instead of one call per key.
+existing entry a new TTL (``timedelta(0)``: never expires). The batch calls are implemented
+here too, so a batch runs under one lock instead of one call per key.
 
 It also shows the optional mixins: ``MetadataProvider`` (name and description the host
 shows), ``HealthChecker`` (unhealthy once closed) and ``Closer`` (the runtime calls ``close``
@@ -90,13 +90,13 @@ class MemoryCacheProvider(CacheProvider, MetadataProvider, HealthChecker, Closer
             self._entries.pop(key, None)
             return found
 
-    def touch(self, key: str, ttl: dt.timedelta | None) -> bool:
-        """Give a live ``key`` a new TTL (None: never expires); False if it is missing."""
+    def touch(self, key: str, ttl: dt.timedelta) -> bool:
+        """Give a live ``key`` a new TTL (zero: never expires); False if it is missing."""
         with self._lock:
             value = self._live(key)
             if value is None:
                 return False
-            self._entries[key] = (value, _expiry(ttl))
+            self._entries[key] = (value, _expiry(ttl or None))
             return True
 
     # -- batches --------------------------------------------------------------------------

@@ -4,8 +4,10 @@ Hooks are ``configure``, ``session_catalog``, ``post_connect`` and ``http_subjec
 signatures are checked when they are registered (or discovered), not on the first call. A hook
 that raises is logged with its traceback and reported as ``HookError``, whose text names the
 hook but never carries the exception's message, so the runtime can forward it to the host
-without leaking secrets (quirks 13 and 35). ``HTTPSubjectResolutionError`` is the one exception
-that passes through untouched: it is how an HTTP-subject hook rejects a request.
+without leaking secrets (quirks 13 and 35). An HTTP-subject hook rejects a request by raising
+``HTTPSubjectResolutionError`` or the handlers' ``gestalt.Error(status, message)``; both come
+out as ``HTTPSubjectResolutionError`` with that status and message (a status outside 100-599
+is a ``HookError``). From any other hook they are failures like any exception.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import dataclasses
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from gestalt._aio import run_sync
 from gestalt._operation import (
@@ -24,7 +26,7 @@ from gestalt._operation import (
     parameter_hints,
     positional_parameters,
 )
-from gestalt._request import HTTPSubjectResolutionError, Subject
+from gestalt._request import Error, HTTPSubjectResolutionError, Subject
 
 logger = logging.getLogger(__name__)
 
@@ -94,15 +96,20 @@ def _hook_failed(kind: str, hook: Hook, exc: Exception) -> HookError:
     return HookError(label)
 
 
+def _reraise(kind: str, hook: Hook, exc: Exception) -> NoReturn:
+    """Raise what the runtime should see for ``exc``: a rejection, or a ``HookError``."""
+    if kind == "http_subject" and isinstance(exc, HTTPSubjectResolutionError | Error):
+        raise _checked_rejection(exc) from None
+    raise _hook_failed(kind, hook, exc) from exc
+
+
 def call_hook(kind: str, hook: Hook, args: tuple[Any, ...]) -> Any:
     """Call ``hook`` with as many of ``args`` as it takes; async hooks run on the shared loop."""
     try:
         value = hook.func(*args[: hook.arity])
         return run_sync(value) if inspect.isawaitable(value) else value
-    except HTTPSubjectResolutionError as exc:
-        raise _checked_rejection(exc) from None
     except Exception as exc:
-        raise _hook_failed(kind, hook, exc) from exc
+        _reraise(kind, hook, exc)
 
 
 async def acall_hook(kind: str, hook: Hook, args: tuple[Any, ...]) -> Any:
@@ -114,10 +121,8 @@ async def acall_hook(kind: str, hook: Hook, args: tuple[Any, ...]) -> Any:
         else:
             value = await asyncio.to_thread(hook.func, *call_args)
         return await value if inspect.isawaitable(value) else value
-    except HTTPSubjectResolutionError as exc:
-        raise _checked_rejection(exc) from None
     except Exception as exc:
-        raise _hook_failed(kind, hook, exc) from exc
+        _reraise(kind, hook, exc)
 
 
 def checked_metadata(value: Any) -> dict[str, str] | None:
@@ -147,10 +152,12 @@ def checked_subject(value: Any) -> Subject | None:
     raise HookError("resolve http subject", detail)
 
 
-def _checked_rejection(exc: HTTPSubjectResolutionError) -> Exception:
+def _checked_rejection(exc: HTTPSubjectResolutionError | Error) -> Exception:
     # The host treats reject_status 0 as "not rejected": a bad status must not turn a
     # rejection into an acceptance.
     if isinstance(exc.status, int) and 100 <= exc.status <= 599:
+        if isinstance(exc, Error):
+            return HTTPSubjectResolutionError(exc.status, exc.message)
         return exc
     detail = f"rejection status must be between 100 and 599, not {exc.status!r}"
     logger.error("resolve http subject hook raised an unusable rejection: %s", detail)

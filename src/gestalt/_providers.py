@@ -173,8 +173,10 @@ class CacheProvider(_Served):
     """Base class for cache-provider runtimes.
 
     Implement ``get``, ``set``, ``delete`` and ``touch``; the batch methods default to calling
-    those per key. TTLs arrive as ``timedelta`` or ``None`` (no expiry); negative TTLs are
-    refused before they reach the provider.
+    those per key. ``set`` and ``set_many`` receive a ``timedelta`` or ``None`` (no expiry);
+    ``touch`` always receives a ``timedelta``, where ``timedelta(0)`` means "no expiry any more"
+    (the host sends a touch without a TTL for that, and its own cache then keeps the entry for
+    good). Negative TTLs are refused before they reach the provider.
     """
 
     _kind = ProviderKind.CACHE
@@ -209,8 +211,8 @@ class CacheProvider(_Served):
         """Delete a batch of cache keys and return the number removed."""
         return sum(1 for key in dict.fromkeys(keys) if self.delete(key))
 
-    def touch(self, key: str, ttl: dt.timedelta | None) -> bool:
-        """Refresh the TTL for an existing key (``None``: no expiry); report whether it exists."""
+    def touch(self, key: str, ttl: dt.timedelta) -> bool:
+        """Give an existing key a new TTL (``timedelta(0)``: no expiry); True if the key exists."""
         raise NotImplementedError
 
 

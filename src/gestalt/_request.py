@@ -102,7 +102,8 @@ class Error(Exception):
     """Raise from a handler to answer with ``status`` and ``{"error": message}``.
 
     An empty message is replaced by the status's reason phrase (``Error(404)`` reads
-    ``"Not Found"``).
+    ``"Not Found"``). Raised from an HTTP-subject hook it rejects the request, exactly like
+    ``HTTPSubjectResolutionError``.
     """
 
     status: int
@@ -117,7 +118,9 @@ class Error(Exception):
 class HTTPSubjectResolutionError(Exception):
     """Raise from an HTTP-subject hook to reject the inbound request with ``status``.
 
-    The message defaults to the status's reason phrase, like ``Error``.
+    The message defaults to the status's reason phrase, like ``Error`` (which a hook may raise
+    instead, to the same effect). The host receives both as ``reject_status`` and
+    ``reject_message``; from any other hook either is an ordinary failure.
     """
 
     status: int

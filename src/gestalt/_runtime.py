@@ -16,7 +16,8 @@ every 0.5 s (quirk 21).
 
 Beyond the reference: ``indexeddb`` is a supported kind (quirk 16); with only ``ROOT`` the
 target and kind come from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``; a stale unix socket is
-removed only when it is a socket, anything else at the path is an error (quirk 29); a bundled
+removed only when it is a socket, anything else at the path is an error (quirk 29), and so are
+a socket path too long for the platform (107 bytes on Linux) or in a missing directory; a bundled
 ``plugin_name`` is slugged (quirk 17). Configuration errors print one ``gestalt runtime:``
 line on stderr and exit 1; an exception raised while importing the provider's own module
 prints its traceback, since that is the author's code.
@@ -259,6 +260,17 @@ def listen_address(raw: str | None) -> tuple[str, Path | None]:
     raise RuntimeConfigError(f"unsupported provider socket target scheme {scheme!r}")
 
 
+def check_socket_path(path: Path) -> None:
+    """Refuse a socket path the kernel cannot bind: too long, or in a missing directory."""
+    from gestalt._socket_path import check_socket_directory, check_socket_path_length
+
+    try:
+        check_socket_path_length(path)
+        check_socket_directory(path)
+    except (ValueError, OSError) as exc:
+        raise RuntimeConfigError(str(exc)) from None
+
+
 def clear_stale_socket(path: Path) -> None:
     """Remove a leftover socket at ``path``; refuse to touch anything else (quirk 29)."""
     try:
@@ -366,6 +378,7 @@ class RunningServer:
 
         address, self.socket_path = listen_address(raw_socket)
         if self.socket_path is not None:
+            check_socket_path(self.socket_path)
             clear_stale_socket(self.socket_path)
         self.pool = concurrent.futures.ThreadPoolExecutor(
             worker_count(), thread_name_prefix="gestalt"

@@ -9,8 +9,11 @@ default executor), async ones on the loop itself.
 
 Failures never carry exception text to the host (quirk 13): the traceback is logged on stderr
 and the call fails ``UNKNOWN`` with ``"<label>: failed; details are in the provider log"``.
+The one exception is ``HealthCheck``: raising from ``health_check()`` is how a provider reports
+ill health, so the host gets ``ready: false`` and the exception's message (one line, capped).
 ``NotImplementedError`` becomes ``UNIMPLEMENTED``; a missing secret (``LookupError``)
-``NOT_FOUND`` (quirk 26); a negative cache TTL ``INVALID_ARGUMENT`` (quirk 27).
+``NOT_FOUND`` (quirk 26); a negative cache TTL ``INVALID_ARGUMENT`` (quirk 27). An unset or zero
+TTL reaches ``set``/``set_many`` as ``None`` and ``touch`` as ``timedelta(0)``: no expiry.
 """
 
 from __future__ import annotations
@@ -98,6 +101,30 @@ async def guarded(context: Context, label: str, fn: Callable[..., Any], *args: A
         await fail(context, label, exc)
 
 
+#: Longest ``HealthCheckResponse.message`` sent, in characters.
+HEALTH_MESSAGE_LIMIT = 200
+_UNHEALTHY = "health check failed; details are in the provider log"
+
+
+def health_message(exc: Exception) -> str:
+    """What the host is told about a failed ``health_check()``: the exception's own words.
+
+    Raising is the documented way to report ill health, so ``str(exc)`` is the message (the
+    reference's contract), squeezed onto one line and cut to ``HEALTH_MESSAGE_LIMIT``
+    characters (control characters become spaces). An empty message gives the exception's
+    class name; a ``__str__`` that fails gives a generic text. Never a traceback.
+    """
+    try:
+        text = " ".join("".join(c if c.isprintable() else " " for c in str(exc)).split())
+    except Exception:
+        return _UNHEALTHY
+    if not text:
+        return type(exc).__name__
+    if len(text) > HEALTH_MESSAGE_LIMIT:
+        text = text[: HEALTH_MESSAGE_LIMIT - 1].rstrip() + "\u2026"
+    return text
+
+
 async def check_version(context: Context, version: int) -> None:
     """Refuse a host that speaks another protocol version (contract 2.1)."""
     if version != PROTOCOL_VERSION:
@@ -173,9 +200,7 @@ class Lifecycle:
             await call(self.provider.health_check)
         except Exception as exc:
             logger.warning("health check failed", exc_info=exc)
-            return runtime_pb2.HealthCheckResponse(
-                ready=False, message="health check failed; details are in the provider log"
-            )
+            return runtime_pb2.HealthCheckResponse(ready=False, message=health_message(exc))
         return runtime_pb2.HealthCheckResponse(ready=True)
 
     async def start_provider(
@@ -436,6 +461,7 @@ class CacheService:
     async def touch(
         self, request: cache_pb2.CacheTouchRequest, context: Context
     ) -> cache_pb2.CacheTouchResponse:
-        ttl = await _ttl(context, request)
+        # CacheProvider.touch takes a timedelta (the seed's type): no TTL is timedelta(0).
+        ttl = await _ttl(context, request) or dt.timedelta(0)
         touched = await guarded(context, "cache touch", self.provider.touch, request.key, ttl)
         return cache_pb2.CacheTouchResponse(touched=bool(touched))

@@ -23,7 +23,9 @@ empty pools.
 
 The relay token travels as per-call metadata ``x-gestalt-host-service-relay-token``, a
 precomputed tuple handed to each call: cheaper per call than a client interceptor, and it
-lets bindings with different tokens share one connection to the same relay.
+lets bindings with different tokens share one connection to the same relay. No ``repr()``
+shows it. A token bound to a plaintext ``tcp://`` target that is not a loopback address is
+allowed (the host's contract permits it) but logs one warning naming the token variable.
 
 Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each deliberate:
 
@@ -46,6 +48,7 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import threading
@@ -109,6 +112,8 @@ ENV_INDEXEDDB_SOCKET = "GESTALT_INDEXEDDB_SOCKET"
 ENV_INDEXEDDB_SOCKET_TOKEN = "GESTALT_INDEXEDDB_SOCKET_TOKEN"
 ENV_S3_SOCKET = "GESTALT_S3_SOCKET"
 ENV_S3_SOCKET_TOKEN = "GESTALT_S3_SOCKET_TOKEN"
+
+logger = logging.getLogger("gestalt.transport")
 
 
 # -- discovery -----------------------------------------------------------------------------
@@ -174,7 +179,41 @@ class HostService:
                 f"{token_var} holds characters a gRPC header cannot carry "
                 "(only printable ASCII is allowed)"
             )
+        if token is not None and target.scheme == "tcp" and not _loopback(target.address):
+            _warn_plaintext(token_var, target)
         return Endpoint(self, var, target, token)
+
+
+_plaintext_warned: set[tuple[str, Target]] = set()
+_plaintext_lock = threading.Lock()
+
+
+def _loopback(address: str) -> bool:
+    """Whether a ``host:port`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    import ipaddress
+
+    host = (address.rpartition(":")[0] if ":" in address else address).strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_plaintext(token_var: str, target: Target) -> None:
+    # Allowed by the contract, but whoever sits on the network path can read the token: say
+    # so once per variable and target, naming the variable and never the token.
+    with _plaintext_lock:
+        if (token_var, target) in _plaintext_warned:
+            return
+        _plaintext_warned.add((token_var, target))
+    logger.warning(
+        "%s: the relay token travels unencrypted over tcp:// to %s, which is not a loopback "
+        "address; anyone on the network path can read it (use tls:// for a remote host)",
+        token_var,
+        target.address,
+    )
 
 
 #: The Cache service (``GESTALT_CACHE_SOCKET``).
@@ -278,20 +317,41 @@ def parse_target(value: str, service: str = "host service") -> Target:
     return Target("unix", raw)
 
 
-@dataclass(frozen=True, slots=True)
+class _TokenMetadata(tuple[tuple[str, str], ...]):
+    """Per-call metadata holding a relay token; its ``repr()`` leaves the token out."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"(({RELAY_TOKEN_HEADER!r}, '<redacted>'),)"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class Endpoint:
-    """A resolved binding: which variable it came from, the target and the relay token."""
+    """A resolved binding: which variable it came from, the target and the relay token.
+
+    ``repr()`` says whether there is a token, never what it is.
+    """
 
     service: HostService
     env: str
     target: Target
     token: str | None = None
     #: Per-call metadata carrying the token, or None without a token.
-    metadata: Metadata | None = field(init=False, repr=False, compare=False)
+    metadata: Metadata | None = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        metadata = None if self.token is None else ((RELAY_TOKEN_HEADER, self.token),)
+        metadata = (
+            None if self.token is None else _TokenMetadata(((RELAY_TOKEN_HEADER, self.token),))
+        )
         object.__setattr__(self, "metadata", metadata)
+
+    def __repr__(self) -> str:
+        token = "None" if self.token is None else "'<redacted>'"
+        return (
+            f"Endpoint(service={self.service!r}, env={self.env!r}, target={self.target!r}, "
+            f"token={token})"
+        )
 
 
 def check_timeout(timeout: float | None) -> float | None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import logging
 import pickle
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -60,6 +62,7 @@ from gestalt._transport import (
 from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import cache_pb2
 from gestalt.gen.v1.cache_clients import CacheClient
+from gestalt.local._serving import AsyncRelayTokenInterceptor, RelayTokenInterceptor
 from gestalt.local.cache import CacheServer, CacheService, serve_cache
 from tests.clients.conftest import EnvBinder, GoldenStep, RecordingInterceptor, parse_transcript
 
@@ -465,6 +468,117 @@ def test_no_header_without_a_token(
     with Cache() as cache:
         cache.get("k")
     assert recorder.calls[0].metadata == []
+
+
+SECRET = "relay-TOPSECRET-0042"
+
+
+def test_no_repr_or_log_shows_the_relay_token(
+    bind_env: EnvBinder, recorder: RecordingInterceptor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    shown: list[object] = []
+    with serve_cache("tcp://127.0.0.1:0", relay_token=SECRET, interceptors=[recorder]) as server:
+        bind_env(CACHE, server.target, name="secret", token=SECRET)
+        endpoint = CACHE.endpoint("secret")
+        connection = SyncConnection(endpoint, CacheClient, CACHE_ERRORS)
+        with Cache("secret") as cache:
+            cache.set("k", b"v")
+            assert cache.get("k") == b"v"
+            shown += [cache, server, server.server]
+        # The token did travel: the relay accepted it.
+        assert recorder.calls[0].metadata == [(RELAY_TOKEN_HEADER, SECRET)]
+        bind_env(CACHE, server.target, name="wrong", token=SECRET + "-wrong")
+        with Cache("wrong") as wrong, pytest.raises(HostServiceError) as refused:
+            wrong.get("k", timeout=5)
+        shown += [refused.value, refused.value.__cause__, wrong]
+        connection.close()
+    assert endpoint.token == SECRET
+    assert endpoint.metadata == ((RELAY_TOKEN_HEADER, SECRET),)
+    assert "token='<redacted>'" in repr(endpoint)
+    assert "token=None" in repr(CACHE.endpoint(environ={"GESTALT_CACHE_SOCKET": "/x.sock"}))
+    shown += [endpoint, endpoint.metadata, connection, connection.endpoint, connection.metadata]
+    shown += [RelayTokenInterceptor(SECRET), AsyncRelayTokenInterceptor(SECRET)]
+    for thing in shown:
+        assert "TOPSECRET" not in repr(thing), type(thing)
+        assert "TOPSECRET" not in str(thing), type(thing)
+    assert "TOPSECRET" not in caplog.text
+
+
+def _state_without_connecting(channel: grpc.Channel) -> grpc.ChannelConnectivity:
+    """The channel's connectivity state, read without asking it to connect."""
+    states: list[grpc.ChannelConnectivity] = []
+    seen = threading.Event()
+
+    def record(state: grpc.ChannelConnectivity) -> None:
+        states.append(state)
+        seen.set()
+
+    channel.subscribe(record, try_to_connect=False)
+    try:
+        assert seen.wait(5)
+    finally:
+        channel.unsubscribe(record)
+    return states[0]
+
+
+def test_token_over_plaintext_tcp_to_a_remote_host_warns_once(
+    bind_env: EnvBinder, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transport, "_plaintext_warned", set(), raising=False)
+    caplog.set_level(logging.WARNING, logger="gestalt.transport")
+    # 203.0.113.0/24 is reserved for documentation; channels are lazy and no call is made,
+    # so nothing is ever sent there (checked below: the channel never left IDLE).
+    bind_env(CACHE, "tcp://203.0.113.7:4443", name="remote", token=SECRET)
+    first = SyncConnection(CACHE.endpoint("remote"), CacheClient, CACHE_ERRORS)
+    second = SyncConnection(CACHE.endpoint("remote"), CacheClient, CACHE_ERRORS)
+    try:
+        warnings = [r for r in caplog.records if r.name == "gestalt.transport"]
+        assert len(warnings) == 1, caplog.text
+        assert warnings[0].levelno == logging.WARNING
+        message = warnings[0].getMessage()
+        assert "GESTALT_CACHE_SOCKET_REMOTE_TOKEN" in message
+        assert "203.0.113.7:4443" in message and "unencrypted" in message
+        assert "TOPSECRET" not in caplog.text
+        assert _state_without_connecting(first.channel) is grpc.ChannelConnectivity.IDLE
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "token", "warns"),
+    [
+        ("tcp://10.1.2.3:80", SECRET, True),
+        ("tcp://cache.example.com:80", SECRET, True),
+        ("TCP://[2001:db8::1]:80", SECRET, True),
+        ("tcp://10.1.2.3:80", None, False),
+        ("tcp://127.0.0.1:80", SECRET, False),
+        ("tcp://127.8.9.10:80", SECRET, False),
+        ("tcp://localhost:80", SECRET, False),
+        ("tcp://[::1]:80", SECRET, False),
+        ("tls://cache.example.com:443", SECRET, False),
+        ("/run/cache.sock", SECRET, False),
+    ],
+)
+def test_plaintext_warning_only_for_a_token_to_a_non_loopback_tcp_target(
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    token: str | None,
+    warns: bool,
+) -> None:
+    monkeypatch.setattr(_transport, "_plaintext_warned", set(), raising=False)
+    caplog.set_level(logging.WARNING, logger="gestalt.transport")
+    env = {"GESTALT_S3_SOCKET": target}
+    if token is not None:
+        env["GESTALT_S3_SOCKET_TOKEN"] = token
+    S3.endpoint(environ=env)
+    messages = [r.getMessage() for r in caplog.records if r.name == "gestalt.transport"]
+    if warns:
+        assert len(messages) == 1 and messages[0].startswith("GESTALT_S3_SOCKET_TOKEN: ")
+    else:
+        assert messages == []
 
 
 # -- errors ---------------------------------------------------------------------------------

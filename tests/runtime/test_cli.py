@@ -31,6 +31,7 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 
+from gestalt._socket_path import MAX_SOCKET_PATH_BYTES
 from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import (
     datastore_clients,
@@ -79,20 +80,13 @@ def golden_args(case: dict[str, Any]) -> list[str]:
     return [arg.replace("<examples>", str(EXAMPLES)) for arg in case["argv_after_module"]]
 
 
-def assert_config_error(
-    result: subprocess.CompletedProcess[str], *fragments: str, native_log: bool = False
-) -> str:
-    """Exit 1 with one ``gestalt runtime:`` line holding ``fragments``; return that line.
-
-    ``native_log``: gRPC's C core may log its own line before ours (bind failures).
-    """
+def assert_config_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Exit 1 with one ``gestalt runtime:`` line holding ``fragments``; return that line."""
     lines = result.stderr.splitlines()
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    assert lines, "nothing on stderr"
-    if not native_log:
-        assert len(lines) == 1, result.stderr
+    assert len(lines) == 1, result.stderr
     message = lines[-1]
     assert message.startswith(PREFIX), result.stderr
     for fragment in fragments:
@@ -219,10 +213,10 @@ class Refused:
     fragments: list[str]
     env: dict[str, str] = field(default_factory=dict)
     golden: str | None = None  # the process_results.json case it corresponds to
-    native_log: bool = False
 
 
 SOCKET = {"GESTALT_PLUGIN_SOCKET": "{tmp}/p.sock"}
+LONG_NAME = "s" * MAX_SOCKET_PATH_BYTES + ".sock"
 PLUGIN = [str(EX1), "search_plugin:plugin"]
 REFUSED = [
     Refused(
@@ -350,12 +344,23 @@ REFUSED = [
         golden="socket target tcp:// without host:port",
     ),
     Refused(
-        "bind-failure",
+        "socket-directory-missing",
         PLUGIN,
-        ["failed to bind to address unix:{tmp}/no/such/dir/p.sock"],
+        [
+            "cannot create the unix socket {tmp}/no/such/dir/p.sock: "
+            "its directory {tmp}/no/such/dir does not exist"
+        ],
         {"GESTALT_PLUGIN_SOCKET": "{tmp}/no/such/dir/p.sock"},
         golden="socket in a directory that does not exist",
-        native_log=True,
+    ),
+    Refused(
+        "socket-path-too-long",
+        PLUGIN,
+        [
+            f"unix socket path {{tmp}}/{LONG_NAME} is ",
+            f"bytes, longer than the {MAX_SOCKET_PATH_BYTES} a unix socket address holds",
+        ],
+        {"GESTALT_PLUGIN_SOCKET": f"unix://{{tmp}}/{LONG_NAME}"},
     ),
     Refused(
         "bad-worker-count",
@@ -371,7 +376,7 @@ def test_refused_launch(case: Refused, tmp_path: Path) -> None:
     env = {k: v.replace("{tmp}", str(tmp_path)) for k, v in case.env.items()}
     result = run_cli(case.args, timeout=TIMEOUT, **env)
     fragments = [f.replace("{tmp}", str(tmp_path)) for f in case.fragments]
-    message = assert_config_error(result, *fragments, native_log=case.native_log)
+    message = assert_config_error(result, *fragments)
     # Neutral wording for targets from the command line (quirk 37).
     assert "tool.gestalt" not in message
     if case.golden is not None:

@@ -8,10 +8,11 @@ the test states our behaviour:
 * exception text never reaches the host (quirk 13): ``UNKNOWN`` with
   ``"<label>: failed; details are in the provider log"`` (generated adapters:
   ``"<Rpc>: failed; details are in the provider log"``), and the text is on the provider's stderr;
-* a health check that raises answers ``ready: false`` with a generic message (quirk 13);
+* a health check that raises answers ``ready: false`` with the exception's message, as the
+  reference does, but on one line of at most 200 characters;
 * a missing secret (``KeyError``) is ``NOT_FOUND`` (quirk 26);
-* a negative cache TTL is ``INVALID_ARGUMENT`` and never reaches the provider; Touch without a
-  TTL passes ``None`` (quirk 27);
+* a negative cache TTL is ``INVALID_ARGUMENT`` and never reaches the provider (quirk 27); Touch
+  without a TTL passes ``timedelta(0)`` as the reference did (``touch`` takes a ``timedelta``);
 * integral config numbers arrive as ``int`` (quirk 36);
 * a base-class method left unimplemented is ``UNIMPLEMENTED``, not ``UNKNOWN`` (section 7);
 * S3 methods the provider lacks answer our adapter's ``UNIMPLEMENTED`` message.
@@ -242,9 +243,12 @@ def test_health_check(fixture: str, kind: int, request: pytest.FixtureRequest) -
     provider = request.getfixturevalue(fixture)
     health = Clients.of(provider).life.health_check(EMPTY, timeout=TIMEOUT)
     if fixture == "ex4_secrets":
-        # Vault.health_check raises "vault sealed": the reference sent that text; we log it.
+        # Vault.health_check raises "vault sealed": its message is the host's answer.
+        assert (
+            as_json(health) == golden("secrets: HealthCheck where health_check raises")["response"]
+        )
         assert not health.ready
-        assert health.message == "health check failed; details are in the provider log"
+        assert health.message == "vault sealed"
         assert "vault sealed" in provider.stderr()
     else:
         assert health.ready
@@ -306,11 +310,11 @@ def test_ex4_cache_session_matches_the_golden_script() -> None:
 
     reference = next(e for e in RPC_RESULTS if "provider_method_calls_in_order" in e)
     expected = list(reference["provider_method_calls_in_order"])
-    # Ours: integral config numbers are ints (quirk 36); Touch without TTL is None (quirk 27).
+    # Ours: integral config numbers are ints (quirk 36). Touch without a TTL passes
+    # timedelta(0), as the reference did: CacheProvider.touch takes a timedelta.
     expected[expected.index("configure 'mycache' {'size': 10.0}")] = (
         "configure 'mycache' {'size': 10}"
     )
-    expected[expected.index("touch 'a' datetime.timedelta(0)")] = "touch 'a' None"
     assert calls(provider) == expected
 
 
@@ -343,7 +347,7 @@ def test_negative_cache_ttl_is_invalid_argument(
 
 
 def test_cache_ttl_conversion(ex4_cache: Provider) -> None:
-    """Zero TTL is no expiry; sub-microsecond parts are truncated; Touch passes the TTL."""
+    """Zero TTL: None for set, timedelta(0) for touch; sub-microsecond parts are truncated."""
     cache = Clients.of(ex4_cache).cache
     cache.set(
         cache_pb2.CacheSetRequest(key="ttl0", value=b"v", ttl=duration_pb2.Duration()),
@@ -355,6 +359,10 @@ def test_cache_ttl_conversion(ex4_cache: Provider) -> None:
     log = calls(ex4_cache)
     assert "set 'ttl0' b'v' None" in log
     assert "touch 'ttl0' datetime.timedelta(seconds=2)" in log
+    for duration in (None, duration_pb2.Duration()):
+        request = cache_pb2.CacheTouchRequest(key="ttl0", ttl=duration)
+        assert cache.touch(request, timeout=TIMEOUT).touched
+    assert calls(ex4_cache)[-2:] == ["touch 'ttl0' datetime.timedelta(0)"] * 2
 
 
 # -- the bare base classes -------------------------------------------------------------------
@@ -691,12 +699,45 @@ def test_provider_failures_never_reach_the_host(
     assert case.log_line in new_log
 
 
-def test_failing_health_check_is_not_ready_without_its_text(failing_cache: Provider) -> None:
+def test_failing_health_check_reports_its_message(failing_cache: Provider) -> None:
     logged_before = len(failing_cache.stderr())
     health = Clients.of(failing_cache).life.health_check(EMPTY, timeout=TIMEOUT)
-    assert not health.ready
-    assert health.message == "health check failed; details are in the provider log"
-    assert _boom("health") in failing_cache.stderr()[logged_before:]
+    assert (health.ready, health.message) == (False, "TOPSECRET-health")
+    new_log = failing_cache.stderr()[logged_before:]
+    assert "Traceback" in new_log and _boom("health") in new_log
+
+
+UNWELL = [
+    # Squeezed onto one line: newlines, tabs and control characters become single spaces.
+    pytest.param("multiline", "disk full on /var/lib retry [31m later", id="multiline"),
+    # Capped at 200 characters; the rest (here a fake traceback) never leaves the process.
+    pytest.param("long", ("slow " * 40)[:199].rstrip() + "\u2026", id="long"),
+    pytest.param("empty", "ConnectionError", id="empty"),
+    # str() itself raises: the generic text, the traceback in the log.
+    pytest.param(
+        "unprintable", "health check failed; details are in the provider log", id="unprintable"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def unwell() -> Iterator[Provider]:
+    """The provider whose health_check() raises what its config says."""
+    with serving(PROVIDERS, "unwell", "secrets") as provider:
+        yield provider
+
+
+@pytest.mark.parametrize(("mode", "message"), UNWELL)
+def test_health_check_message_is_one_capped_line(unwell: Provider, mode: str, message: str) -> None:
+    life = Clients.of(unwell).life
+    life.configure_provider(configure(3, health=mode), timeout=TIMEOUT)
+    logged_before = len(unwell.stderr())
+    health = life.health_check(EMPTY, timeout=TIMEOUT)
+    assert (health.ready, health.message) == (False, message)
+    assert len(health.message) <= 200
+    assert "Traceback" in unwell.stderr()[logged_before:]
+    life.configure_provider(configure(3, health="ok"), timeout=TIMEOUT)
+    assert life.health_check(EMPTY, timeout=TIMEOUT) == runtime_pb2.HealthCheckResponse(ready=True)
 
 
 # -- async def providers ---------------------------------------------------------------------

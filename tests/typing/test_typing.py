@@ -1,4 +1,4 @@
-"""mypy --strict accepts correct use of generated code and reports wrong argument types."""
+"""mypy --strict (and pyright strict) accept correct use of the SDK and report wrong types."""
 
 from __future__ import annotations
 
@@ -49,3 +49,28 @@ def test_wrong_argument_types_are_reported() -> None:
     run = _mypy(bad)
     assert run.returncode == 1
     assert _reported(run.stdout, bad) == _expected(bad), run.stdout
+
+
+def test_seed_style_cache_provider_type_checks_under_mypy() -> None:
+    run = _mypy(CASES / "cache_provider_seed.py")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_seed_style_cache_provider_type_checks_under_pyright_strict() -> None:
+    # The case file opts into strict mode with a "# pyright: strict" comment.
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyright",
+            "--pythonpath",
+            sys.executable,
+            str(CASES / "cache_provider_seed.py"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 errors" in run.stdout

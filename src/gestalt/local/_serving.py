@@ -26,11 +26,18 @@ from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Generic, Literal, Self, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
 
+from gestalt._socket_path import (
+    MAX_SOCKET_PATH_BYTES,
+    ListenError,
+    SocketDirectoryNotFoundError,
+    check_socket_directory,
+    check_socket_path_length,
+)
 from gestalt._transport import MAX_MESSAGE_BYTES, RELAY_TOKEN_HEADER, parse_target
 
 __all__ = [
@@ -49,22 +56,11 @@ __all__ = [
     "server_options",
 ]
 
-#: Longest unix socket path, in bytes, that ``sockaddr_un`` holds on Linux.
-MAX_SOCKET_PATH_BYTES: Final = 107
-
 #: How long :meth:`LocalServer.stop` waits for the server beyond the grace period.
 _STOP_MARGIN = 5.0
 
 #: The refusal message of the host's relay, word for word.
 _BAD_TOKEN = "invalid-host-service-relay-token"
-
-
-class ListenError(OSError, RuntimeError):
-    """The server could not listen on its address (also a ``RuntimeError``, as grpc raises)."""
-
-
-class SocketDirectoryNotFoundError(FileNotFoundError, ListenError):
-    """The directory that should hold the unix socket does not exist."""
 
 
 # -- addresses ------------------------------------------------------------------------------
@@ -120,17 +116,13 @@ def parse_address(address: str | os.PathLike[str], service: str = "host service"
     if target.scheme == "unix-abstract":
         return Address("unix-abstract", target.grpc_target)
     path = Path(target.address).absolute()
-    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
-        raise ValueError(f"unix socket path longer than {MAX_SOCKET_PATH_BYTES} bytes: {path}")
+    check_socket_path_length(path)
     return Address("unix", f"unix:{path}", socket_path=path)
 
 
 def _claim_socket_path(path: Path) -> None:
     """Make ``path`` free to bind: remove a stale socket there, refuse anything else."""
-    if not path.parent.is_dir():
-        raise SocketDirectoryNotFoundError(
-            f"directory for the unix socket does not exist: {path.parent}"
-        )
+    check_socket_directory(path)
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -217,7 +209,9 @@ def _refusal(handler: Handler, aio: bool) -> Handler:
 class _TokenCheck:
     def __init__(self, token: str) -> None:
         self._expected = _checked_token(token)
-        self.token = self._expected.decode()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} token=<redacted>>"
 
     def _passes(self, details: grpc.HandlerCallDetails) -> bool:
         return _token_ok(self._expected, details.invocation_metadata)

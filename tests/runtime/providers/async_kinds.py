@@ -94,7 +94,7 @@ class AsyncCache(CacheProvider, MetadataProvider, HealthChecker):
         log("delete_many", keys)
         return sum(1 for key in dict.fromkeys(keys) if self.data.pop(key, None) is not None)
 
-    async def touch(self, key: str, ttl: dt.timedelta | None) -> bool:  # type: ignore[override]
+    async def touch(self, key: str, ttl: dt.timedelta) -> bool:  # type: ignore[override]
         log("touch", repr(key), repr(ttl))
         return key in self.data
 
@@ -116,7 +116,7 @@ class AsyncCoreCache(CacheProvider):
     async def delete(self, key: str) -> bool:  # type: ignore[override]
         return self.data.pop(key, None) is not None
 
-    async def touch(self, key: str, ttl: dt.timedelta | None) -> bool:  # type: ignore[override]
+    async def touch(self, key: str, ttl: dt.timedelta) -> bool:  # type: ignore[override]
         return key in self.data
 
 

@@ -60,7 +60,7 @@ class FailingCache(CacheProvider, WarningsProvider, HealthChecker):
     def delete_many(self, keys: list[str]) -> int:
         boom("delete_many")
 
-    def touch(self, key: str, ttl: dt.timedelta | None) -> bool:
+    def touch(self, key: str, ttl: dt.timedelta) -> bool:
         boom("touch")
 
 
