@@ -12,10 +12,13 @@ services, and their data under ``ROOT/.gestalt/data``, stay up).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import signal
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +152,33 @@ def operations(root: Path) -> list[dict[str, Any]]:
         {"id": op.get("id"), "method": op.get("method"), "title": op.get("title", "")}
         for op in catalog.get("operations", [])
     ]
+
+
+def explain_unknown_operation(
+    operation: str, status: int, body: str, known: Callable[[], list[str]]
+) -> str | None:
+    """Say which operation was asked for and which exist, when the provider's answer to a call
+    of ``operation`` is the contract's unknown-operation reply (404 ``{"error":"unknown
+    operation"}``); ``None`` for any other answer.
+
+    ``known`` lists the provider's operation ids; it is only called for that reply. If it lists
+    ``operation``, the reply came from the handler itself and needs no explanation.
+    """
+    from gestalt._plugin import _UNKNOWN_OPERATION
+
+    if status != 404 or body != _UNKNOWN_OPERATION:
+        return None
+    try:
+        ids = known()
+    except (ProjectError, LaunchError, OSError) as exc:
+        return f"unknown operation {operation!r} (the operations could not be listed: {exc})"
+    if operation in ids:
+        return None
+    if not ids:
+        return f"unknown operation {operation!r}: the provider has no operations"
+    close = difflib.get_close_matches(operation, ids, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown operation {operation!r}{hint}; the operations are: {', '.join(ids)}"
 
 
 def run_dev(args: argparse.Namespace, out: Output) -> int:
@@ -292,10 +322,16 @@ def run_invoke(root: Path, operation: str, params: dict[str, Any], token: str, o
         body: Any = json.loads(result.body)
     except ValueError:
         body = result.body
+    unknown = explain_unknown_operation(
+        operation, result.status, result.body, lambda: [str(op["id"]) for op in operations(root)]
+    )
     if out.as_json:
-        out.document({"status": result.status, "body": body})
+        document = {"status": result.status, "body": body}
+        out.document(document if unknown is None else {**document, "error": unknown})
     else:
         ok = 200 <= result.status < 400
         out.line(out.style(f"status {result.status}", "32" if ok else "31"))
         out.line(json.dumps(body, indent=2, ensure_ascii=False))
+        if unknown is not None:
+            print(f"gestalt: error: {unknown}", file=sys.stderr, flush=True)
     return 0 if result.status < 400 else 1

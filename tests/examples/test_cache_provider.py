@@ -94,6 +94,7 @@ async def test_async_client(start_example: StartExample) -> None:
 def test_metadata_health_and_close(start_example: StartExample, mode: Mode) -> None:
     harness = start_example("cache_provider", name="team-cache")
     identity = harness.metadata
+    assert isinstance(identity, runtime_pb2.ProviderIdentity)
     assert identity.kind == runtime_pb2.PROVIDER_KIND_CACHE
     assert (identity.name, identity.display_name, identity.version) == (
         "team-cache",

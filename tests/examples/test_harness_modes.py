@@ -1,24 +1,20 @@
-"""What the two harness modes should have in common beyond the API: a fresh provider per start.
+"""What the two harness modes have in common beyond the API: a fresh provider per start.
 
 A subprocess start always imports the provider's module anew. An in-process start imports it
-into the test process, and a later in-process start of the same project gets the module that
-is still in ``sys.modules``, with whatever state the previous run left (counters, a cache
-provider that its ``close()`` closed). ``tests/examples/conftest.py`` works around it.
+into the test process; the harness forgets it between starts, so a later start does not get
+the state the previous run left (counters, a cache provider that its ``close()`` closed).
 """
 
 from __future__ import annotations
 
 from gestalt.testing import start_provider
-from tests.examples.conftest import EXAMPLES, forget_module
+from tests.examples.conftest import EXAMPLES
 
 
 def test_inprocess_starts_are_independent() -> None:
-    forget_module(EXAMPLES / "hello")
     times = []
-    try:
-        for _ in range(2):
-            with start_provider(EXAMPLES / "hello", mode="inprocess") as hello:
-                times.append(hello.invoke("greet", {"name": "independent-starts"}).body["times"])
-    finally:
-        forget_module(EXAMPLES / "hello")
+    for _ in range(2):
+        with start_provider(EXAMPLES / "hello", mode="inprocess") as hello:
+            result = hello.invoke("greet", {"name": "independent-starts"})
+            times.append(result.decode(dict[str, int | str])["times"])
     assert times == [1, 1]

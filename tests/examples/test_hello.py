@@ -35,9 +35,15 @@ def test_bad_input_and_unknown_operations_are_client_errors(start_example: Start
     assert not empty.ok
     wrong_type = hello.invoke("greet", {"name": 7})
     assert wrong_type.status == 400
-    assert "name" in wrong_type.body["error"]
+    assert "name" in wrong_type.error
     assert hello.invoke("greet", {}).status == 400
-    assert hello.invoke("nope").status == 404
+    unknown = hello.invoke("gret", {"name": "Ann"})
+    # The host's body, and the explanation for the test's author.
+    assert (unknown.status, unknown.body) == (404, {"error": "unknown operation"})
+    assert unknown.error == (
+        "unknown operation 'gret' (did you mean 'greet'?); the operations are: greet, stats, reset"
+    )
+    assert "the operations are: greet, stats, reset" in repr(unknown)
 
 
 def test_stats_and_admin_reset(start_example: StartExample) -> None:

@@ -22,7 +22,7 @@ def test_notes_use_all_three_services(mode: Mode, tmp_path: Path) -> None:
             assert result.status == 200, result
         assert notes.invoke("add_note", {"id": "n0", "author": "bob", "text": "x"}).status == 409
 
-        listed = notes.invoke("list_notes", {"limit": 2}).body
+        listed = notes.invoke("list_notes", {"limit": 2}).decode(list[dict[str, str]])
         assert [n["id"] for n in listed] == ["n2", "n1"]
         assert notes.invoke("note_count").body == {"count": 3, "cached": False}
         assert notes.invoke("note_count").body == {"count": 3, "cached": True}
@@ -31,9 +31,11 @@ def test_notes_use_all_three_services(mode: Mode, tmp_path: Path) -> None:
         with IndexedDB() as db:
             assert db.object_store("authors").get_all() == [{"id": "ann", "count": 3}]
 
-        attached = notes.invoke("attach", {"note_id": "n1", "size_mib": 8}).body
+        attached = notes.invoke("attach", {"note_id": "n1", "size_mib": 8}).decode(
+            dict[str, int | str]
+        )
         assert attached["size"] == 8 * 1024 * 1024
-        digest = notes.invoke("attachment_digest", {"note_id": "n1"}).body
+        digest = notes.invoke("attachment_digest", {"note_id": "n1"}).decode(dict[str, int | str])
         assert digest["size"] == attached["size"]
         assert digest["sha256"] == attached["etag"]
         assert notes.invoke("attachment_digest", {"note_id": "nope"}).status == 404
@@ -46,5 +48,8 @@ def test_notes_survive_a_restart(tmp_path: Path) -> None:
         assert notes.invoke("add_note", {"id": "a", "author": "ann", "text": "kept"}).ok
         assert notes.invoke("attach", {"note_id": "a", "size_mib": 1}).ok
     with start_provider(NOTES, data_dir=tmp_path) as notes:
-        assert [n["text"] for n in notes.invoke("list_notes").body] == ["kept"]
-        assert notes.invoke("attachment_digest", {"note_id": "a"}).body["size"] == 1 << 20
+        assert [n["text"] for n in notes.invoke("list_notes").decode(list[dict[str, str]])] == [
+            "kept"
+        ]
+        digest = notes.invoke("attachment_digest", {"note_id": "a"}).decode(dict[str, int | str])
+        assert digest["size"] == 1 << 20

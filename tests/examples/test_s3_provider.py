@@ -34,6 +34,7 @@ def upload(
 def s3(start_example: StartExample) -> s3_clients.S3Client:
     """A client of the S3 example, started in the test's mode."""
     harness = start_example("s3_provider")
+    assert isinstance(harness.metadata, runtime_pb2.ProviderIdentity)
     assert harness.metadata.kind == runtime_pb2.PROVIDER_KIND_S3
     return s3_clients.S3Client(harness.channel)
 

@@ -35,6 +35,7 @@ def test_reads_the_configured_file_and_follows_edits(
     path = tmp_path / "vault.json"
     write_secrets(path, {"db": "s3cret", "empty": ""})
     harness = start_example("secrets_provider", config={"path": str(path)})
+    assert isinstance(harness.metadata, runtime_pb2.ProviderIdentity)
     assert harness.metadata.kind == runtime_pb2.PROVIDER_KIND_SECRETS
     assert get(harness, "db") == "s3cret"
     assert get(harness, "empty") == ""

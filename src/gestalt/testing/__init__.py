@@ -10,10 +10,27 @@
             assert result.status == 200
 
 With the pytest plugin (installed with the SDK) the ``gestalt_provider`` fixture starts
-providers and stops them after the test, and ``gestalt_services`` runs the embedded Cache,
-IndexedDB and S3 services alone. See :mod:`gestalt.testing._harness` for the two modes.
+providers and stops them after the test (its type is :class:`StartProvider`), and
+``gestalt_services`` runs the embedded Cache, IndexedDB and S3 services alone (a
+``gestalt.local.LocalServices``). See :mod:`gestalt.testing._harness` for the two modes.
 """
 
-from gestalt.testing._harness import InvokeResult, Mode, ProviderHarness, start_provider
+from gestalt.testing._harness import (
+    InvokeResult,
+    JSONInput,
+    JSONValue,
+    Mode,
+    ProviderHarness,
+    StartProvider,
+    start_provider,
+)
 
-__all__ = ["InvokeResult", "Mode", "ProviderHarness", "start_provider"]
+__all__ = [
+    "InvokeResult",
+    "JSONInput",
+    "JSONValue",
+    "Mode",
+    "ProviderHarness",
+    "StartProvider",
+    "start_provider",
+]

@@ -24,37 +24,78 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
 
 from gestalt._launch import LaunchError, ProviderProcess, handshake
 from gestalt._providers import ProviderKind
 
+if TYPE_CHECKING:
+    import grpc
+
+    from gestalt.gen.v1.plugin_pb2 import ExecuteRequest, OperationResult, ProviderMetadata
+    from gestalt.gen.v1.runtime_pb2 import ProviderIdentity
+    from gestalt.local import LocalServices
+
 Mode = Literal["subprocess", "inprocess"]
+T = TypeVar("T")
+
+JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
+"""A parsed JSON document, as :attr:`InvokeResult.body` holds it."""
+
+JSONInput: TypeAlias = (
+    "bool | int | float | str | Sequence[JSONInput] | Mapping[str, JSONInput] | None"
+)
+"""Anything the harness can send as JSON: params, config and context values."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class InvokeResult:
-    """What an operation answered: HTTP-style ``status`` and the parsed JSON ``body``."""
+    """What an operation answered, as the host received it.
+
+    ``status`` is the HTTP-style status, ``raw_body`` the body text and ``body`` that text
+    parsed as JSON (the text itself if it is not JSON). ``error`` says what went wrong in words
+    when ``status`` is 400 or more: the body's ``"error"`` text, or for an operation the provider
+    does not have, a sentence naming it and the operations that exist (the body stays the
+    contract's ``{"error":"unknown operation"}``). It is empty on success.
+    """
 
     status: int
-    body: Any
+    body: JSONValue
     raw_body: str
+    error: str = ""
 
     @property
     def ok(self) -> bool:
         """True for a status below 400."""
         return self.status < 400
 
+    def decode(self, cls: type[T]) -> T:
+        """The body as ``cls``: a ``Model`` or dataclass, ``dict[str, int]``, ``list[str]`` ...
+
+        The body is decoded by the rules that apply to operation parameters, so a test gets
+        typed values back; a body that does not fit raises ``ValueError`` naming the field.
+        """
+        from gestalt._decode import compile_decoder
+
+        value: T = compile_decoder(cls)(self.body)
+        return value
+
 
 class ProviderHarness:
     """A provider started for a test; see :func:`start_provider`.
 
-    ``channel`` is a ``grpc.Channel`` to the provider (use it with any generated client from
-    ``gestalt.gen.v1``); :meth:`invoke` and :meth:`ainvoke` call integration operations.
+    :attr:`channel` is a ``grpc.Channel`` to the provider (use it with any generated client
+    from ``gestalt.gen.v1``); :meth:`invoke` and :meth:`ainvoke` call integration operations.
+    ``services`` are the embedded host services (``None`` with ``services=False``) and
+    ``metadata`` what the provider answered to the handshake: ``ProviderMetadata`` for an
+    integration, the final ``ProviderIdentity`` for other kinds.
     """
+
+    services: LocalServices | None
+    metadata: ProviderMetadata | ProviderIdentity
 
     def __init__(
         self,
@@ -65,7 +106,7 @@ class ProviderHarness:
         mode: Mode,
         services: bool,
         name: str,
-        config: Mapping[str, Any] | None,
+        config: Mapping[str, JSONInput] | None,
         env: Mapping[str, str] | None,
         data_dir: Path | None,
     ) -> None:
@@ -75,9 +116,8 @@ class ProviderHarness:
         self.target = target
         self.kind = kind
         self.mode: Mode = mode
-        self.services: Any = None
-        self.metadata: Any = None
-        self.channel: Any = None
+        self.services = None
+        self._channel: grpc.Channel | None = None
         self._process: ProviderProcess | None = None
         self._thread: _InProcessServer | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -87,11 +127,11 @@ class ProviderHarness:
             if mode == "subprocess":
                 self._process = ProviderProcess(root, target, kind, env=provider_env)
                 self._process.wait_ready()
-                self.channel = self._process.channel
+                self._channel = self._process.channel
             else:
                 self._export_env(provider_env)
                 self._thread = _InProcessServer(root, target, kind)
-                self.channel = self._thread.connect()
+                self._channel = self._thread.connect()
             self.metadata = self._handshake(name, config)
         except BaseException:
             self.stop()
@@ -101,7 +141,7 @@ class ProviderHarness:
         from gestalt.local import LocalServices
 
         self.services = LocalServices(data_dir)
-        env: dict[str, str] = self.services.start()
+        env = self.services.start()
         self._export_env(env)
         return env
 
@@ -110,49 +150,61 @@ class ProviderHarness:
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
 
-    def _handshake(self, name: str, config: Mapping[str, Any] | None) -> Any:
+    def _handshake(
+        self, name: str, config: Mapping[str, JSONInput] | None
+    ) -> ProviderMetadata | ProviderIdentity:
         from gestalt.gen.support import RPCError
 
         try:
-            return handshake(self.channel, self.kind, name, config)
+            metadata: ProviderMetadata | ProviderIdentity = handshake(
+                self.channel, self.kind, name, config
+            )
         except RPCError as exc:
             output = self.output()
             raise LaunchError(
                 f"the provider failed the start-up handshake ({exc})"
                 + (f"; its output ends with:\n{output[-2000:]}" if output else "")
             ) from None
+        return metadata
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """A ``grpc.Channel`` to the provider, open until :meth:`stop`."""
+        if self._channel is None:
+            raise RuntimeError(f"the provider {self.target} is stopped")
+        return self._channel
 
     # -- calling ------------------------------------------------------------------------
 
     def invoke(
         self,
         operation: str,
-        params: Mapping[str, Any] | None = None,
+        params: Mapping[str, JSONInput] | None = None,
         *,
         token: str = "",
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, JSONInput] | None = None,
         timeout: float = 30,
     ) -> InvokeResult:
-        """Execute ``operation`` with ``params`` (a JSON-like mapping).
+        """Execute ``operation`` with ``params`` and return what the host would receive.
 
         ``context`` is an ``ExecuteRequest.context`` as a dict in protobuf JSON form, e.g.
-        ``{"subject": {"id": "user:1"}, "access": {"role": "admin"}}``.
+        ``{"subject": {"id": "user:1"}, "access": {"role": "admin"}}``. An operation the
+        provider does not have answers status 404; :attr:`InvokeResult.error` then names it
+        and lists the operations that exist.
         """
         from gestalt.gen.v1 import plugin_clients
 
         client = plugin_clients.IntegrationProviderClient(self.channel)
-        result = client.execute(
-            _execute_request(operation, params, token, context), timeout=timeout
-        )
-        return _result(result)
+        request = _execute_request(operation, params, token, context)
+        return self._result(operation, client.execute(request, timeout=timeout))
 
     async def ainvoke(
         self,
         operation: str,
-        params: Mapping[str, Any] | None = None,
+        params: Mapping[str, JSONInput] | None = None,
         *,
         token: str = "",
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, JSONInput] | None = None,
         timeout: float = 30,
     ) -> InvokeResult:
         """Async twin of :meth:`invoke`, over a ``grpc.aio`` channel of the running loop."""
@@ -163,7 +215,33 @@ class ProviderHarness:
         async with grpc.aio.insecure_channel(f"unix:{self.socket}") as channel:
             client = plugin_clients.AsyncIntegrationProviderClient(channel)
             request = _execute_request(operation, params, token, context)
-            return _result(await client.execute(request, timeout=timeout))
+            result = await client.execute(request, timeout=timeout)
+        return self._result(operation, result)
+
+    def _result(self, operation: str, result: OperationResult) -> InvokeResult:
+        from gestalt._devhost import explain_unknown_operation
+
+        try:
+            body: JSONValue = json.loads(result.body)
+        except ValueError:
+            body = result.body
+        error = explain_unknown_operation(operation, result.status, result.body, self.operations)
+        if error is None and result.status >= 400:
+            detail = body.get("error") if isinstance(body, dict) else None
+            error = detail if isinstance(detail, str) else result.body
+        return InvokeResult(result.status, body, result.body, error or "")
+
+    def operations(self) -> list[str]:
+        """The ids of the provider's operations, in the order it registered them."""
+        if self._thread is not None:
+            from gestalt import Plugin
+
+            provider = self._thread.provider
+            if isinstance(provider, Plugin):
+                return [op["id"] for op in provider.catalog_dict()["operations"]]
+        listed = self.catalog().get("operations")
+        entries = listed if isinstance(listed, list) else []
+        return [str(op["id"]) for op in entries if isinstance(op, dict) and "id" in op]
 
     def catalog(self) -> dict[str, Any]:
         """The static catalog the host would read, as a dict (integration plugins)."""
@@ -180,7 +258,8 @@ class ProviderHarness:
         """Path of the provider's unix socket."""
         if self._process is not None:
             return str(self._process.socket)
-        assert self._thread is not None
+        if self._thread is None:
+            raise RuntimeError(f"the provider {self.target} is stopped")
         return str(self._thread.socket)
 
     def output(self) -> str:
@@ -197,9 +276,9 @@ class ProviderHarness:
         if self._thread is not None:
             self._thread.stop()
             self._thread = None
-        if self.channel is not None:
-            self.channel.close()
-            self.channel = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
         if self.services is not None:
             self.services.stop()
             self.services = None
@@ -233,10 +312,10 @@ class _InProcessServer:
         forget_modules(self.root)
         self.dir = Path(tempfile.mkdtemp(prefix="gstp-"))
         self.socket = self.dir / "plugin.sock"
-        provider = resolve(LaunchSpec(target, kind, self.root))
-        self.server = RunningServer(provider, kind, str(self.socket))
+        self.provider: object = resolve(LaunchSpec(target, kind, self.root))
+        self.server = RunningServer(self.provider, kind, str(self.socket))
 
-    def connect(self) -> Any:
+    def connect(self) -> grpc.Channel:
         import grpc
 
         channel = grpc.insecure_channel(f"unix:{self.socket}")
@@ -250,16 +329,86 @@ class _InProcessServer:
 
 
 def forget_modules(root: Path) -> None:
-    """Drop the modules loaded from files under ``root`` so the next import starts afresh."""
+    """Drop the provider's own source modules so that the next import of it starts afresh.
+
+    Those are the modules loaded from files under ``root``, except
+
+    * what belongs to a Python environment, even one inside ``root`` (a ``.venv/`` next to the
+      provider module is the usual layout): files under the running interpreter's prefixes or
+      its site directories, under a ``site-packages`` or ``dist-packages`` folder, or in a
+      folder tree with a ``pyvenv.cfg``;
+    * gestalt itself, and pytest's test modules and ``conftest.py`` files.
+
+    Forgetting grpc or protobuf would make the next start import them a second time into the
+    same process, which breaks them for the rest of the test session.
+    """
+    root = root.resolve()
+    environments = [
+        place for place in _environment_dirs() if not root.is_relative_to(place)
+    ]  # an environment that holds the provider folder itself says nothing about it
+    venv_dirs: dict[Path, bool] = {}
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if path and Path(path).resolve().is_relative_to(root):
-            del sys.modules[name]
+        if name == "gestalt" or name.startswith("gestalt."):
+            continue
+        path = _module_file(module)
+        if path is None or not path.is_relative_to(root) or _is_test_file(path):
+            continue
+        if any(path.is_relative_to(place) for place in environments):
+            continue
+        if _in_environment(path, root, venv_dirs):
+            continue
+        del sys.modules[name]
+
+
+def _environment_dirs() -> list[Path]:
+    import site
+    import sysconfig
+
+    places = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
+    places.update(site.getsitepackages())
+    places.add(site.getusersitepackages())
+    places.update(sysconfig.get_paths().values())
+    return [Path(place).resolve() for place in places if place]
+
+
+def _module_file(module: ModuleType) -> Path | None:
+    """The file a module was loaded from (the folder of a namespace package)."""
+    location = getattr(module, "__file__", None)
+    if not location:
+        search = getattr(module, "__path__", None)
+        location = next(iter(search), None) if search is not None else None
+    return Path(location).resolve() if isinstance(location, str) else None
+
+
+def _is_test_file(path: Path) -> bool:
+    """pytest's default test file names, and ``conftest.py``."""
+    name = path.name
+    return name == "conftest.py" or (
+        name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+    )
+
+
+def _in_environment(path: Path, root: Path, seen: dict[Path, bool]) -> bool:
+    """Whether ``path`` lies in a virtual environment or site directory below ``root``."""
+    relative = path.relative_to(root).parts
+    if "site-packages" in relative or "dist-packages" in relative:
+        return True
+    for folder in path.parents:
+        if folder == root:
+            return False
+        if folder not in seen:
+            seen[folder] = (folder / "pyvenv.cfg").is_file()
+        if seen[folder]:
+            return True
+    return False
 
 
 def _execute_request(
-    operation: str, params: Mapping[str, Any] | None, token: str, context: Mapping[str, Any] | None
-) -> Any:
+    operation: str,
+    params: Mapping[str, JSONInput] | None,
+    token: str,
+    context: Mapping[str, JSONInput] | None,
+) -> ExecuteRequest:
     from google.protobuf import json_format, struct_pb2
 
     from gestalt.gen.v1 import plugin_pb2
@@ -274,14 +423,6 @@ def _execute_request(
     return request
 
 
-def _result(result: Any) -> InvokeResult:
-    try:
-        body = json.loads(result.body)
-    except ValueError:
-        body = result.body
-    return InvokeResult(status=result.status, body=body, raw_body=result.body)
-
-
 def start_provider(
     root: str | os.PathLike[str],
     target: str | None = None,
@@ -290,7 +431,7 @@ def start_provider(
     mode: Mode = "subprocess",
     services: bool = True,
     name: str = "test",
-    config: Mapping[str, Any] | None = None,
+    config: Mapping[str, JSONInput] | None = None,
     env: Mapping[str, str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
 ) -> ProviderHarness:
@@ -319,3 +460,22 @@ def start_provider(
         env=env,
         data_dir=Path(data_dir) if data_dir is not None else None,
     )
+
+
+class StartProvider(Protocol):
+    """The type of the ``gestalt_provider`` pytest fixture: a :func:`start_provider` whose
+    providers are stopped after the test (annotate the test parameter with it)."""
+
+    def __call__(
+        self,
+        root: str | os.PathLike[str],
+        target: str | None = None,
+        kind: ProviderKind | str | None = None,
+        *,
+        mode: Mode = "subprocess",
+        services: bool = True,
+        name: str = "test",
+        config: Mapping[str, JSONInput] | None = None,
+        env: Mapping[str, str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> ProviderHarness: ...

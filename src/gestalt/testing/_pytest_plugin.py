@@ -3,27 +3,56 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from gestalt.testing._harness import ProviderHarness, start_provider
+from gestalt._providers import ProviderKind
+from gestalt.testing._harness import (
+    JSONInput,
+    Mode,
+    ProviderHarness,
+    StartProvider,
+    start_provider,
+)
 
-StartProvider = Callable[..., ProviderHarness]
+if TYPE_CHECKING:
+    from gestalt.local import LocalServices
 
 
 @pytest.fixture
 def gestalt_provider(tmp_path: Path) -> Iterator[StartProvider]:
     """A function like :func:`gestalt.testing.start_provider`; every provider it started is
     stopped after the test. Service data goes under the test's ``tmp_path`` unless
-    ``data_dir`` is given."""
+    ``data_dir`` is given. Annotate the test parameter with :class:`~gestalt.testing.StartProvider`.
+    """
     started: list[ProviderHarness] = []
 
-    def start(root: str | os.PathLike[str], *args: Any, **kwargs: Any) -> ProviderHarness:
-        kwargs.setdefault("data_dir", tmp_path / f"gestalt-data-{len(started)}")
-        harness = start_provider(root, *args, **kwargs)
+    def start(
+        root: str | os.PathLike[str],
+        target: str | None = None,
+        kind: ProviderKind | str | None = None,
+        *,
+        mode: Mode = "subprocess",
+        services: bool = True,
+        name: str = "test",
+        config: Mapping[str, JSONInput] | None = None,
+        env: Mapping[str, str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> ProviderHarness:
+        harness = start_provider(
+            root,
+            target,
+            kind,
+            mode=mode,
+            services=services,
+            name=name,
+            config=config,
+            env=env,
+            data_dir=tmp_path / f"gestalt-data-{len(started)}" if data_dir is None else data_dir,
+        )
         started.append(harness)
         return harness
 
@@ -33,9 +62,10 @@ def gestalt_provider(tmp_path: Path) -> Iterator[StartProvider]:
 
 
 @pytest.fixture
-def gestalt_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The embedded Cache, IndexedDB and S3 services, with ``GESTALT_*_SOCKET`` set for the
-    test so ``gestalt.Cache()``, ``gestalt.IndexedDB()`` and ``gestalt.S3()`` reach them."""
+def gestalt_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServices]:
+    """The embedded Cache, IndexedDB and S3 services (a ``gestalt.local.LocalServices``), with
+    ``GESTALT_*_SOCKET`` set for the test so ``gestalt.Cache()``, ``gestalt.IndexedDB()`` and
+    ``gestalt.S3()`` reach them."""
     from gestalt.local import LocalServices
 
     services = LocalServices(tmp_path / "gestalt-data")
