@@ -102,9 +102,31 @@ def test_error_statuses_exit_1(served: Path) -> None:
     assert empty.returncode == 1
     assert empty.stdout.splitlines()[0] == "status 400"
     assert json.loads(empty.stdout.partition("\n")[2]) == {"error": "name must not be empty"}
+
+
+def test_unknown_operations_are_named_with_the_ones_that_exist(served: Path) -> None:
+    # The body is what the host gets; the CLI adds which operation was asked for and which exist.
     assert invoke_json(served, "nope") == (
         1,
-        {"status": 404, "body": {"error": "unknown operation"}},
+        {
+            "status": 404,
+            "body": {"error": "unknown operation"},
+            "error": "unknown operation 'nope'; the operations are: greet, stats, reset",
+        },
+    )
+    human = gestalt("invoke", "gret", "name=Ann", "--root", served, cwd=served.parent)
+    assert human.returncode == 1
+    assert human.stdout.splitlines()[0] == "status 404"
+    assert json.loads(human.stdout.partition("\n")[2]) == {"error": "unknown operation"}
+    assert one_line_error(human) == (
+        "unknown operation 'gret' (did you mean 'greet'?); the operations are: greet, stats, reset"
+    )
+
+
+def test_unknown_operation_of_a_one_shot_start(hello_copy: Path) -> None:
+    run = gestalt("invoke", "nosuch", "--root", hello_copy, cwd=hello_copy.parent)
+    assert one_line_error(run) == (
+        "unknown operation 'nosuch'; the operations are: greet, stats, reset"
     )
 
 
