@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gestalt._devhost import explain_unknown_operation
+from gestalt._project import ProjectError
 from tests.cli.conftest import (
     EXAMPLES,
     StartDev,
@@ -121,6 +124,41 @@ def test_unknown_operations_are_named_with_the_ones_that_exist(served: Path) -> 
     assert one_line_error(human) == (
         "unknown operation 'gret' (did you mean 'greet'?); the operations are: greet, stats, reset"
     )
+
+
+def _listing_fails() -> list[str]:
+    raise ProjectError("catalog export of x:plugin failed: boom")
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "body", "known", "expected"),
+    [
+        (
+            "nope",
+            404,
+            '{"error":"unknown operation"}',
+            lambda: ["a", "b"],
+            "the operations are: a, b",
+        ),
+        ("nope", 404, '{"error":"unknown operation"}', list, "the provider has no operations"),
+        ("nope", 404, '{"error":"unknown operation"}', _listing_fails, "could not be listed: "),
+        # The handler of an existing operation answered so itself: no explanation.
+        ("a", 404, '{"error":"unknown operation"}', lambda: ["a"], None),
+        ("nope", 404, '{"error":"Not Found"}', lambda: [], None),
+        ("nope", 400, '{"error":"unknown operation"}', lambda: [], None),
+    ],
+    ids=["listed", "none", "listing-fails", "handler-404", "other-404", "other-status"],
+)
+def test_explain_unknown_operation(
+    operation: str, status: int, body: str, known: Callable[[], list[str]], expected: str | None
+) -> None:
+    message = explain_unknown_operation(operation, status, body, known)
+    if expected is None:
+        assert message is None
+    else:
+        assert message is not None
+        assert message.startswith(f"unknown operation {operation!r}")
+        assert expected in message
 
 
 def test_unknown_operation_of_a_one_shot_start(hello_copy: Path) -> None:

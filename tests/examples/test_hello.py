@@ -61,6 +61,9 @@ async def test_ainvoke(start_example: StartExample) -> None:
     hello = start_example("hello")
     result = await hello.ainvoke("greet", {"name": "Async"})
     assert result.body == {"message": "Hello Async. (asked by someone)", "times": 1}
+    unknown = await hello.ainvoke("nope")
+    assert (unknown.status, unknown.body) == (404, {"error": "unknown operation"})
+    assert unknown.error == "unknown operation 'nope'; the operations are: greet, stats, reset"
 
 
 def test_catalog_marks_read_only_and_role_restricted_operations(

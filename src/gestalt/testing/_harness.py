@@ -343,14 +343,14 @@ def forget_modules(root: Path) -> None:
     same process, which breaks them for the rest of the test session.
     """
     root = root.resolve()
-    environments = [
-        place for place in _environment_dirs() if not root.is_relative_to(place)
-    ]  # an environment that holds the provider folder itself says nothing about it
+    # An environment that holds the provider folder itself says nothing about its modules.
+    environments = [place for place in _environment_dirs() if not root.is_relative_to(place)]
     venv_dirs: dict[Path, bool] = {}
+    folders: dict[str, Path] = {}
     for name, module in list(sys.modules.items()):
         if name == "gestalt" or name.startswith("gestalt."):
             continue
-        path = _module_file(module)
+        path = _module_file(module, folders)
         if path is None or not path.is_relative_to(root) or _is_test_file(path):
             continue
         if any(path.is_relative_to(place) for place in environments):
@@ -371,13 +371,20 @@ def _environment_dirs() -> list[Path]:
     return [Path(place).resolve() for place in places if place]
 
 
-def _module_file(module: ModuleType) -> Path | None:
-    """The file a module was loaded from (the folder of a namespace package)."""
+def _module_file(module: ModuleType, folders: dict[str, Path]) -> Path | None:
+    """The file a module was loaded from (the folder of a namespace package), its folder
+    resolved once per call of :func:`forget_modules` (``folders``)."""
     location = getattr(module, "__file__", None)
     if not location:
         search = getattr(module, "__path__", None)
         location = next(iter(search), None) if search is not None else None
-    return Path(location).resolve() if isinstance(location, str) else None
+    if not isinstance(location, str):
+        return None
+    folder, name = os.path.split(location)
+    resolved = folders.get(folder)
+    if resolved is None:
+        resolved = folders[folder] = Path(folder).resolve()
+    return resolved / name
 
 
 def _is_test_file(path: Path) -> bool:
