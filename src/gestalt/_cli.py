@@ -14,7 +14,9 @@ Subcommands:
 
 Output is for people by default; ``--json`` before the subcommand prints one JSON document
 for scripts (after ``invoke`` it gives the params, like ``--params``). Errors are one
-``gestalt: error: ...`` line (exit status 1) unless ``--debug``.
+``gestalt: error: ...`` line (exit status 1) unless ``--debug``. ``invoke`` of an operation the
+provider does not have prints the host's 404 answer and such a line naming the operation and
+the ones that exist (an ``"error"`` key of the JSON document with ``--json``).
 """
 
 from __future__ import annotations
