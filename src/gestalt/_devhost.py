@@ -16,6 +16,7 @@ import difflib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -170,7 +171,7 @@ def explain_unknown_operation(
         return None
     try:
         ids = known()
-    except (ProjectError, LaunchError, OSError) as exc:
+    except (ProjectError, LaunchError, OSError, subprocess.SubprocessError) as exc:
         return f"unknown operation {operation!r} (the operations could not be listed: {exc})"
     if operation in ids:
         return None

@@ -232,7 +232,11 @@ class ProviderHarness:
         return InvokeResult(result.status, body, result.body, error or "")
 
     def operations(self) -> list[str]:
-        """The ids of the provider's operations, in the order it registered them."""
+        """The ids of the provider's operations, in the order it registered them.
+
+        In-process they come from the served plugin; a subprocess provider's come from its
+        static catalog (one more short-lived process).
+        """
         if self._thread is not None:
             from gestalt import Plugin
 
