@@ -376,12 +376,12 @@ def test_golden_records_ranges_and_errors(idb: IndexedDBClient) -> None:
     assert idb.get_key(pb.ObjectStoreRequest(store="plain", id="t1"), timeout=T).key == "t1"
     expect_error(
         grpc.StatusCode.NOT_FOUND,
-        "datastore: not found",
+        'datastore: not found: no record with id "nope" in object store "plain"',
         lambda: idb.get(pb.ObjectStoreRequest(store="plain", id="nope"), timeout=T),
     )
     expect_error(
         grpc.StatusCode.NOT_FOUND,
-        "datastore: not found",
+        'datastore: not found: no record with id "nope" in object store "plain"',
         lambda: idb.get_key(pb.ObjectStoreRequest(store="plain", id="nope"), timeout=T),
     )
     idb.delete(pb.ObjectStoreRequest(store="plain", id="nope"), timeout=T)  # not an error
@@ -430,7 +430,7 @@ def test_golden_index_queries(idb: IndexedDBClient) -> None:
     assert ids(compound.records) == ["b"]
     expect_error(
         grpc.StatusCode.NOT_FOUND,
-        "datastore: not found",
+        'datastore: not found: no record of object store "users" matches index "by_status"',
         lambda: idb.index_get(query("by_status", "gone"), timeout=T),
     )
     clash = pb.RecordRequest(store="users", record=rec(id="d", email="a@x"))
@@ -469,7 +469,9 @@ def test_golden_cursor_sequences(idb: IndexedDBClient) -> None:
     assert command(call, next=True).done is True
     assert command(call, next=True).done is True
     call.send(pb.CursorClientMessage(command=pb.CursorCommand(delete=True)))
-    expect_error(grpc.StatusCode.NOT_FOUND, "datastore: not found", call.recv)
+    expect_error(
+        grpc.StatusCode.NOT_FOUND, "datastore: not found: the cursor is past its end", call.recv
+    )
     idb.put(
         pb.RecordRequest(store="users", record=_user("c", "inactive", "c@x", "blue", 1)), timeout=T
     )
@@ -584,7 +586,10 @@ def test_golden_transactions(idb: IndexedDBClient) -> None:
     # a get of a missing id also ends the transaction
     tx = begin(idb, ["users"], pb.TRANSACTION_READWRITE)
     failed = operate(tx, 1, get=pb.ObjectStoreRequest(store="users", id="nope"))
-    assert (failed.error.code, failed.error.message) == (5, "datastore: not found")
+    assert (failed.error.code, failed.error.message) == (
+        5,
+        'datastore: not found: no record with id "nope" in object store "users"',
+    )
     assert tx.recv().WhichOneof("msg") == "abort"
     tx.ends_ok()
 
@@ -1013,7 +1018,10 @@ def test_transaction_protocol_errors(idb: IndexedDBClient) -> None:
     # a store outside the declared scope is NOT_FOUND in-band
     tx = begin(idb, ["plain"], pb.TRANSACTION_READWRITE)
     failed = operate(tx, 1, get_all=pb.ObjectStoreRangeRequest(store="users"))
-    assert (failed.error.code, failed.error.message) == (5, "datastore: not found")
+    assert (failed.error.code, failed.error.message) == (
+        5,
+        'datastore: not found: object store "users" is outside the transaction\'s scope',
+    )
     assert tx.recv().WhichOneof("msg") == "abort"
     tx.ends_ok()
 
@@ -1244,7 +1252,7 @@ def test_invalid_input_is_rejected(idb: IndexedDBClient) -> None:
     assert idb.get_all(pb.ObjectStoreRangeRequest(store="none"), timeout=T).records == []
     expect_error(
         grpc.StatusCode.NOT_FOUND,
-        "datastore: not found",
+        'datastore: not found: object store "none" has no index "i"',
         lambda: idb.index_get_all(pb.IndexQueryRequest(store="none", index="i"), timeout=T),
     )
 
