@@ -40,9 +40,11 @@ Deliberate choices where the host leaves room (documented for client authors):
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -297,6 +299,26 @@ class IndexedDBService:
             yield from serve_transaction(self._gate, requests, context)
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve IndexedDB until SIGINT or SIGTERM; prints the target on stdout first.
+
+    ``--db PATH`` keeps the data in that SQLite file (in memory without it). A problem
+    starting it is one line on stderr and exit status 2.
+    """
+    from gestalt.local._main import run
+
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--db", default=None, help="SQLite file (default: in memory)")
+
+    return run(
+        "python -m gestalt.local.indexeddb",
+        "Serve a Gestalt IndexedDB on SQLite.",
+        lambda args: serve_indexeddb(args.address, db_path=args.db, relay_token=args.relay_token),
+        argv,
+        options=options,
+    )
+
+
 class IndexedDBServer(LocalServer[IndexedDBService]):
     """A running :class:`IndexedDBService` (from :func:`serve_indexeddb`).
 
@@ -344,3 +366,7 @@ def serve_indexeddb(
         max_message_bytes=max_message_bytes,
         unix_form="grpc",
     )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

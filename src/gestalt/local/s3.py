@@ -29,6 +29,7 @@ object; the underlying error is only logged.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import logging
@@ -36,6 +37,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -451,6 +453,26 @@ def _end_idle(context: grpc.ServicerContext, kind: str) -> None:
     context.cancel()
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve S3 until SIGINT or SIGTERM; prints the target on stdout first.
+
+    ``--root DIR`` keeps the objects in that folder (a temporary one without it). A
+    problem starting it is one line on stderr and exit status 2.
+    """
+    from gestalt.local._main import run
+
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--root", default=None, help="data folder (default: temporary)")
+
+    return run(
+        "python -m gestalt.local.s3",
+        "Serve Gestalt S3 on a local folder.",
+        lambda args: serve_s3(args.address, root=args.root, relay_token=args.relay_token),
+        argv,
+        options=options,
+    )
+
+
 class S3ServiceHandle(LocalServer[S3Service]):
     """A running :func:`serve_s3`; stopping it also closes the service.
 
@@ -498,3 +520,7 @@ def serve_s3(
         max_message_bytes=max_message_bytes,
         unix_form="grpc",
     )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
