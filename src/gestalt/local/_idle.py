@@ -22,13 +22,14 @@ _log = logging.getLogger("gestalt.local")
 class Watched:
     """One watched stream: its last progress and what to do once it idles too long."""
 
-    __slots__ = ("_watch", "busy", "last", "on_idle")
+    __slots__ = ("_watch", "busy", "expired", "last", "on_idle")
 
     def __init__(self, watch: IdleWatch, on_idle: Callable[[], None]) -> None:
         self._watch = watch
         self.on_idle = on_idle
         self.last = time.monotonic()
         self.busy = False
+        self.expired = False  # set just before ``on_idle`` runs
 
     def touch(self) -> None:
         """Record progress now."""
@@ -90,6 +91,7 @@ class IdleWatch:
                 expired = [e for e in self._entries if not e.busy and e.last < cutoff]
                 self._entries.difference_update(expired)
             for entry in expired:
+                entry.expired = True
                 try:
                     entry.on_idle()
                 except Exception:  # the watch must go on for the other streams

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -51,7 +51,7 @@ from google.protobuf import empty_pb2, timestamp_pb2
 from gestalt.gen.v1 import s3_pb2
 from gestalt.gen.v1.s3_servicers import add_s3_object_access_to_server, add_s3_to_server
 from gestalt.local._files import private_dir
-from gestalt.local._idle import IdleWatch
+from gestalt.local._idle import IdleWatch, Watched
 from gestalt.local._s3_http import Grant, ObjectHttpServer, UrlSigner, normalize_headers
 from gestalt.local._s3_store import (
     CHUNK_SIZE,
@@ -260,7 +260,7 @@ class S3Service:
         """Store the streamed body once the client half-closes; answer with its metadata."""
         watched = self._idle.watch(functools.partial(_end_idle, context, "upload"))
         try:
-            return self._write(requests, context, watched.touch)
+            return self._write(requests, context, watched)
         finally:
             watched.done()
 
@@ -268,7 +268,7 @@ class S3Service:
         self,
         requests: Iterator[s3_pb2.WriteObjectRequest],
         context: grpc.ServicerContext,
-        touch: Callable[[], None],
+        watched: Watched,
     ) -> s3_pb2.WriteObjectResponse:
         try:
             first = next(requests, None)
@@ -294,7 +294,7 @@ class S3Service:
 
         def body() -> Iterator[bytes]:
             for message in requests:
-                touch()
+                watched.touch()
                 kind = message.WhichOneof("msg")
                 if kind == "open":
                     raise S3ServiceError(
@@ -305,7 +305,7 @@ class S3Service:
                     yield message.data
             # grpc may report a client's cancel as a normal end of the request stream; an
             # upload is only stored when the call is still alive once the body is complete.
-            if not context.is_active():
+            if watched.expired or not context.is_active():
                 raise S3ServiceError(
                     grpc.StatusCode.CANCELLED, "s3: upload cancelled by the client"
                 )
