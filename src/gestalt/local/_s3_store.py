@@ -708,7 +708,7 @@ class LocalObjectStore:
             handle: BinaryIO | None = self._open_blob(src)
             assert handle is not None
             try:
-                os.link(f"/proc/self/fd/{handle.fileno()}", final, follow_symlinks=True)
+                os.link(self._blob_path(src.blob), final, follow_symlinks=False)
             except OSError:
                 pass
             else:
