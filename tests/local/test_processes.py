@@ -79,7 +79,7 @@ def test_unusable_socket_paths_are_one_line(module: str, short_dir: Path) -> Non
     assert str(missing.parent) in line and "does not exist" in line
     long_path = short_dir / ("x" * 120)
     line = refused(module, str(long_path))
-    assert str(long_path) in line and "longer than 107 bytes" in line
+    assert str(long_path)[:30] in line and "longer than the 107" in line
 
 
 def test_one_process_per_data_set(short_dir: Path) -> None:
