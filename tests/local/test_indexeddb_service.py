@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import queue
 import socket as sock
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -376,12 +377,12 @@ def test_golden_records_ranges_and_errors(idb: IndexedDBClient) -> None:
     assert idb.get_key(pb.ObjectStoreRequest(store="plain", id="t1"), timeout=T).key == "t1"
     expect_error(
         grpc.StatusCode.NOT_FOUND,
-        "datastore: not found",
+        'datastore: not found: no record with id "nope" in object store "plain"',
         lambda: idb.get(pb.ObjectStoreRequest(store="plain", id="nope"), timeout=T),
     )
     expect_error(
         grpc.StatusCode.NOT_FOUND,
-        "datastore: not found",
+        'datastore: not found: no record with id "nope" in object store "plain"',
         lambda: idb.get_key(pb.ObjectStoreRequest(store="plain", id="nope"), timeout=T),
     )
     idb.delete(pb.ObjectStoreRequest(store="plain", id="nope"), timeout=T)  # not an error
@@ -430,7 +431,7 @@ def test_golden_index_queries(idb: IndexedDBClient) -> None:
     assert ids(compound.records) == ["b"]
     expect_error(
         grpc.StatusCode.NOT_FOUND,
-        "datastore: not found",
+        'datastore: not found: no record of object store "users" matches index "by_status"',
         lambda: idb.index_get(query("by_status", "gone"), timeout=T),
     )
     clash = pb.RecordRequest(store="users", record=rec(id="d", email="a@x"))
@@ -469,7 +470,9 @@ def test_golden_cursor_sequences(idb: IndexedDBClient) -> None:
     assert command(call, next=True).done is True
     assert command(call, next=True).done is True
     call.send(pb.CursorClientMessage(command=pb.CursorCommand(delete=True)))
-    expect_error(grpc.StatusCode.NOT_FOUND, "datastore: not found", call.recv)
+    expect_error(
+        grpc.StatusCode.NOT_FOUND, "datastore: not found: the cursor is past its end", call.recv
+    )
     idb.put(
         pb.RecordRequest(store="users", record=_user("c", "inactive", "c@x", "blue", 1)), timeout=T
     )
@@ -584,7 +587,10 @@ def test_golden_transactions(idb: IndexedDBClient) -> None:
     # a get of a missing id also ends the transaction
     tx = begin(idb, ["users"], pb.TRANSACTION_READWRITE)
     failed = operate(tx, 1, get=pb.ObjectStoreRequest(store="users", id="nope"))
-    assert (failed.error.code, failed.error.message) == (5, "datastore: not found")
+    assert (failed.error.code, failed.error.message) == (
+        5,
+        'datastore: not found: no record with id "nope" in object store "users"',
+    )
     assert tx.recv().WhichOneof("msg") == "abort"
     tx.ends_ok()
 
@@ -1013,7 +1019,10 @@ def test_transaction_protocol_errors(idb: IndexedDBClient) -> None:
     # a store outside the declared scope is NOT_FOUND in-band
     tx = begin(idb, ["plain"], pb.TRANSACTION_READWRITE)
     failed = operate(tx, 1, get_all=pb.ObjectStoreRangeRequest(store="users"))
-    assert (failed.error.code, failed.error.message) == (5, "datastore: not found")
+    assert (failed.error.code, failed.error.message) == (
+        5,
+        'datastore: not found: object store "users" is outside the transaction\'s scope',
+    )
     assert tx.recv().WhichOneof("msg") == "abort"
     tx.ends_ok()
 
@@ -1244,7 +1253,7 @@ def test_invalid_input_is_rejected(idb: IndexedDBClient) -> None:
     assert idb.get_all(pb.ObjectStoreRangeRequest(store="none"), timeout=T).records == []
     expect_error(
         grpc.StatusCode.NOT_FOUND,
-        "datastore: not found",
+        'datastore: not found: object store "none" has no index "i"',
         lambda: idb.index_get_all(pb.IndexQueryRequest(store="none", index="i"), timeout=T),
     )
 
@@ -1335,3 +1344,144 @@ async def test_served_by_an_aio_server(tmp_path: Path) -> None:
     finally:
         await server.stop(0)
         service.close()
+
+
+# -- guards: one service per file, idle transactions, fair readers, our own error text -------
+
+
+def test_second_service_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db" / "idb.sqlite3"
+    with IndexedDBService(path) as first:
+        with pytest.raises(RuntimeError, match="already used by another running service"):
+            IndexedDBService(path)
+        with pytest.raises(RuntimeError, match="already used"):
+            serve_indexeddb(
+                tmp_path / "two.sock", db_path=tmp_path / "db" / ".." / "db" / path.name
+            )
+        assert first.store_names() == []  # the refusal did not disturb the first service
+    with IndexedDBService(path) as again:  # released by close()
+        assert again.path == path
+
+
+def _idle_server(tmp_path: Path, idle_timeout: float) -> IndexedDBServer:
+    return serve_indexeddb(
+        tmp_path / "idle.sock", db_path=tmp_path / "idle.sqlite3", idle_timeout=idle_timeout
+    )
+
+
+def test_idle_transaction_is_rolled_back_and_its_client_told(tmp_path: Path) -> None:
+    with (
+        _idle_server(tmp_path, 0.5) as server,
+        grpc.insecure_channel(server.target, options=_OPTIONS) as one,
+        grpc.insecure_channel(server.target, options=_OPTIONS) as two,
+    ):
+        holder, other = IndexedDBClient(one), IndexedDBClient(two)
+        tx = begin(holder, ["s"], pb.TRANSACTION_READWRITE)
+        assert not operate(tx, 1, put=pb.RecordRequest(store="s", record=rec(id="tx"))).HasField(
+            "error"
+        )
+        started = time.monotonic()
+        # Another client gets the lock once the idle transaction is rolled back.
+        other.put(pb.RecordRequest(store="s", record=rec(id="other")), timeout=T)
+        assert 0.4 < time.monotonic() - started < 3.0
+        assert server.service.open_transactions == 1  # the stream itself lives on ...
+        tx.send(
+            pb.TransactionClientMessage(
+                operation=pb.TransactionOperation(
+                    request_id=2, get=pb.ObjectStoreRequest(store="s", id="tx")
+                )
+            )
+        )
+        expect_error(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "datastore: transaction is already finished: it was rolled back after 0.5 s"
+            " without a request",
+            tx.recv,
+        )  # ... until the client hears why, on its next call
+        keys = other.get_all_keys(pb.ObjectStoreRangeRequest(store="s"), timeout=T).keys
+        assert list(keys) == ["other"]
+
+
+def test_client_that_never_returns_has_its_transaction_call_ended(tmp_path: Path) -> None:
+    with (
+        _idle_server(tmp_path, 0.3) as server,
+        grpc.insecure_channel(server.target, options=_OPTIONS) as channel,
+    ):
+        tx = begin(IndexedDBClient(channel), ["s"], pb.TRANSACTION_READONLY)
+        eventually(lambda: server.service.open_transactions == 0, timeout=3)
+        with pytest.raises(RPCError) as info:
+            tx.recv()
+        assert info.value.code == grpc.StatusCode.CANCELLED
+
+
+def test_readers_pass_a_writer_stuck_behind_an_idle_reader(tmp_path: Path) -> None:
+    with (
+        _idle_server(tmp_path, 30) as server,
+        grpc.insecure_channel(server.target, options=_OPTIONS) as channel,
+    ):
+        idb = IndexedDBClient(channel)
+        idb.put(pb.RecordRequest(store="s", record=rec(id="a")), timeout=T)
+        reader = begin(idb, ["s"])  # and then idle
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            writer = pool.submit(
+                idb.put, pb.RecordRequest(store="s", record=rec(id="b")), timeout=T
+            )
+            time.sleep(0.5)
+            assert not writer.done()  # the writer waits for the reader, as it must
+            started = time.monotonic()
+            got = idb.get(pb.ObjectStoreRequest(store="s", id="a"), timeout=T)
+            assert got.record.fields["id"].string_value == "a"
+            assert time.monotonic() - started < 1.5  # not queued behind the writer
+            assert not writer.done()
+            assert operate(reader, 1, count=pb.ObjectStoreRangeRequest(store="s")).count.count == 1
+            commit(reader)
+            reader.ends_ok()
+            writer.result(timeout=T)
+        assert idb.count(pb.ObjectStoreRangeRequest(store="s"), timeout=T).count == 2
+
+
+def test_waiting_writer_still_holds_back_readers_behind_busy_ones(tmp_path: Path) -> None:
+    with (
+        _idle_server(tmp_path, 30) as server,
+        grpc.insecure_channel(server.target, options=_OPTIONS) as channel,
+    ):
+        idb = IndexedDBClient(channel)
+        lock = server.service._gate.lock
+        assert lock.acquire(False, lambda: True)  # a busy reader (not idle)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            writer = pool.submit(
+                idb.put, pb.RecordRequest(store="s", record=rec(id="b")), timeout=T
+            )
+            time.sleep(0.3)
+            late_reader = pool.submit(idb.count, pb.ObjectStoreRangeRequest(store="s"), timeout=T)
+            time.sleep(0.5)
+            assert not writer.done() and not late_reader.done()
+            lock.release(False)
+            writer.result(timeout=T)
+            assert late_reader.result(timeout=T).count == 1  # it ran after the writer
+
+
+def test_storage_failures_do_not_leak_sqlite_text(tmp_path: Path) -> None:
+    db_path = tmp_path / "broken.sqlite3"
+    with (
+        serve_indexeddb(tmp_path / "b.sock", db_path=db_path) as server,
+        grpc.insecure_channel(server.target, options=_OPTIONS) as channel,
+    ):
+        idb = IndexedDBClient(channel)
+        idb.put(pb.RecordRequest(store="s", record=rec(id="a")), timeout=T)
+        with sqlite3.connect(db_path) as other:  # break the schema under the service
+            other.execute("ALTER TABLE records RENAME TO gone")
+        failure = "datastore: storage failure in the local IndexedDB service"
+        expect_error(
+            grpc.StatusCode.INTERNAL,
+            failure,
+            lambda: idb.get(pb.ObjectStoreRequest(store="s", id="a"), timeout=T),
+        )
+        expect_error(
+            grpc.StatusCode.INTERNAL,
+            failure,
+            lambda: idb.put(pb.RecordRequest(store="s", record=rec(id="b")), timeout=T),
+        )
+        tx = begin(idb, ["s"], pb.TRANSACTION_READWRITE)
+        failed = operate(tx, 1, get=pb.ObjectStoreRequest(store="s", id="a"))
+        assert (failed.error.code, failed.error.message) == (13, failure)

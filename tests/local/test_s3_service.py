@@ -861,8 +861,8 @@ def test_data_survives_restart(tmp_path: Path) -> None:
     # Leftovers of a crash between rename and commit, or mid-write, are swept at start.
     stray = root / "blobs" / "ff"
     stray.mkdir(exist_ok=True)
-    (stray / "ff00.tmp").write_bytes(b"partial")
-    (stray / "ff01").write_bytes(b"orphan")
+    (stray / ("ff" + "0" * 30 + ".tmp")).write_bytes(b"partial")
+    (stray / ("ff" + "1" * 30)).write_bytes(b"orphan")
     with serve_s3(tmp_path / "two.sock", root=root) as second:
         channel = grpc.insecure_channel(second.target)
         s3 = S3Client(channel)
@@ -870,8 +870,8 @@ def test_data_survives_restart(tmp_path: Path) -> None:
         assert meta == written
         assert b"".join(data) == PAYLOAD
         channel.close()
-    assert not (stray / "ff00.tmp").exists()
-    assert not (stray / "ff01").exists()
+    assert not (stray / ("ff" + "0" * 30 + ".tmp")).exists()
+    assert not (stray / ("ff" + "1" * 30)).exists()
 
 
 def test_one_service_per_root(tmp_path: Path) -> None:

@@ -1,19 +1,27 @@
-"""Access to the IndexedDB database for one RPC: the database-wide lock and error statuses."""
+"""Access to the IndexedDB database for one RPC: the database-wide lock and error statuses.
+
+Storage failures (SQLite errors and anything else unexpected) are logged and answered
+``INTERNAL`` with a message of our own: no SQLite text reaches a client.
+"""
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
 
+from gestalt.local._idle import IdleWatch
 from gestalt.local._indexeddb_engine import Database
 from gestalt.local._indexeddb_keys import DatastoreError
 
-__all__ = ["AccessLock", "Gate", "call_alive", "client_frames"]
+__all__ = ["STORAGE_FAILURE", "AccessLock", "Gate", "call_alive", "client_frames"]
+
+#: The message of ``INTERNAL`` answers for storage failures (the cause is only logged).
+STORAGE_FAILURE = "datastore: storage failure in the local IndexedDB service"
 
 _log = logging.getLogger("gestalt.local.indexeddb")
 
@@ -55,17 +63,23 @@ def client_frames(requests: Iterator[T]) -> Iterator[T]:
 class AccessLock:
     """Database-wide readers/writer lock: one writer, or any number of readers.
 
-    Waiting writers block new readers, so a stream of reads cannot starve a writer. Waiters
-    poll ``alive`` so a caller whose RPC was cancelled stops waiting instead of hanging.
+    Waiting writers block new readers, so a stream of reads cannot starve a writer, except
+    while a reader holding the lock has been waiting for its client for more than
+    ``IDLE_GRACE`` seconds (:meth:`set_idle`): the writer cannot go ahead before that reader
+    acts anyway, so new readers are let in rather than queued behind both. Waiters poll
+    ``alive`` so a caller whose RPC was cancelled stops waiting instead of hanging.
     """
 
     _POLL_SECONDS = 0.05
+    #: How long a reader must have idled before new readers may pass a waiting writer.
+    IDLE_GRACE = 0.25
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
+        self._idle_since: dict[object, float] = {}
 
     def acquire(self, exclusive: bool, alive: Callable[[], bool]) -> bool:
         """Take the lock; False (lock not taken) once ``alive()`` turns False while waiting."""
@@ -74,7 +88,9 @@ class AccessLock:
                 self._writers_waiting += 1
             try:
                 while self._writer or (
-                    self._readers > 0 if exclusive else self._writers_waiting > 0
+                    self._readers > 0
+                    if exclusive
+                    else self._writers_waiting > 0 and not self._reader_idles()
                 ):
                     if not alive():
                         return False
@@ -87,6 +103,19 @@ class AccessLock:
             finally:
                 if exclusive:
                     self._writers_waiting -= 1
+
+    def set_idle(self, holder: object, idle: bool) -> None:
+        """Reader ``holder`` starts (True) or stops (False) waiting for its client."""
+        with self._cond:
+            if idle:
+                self._idle_since[holder] = time.monotonic()
+            else:
+                self._idle_since.pop(holder, None)
+
+    def _reader_idles(self) -> bool:
+        if not self._idle_since:
+            return False
+        return time.monotonic() - min(self._idle_since.values()) >= self.IDLE_GRACE
 
     def release(self, exclusive: bool) -> None:
         """Give back a lock taken with :meth:`acquire`."""
@@ -103,16 +132,20 @@ class Gate:
 
     :meth:`run` takes the lock for one piece of work and turns datastore and storage errors
     into the call's status; streams take the lock themselves with :meth:`acquire`.
+    ``idle`` ends transactions that keep the lock without using it for ``idle_timeout``
+    seconds.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, idle_timeout: float = 60.0) -> None:
         self.db = db
         self.lock = AccessLock()
+        self.idle = IdleWatch(idle_timeout, "indexeddb")
         self.closed = False
 
     def close(self) -> None:
         """Refuse new work and close the database."""
         self.closed = True
+        self.idle.close()
         self.db.close()
 
     def acquire(self, context: grpc.ServicerContext, exclusive: bool) -> None:
@@ -149,8 +182,8 @@ class Gate:
                 return fn()
         except DatastoreError as exc:
             context.abort(exc.code, exc.message)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # storage failures; their text stays in the log
             _log.warning("IndexedDB storage error: %s", exc)
-            context.abort(grpc.StatusCode.INTERNAL, f"datastore: {exc}")
+            context.abort(grpc.StatusCode.INTERNAL, STORAGE_FAILURE)
         finally:
             self.lock.release(exclusive)

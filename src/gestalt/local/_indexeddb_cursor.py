@@ -136,7 +136,9 @@ class _Walk:
 
     def _current(self) -> tuple[bytes, bytes]:
         if self._position is None:
-            self._context.abort(grpc.StatusCode.NOT_FOUND, "datastore: not found")
+            self._context.abort(
+                grpc.StatusCode.NOT_FOUND, "datastore: not found: the cursor is past its end"
+            )
         return self._position
 
     def delete(self) -> None:

@@ -18,11 +18,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from google.protobuf import empty_pb2
 
 from gestalt.gen.v1 import datastore_pb2 as pb
+from gestalt.local._files import lock_exclusive, private_dir, private_file
 from gestalt.local._indexeddb_keys import (
     already_exists,
     check_record,
@@ -33,6 +34,7 @@ from gestalt.local._indexeddb_keys import (
     invalid,
     not_found,
     prefix_upper_bound,
+    quoted,
     record_id,
 )
 from gestalt.local._indexeddb_model import (
@@ -67,6 +69,10 @@ _SYNCHRONOUS: dict[int, str] = {
 }
 
 
+def _no_record(store: str, key: str) -> str:
+    return f"no record with id {quoted(key)} in object store {quoted(store)}"
+
+
 def _optional_range(request: Any) -> pb.KeyRange | None:
     return request.range if request.HasField("range") else None
 
@@ -76,6 +82,9 @@ class Database:
 
     ``path`` is the database file (its folder is created; WAL journal) or None / ``":memory:"``
     for a private in-memory database; :attr:`path` keeps the file's path (None in memory).
+    A file database is locked (``flock`` on ``<path>-lock``) until :meth:`close`: a second
+    ``Database`` on the same file, in this process or another, raises
+    :class:`~gestalt.local._files.StoreInUseError`. Folders are created 0700, files 0600.
     Write methods expect the caller to have opened a transaction (:meth:`atomic` or
     :meth:`begin`); reads may run outside one.
     """
@@ -83,27 +92,50 @@ class Database:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         target = ":memory:" if path is None else os.fspath(path)
         in_memory = target == ":memory:"
-        if not in_memory:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
         self.path = None if in_memory else Path(target)
-        self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        self._file_lock: BinaryIO | None = None
+        if self.path is not None:
+            private_dir(self.path.parent)
+            self._file_lock = lock_exclusive(
+                self.path.with_name(self.path.name + "-lock"), f"{self.path} (local IndexedDB)"
+            )
+        try:
+            if self.path is not None:
+                private_file(self.path)  # SQLite gives its -wal and -shm files this mode
+            self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        except BaseException:
+            self._unlock()
+            raise
         self._mutex = threading.RLock()
         self._in_transaction = False
-        if not in_memory:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        for statement in _SCHEMA:
-            self._conn.execute(statement)
-        self._stores = self._load_stores()
+        try:
+            if not in_memory:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            for statement in _SCHEMA:
+                self._conn.execute(statement)
+            self._stores = self._load_stores()
+        except BaseException:
+            self._conn.close()
+            self._unlock()
+            raise
 
     # -- lifecycle and transactions ------------------------------------------------------
 
     def close(self) -> None:
         """Close the connection (rolling back an unfinished transaction)."""
         with self._mutex:
-            if self._in_transaction:
-                self.rollback()
-            self._conn.close()
+            try:
+                if self._in_transaction:
+                    self.rollback()
+                self._conn.close()
+            finally:
+                self._unlock()
+
+    def _unlock(self) -> None:
+        if self._file_lock is not None:
+            self._file_lock.close()
+            self._file_lock = None
 
     def begin(self, durability: int = pb.TRANSACTION_DURABILITY_DEFAULT) -> None:
         """Start a write transaction; ``durability`` picks how hard the commit syncs."""
@@ -334,14 +366,16 @@ class Database:
 
     def _record_data(self, store_name: str, record_key: str) -> bytes:
         store = self._store(store_name)
-        if store is None:
-            raise not_found()
-        row = self._conn.execute(
-            "SELECT data FROM records WHERE store_id = ? AND key = ?",
-            (store.id, encode_primary(record_key)),
-        ).fetchone()
+        row = (
+            None
+            if store is None
+            else self._conn.execute(
+                "SELECT data FROM records WHERE store_id = ? AND key = ?",
+                (store.id, encode_primary(record_key)),
+            ).fetchone()
+        )
         if row is None:
-            raise not_found()
+            raise not_found(_no_record(store_name, record_key))
         data: bytes = row[0]
         return data
 
@@ -369,7 +403,7 @@ class Database:
         store = self._store(store_name)
         index = None if store is None else store.indexes.get(index_name)
         if store is None or index is None:
-            raise not_found()
+            raise not_found(f"object store {quoted(store_name)} has no index {quoted(index_name)}")
         if len(values) > len(index.key_path):
             raise invalid(
                 f"unmarshal index values: index {index_name!r} has {len(index.key_path)}"
@@ -496,7 +530,11 @@ class Database:
     def _first(self, scan: CursorScan, with_record: bool) -> Row:
         row = self.move(scan, None, descending=False, unique=False, with_record=with_record)
         if row is None:
-            raise not_found()
+            store = "" if scan.store is None else scan.store.name
+            index = "" if scan.index is None else scan.index.name
+            raise not_found(
+                f"no record of object store {quoted(store)} matches index {quoted(index)}"
+            )
         return row
 
     def _index_scan_of(self, request: pb.IndexQueryRequest) -> CursorScan:
@@ -524,7 +562,7 @@ class Database:
                 is not None
             )
         if not found:
-            raise not_found()
+            raise not_found(_no_record(request.store, request.id))
         return pb.KeyResponse(key=request.id)
 
     def add(self, request: pb.RecordRequest) -> empty_pb2.Empty:

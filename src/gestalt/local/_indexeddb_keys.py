@@ -16,6 +16,7 @@ components and compares like a tuple: a key is greater than each of its proper p
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from collections.abc import Iterable, Sequence
@@ -37,6 +38,7 @@ __all__ = [
     "invalid",
     "not_found",
     "prefix_upper_bound",
+    "quoted",
     "record_id",
 ]
 
@@ -74,9 +76,19 @@ class DatastoreError(Exception):
         self.message = message
 
 
-def not_found() -> DatastoreError:
-    """The host's error for a missing record, index match, index or store."""
-    return DatastoreError(grpc.StatusCode.NOT_FOUND, "datastore: not found")
+def quoted(name: str) -> str:
+    """``name`` in double quotes (JSON style), for the details of error messages."""
+    return json.dumps(name, ensure_ascii=False)
+
+
+def not_found(what: str = "") -> DatastoreError:
+    """The host's error for a missing record, index match, index or store.
+
+    The message starts with the host's ``datastore: not found``; ``what`` (in our words)
+    follows it after ``": "`` to say which store, key or index was missing.
+    """
+    message = f"datastore: not found: {what}" if what else "datastore: not found"
+    return DatastoreError(grpc.StatusCode.NOT_FOUND, message)
 
 
 def already_exists() -> DatastoreError:

@@ -19,6 +19,12 @@ content disposition and the required headers, so changing any of them gives 403,
 an expired URL or a request with another method. The endpoint answers GET (with
 ``Range``), HEAD, PUT and DELETE on the object the URL names, with conditional headers
 (``If-Match``, ``If-None-Match``, ``If-Modified-Since``, ``If-Unmodified-Since``).
+
+The endpoint answers every request, however malformed: a bad or oversized URL or token is
+403 (or 400 when it cannot even be parsed), a ``Range`` it cannot satisfy or read 416, a
+body on GET, HEAD or DELETE 400. A client that goes away mid-reply costs one debug line.
+Stored values are checked again before they become response headers: control characters
+drop the header (logged), other non-ASCII text is sent as an RFC 2047 encoded word.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -50,6 +57,8 @@ from gestalt.local._s3_store import (
     RangeRequest,
     S3ServiceError,
     StoredObject,
+    check_header_fields,
+    has_control,
 )
 
 __all__ = ["METHODS", "Grant", "ObjectHttpServer", "UrlSigner"]
@@ -63,6 +72,14 @@ _PRESIGN_PREFIX = "/s3/"
 _ACCESS_PREFIX = "/api/v1/s3/object-access/"
 _META_PREFIX = "x-amz-meta-"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGES = re.compile(r"^bytes=\s*\d*-\d*(\s*,\s*\d*-\d*)+\s*$")
+#: Longest object-access token or URL target looked at; longer ones are refused with 403.
+_MAX_TOKEN_CHARS = 16 * 1024
+#: Range positions with more digits than this are beyond any object (2**63 has 19).
+_MAX_RANGE_DIGITS = 19
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +163,12 @@ class UrlSigner:
         Raises :class:`_Denied` for a signed URL that is malformed, tampered with,
         expired, or missing a header it requires.
         """
-        parsed = urllib.parse.urlsplit(target)
+        if len(target) > _MAX_TOKEN_CHARS:
+            raise _Denied("URL is too long")
+        try:
+            parsed = urllib.parse.urlsplit(target)
+        except ValueError as exc:
+            raise _Denied("malformed URL") from exc
         if parsed.path.startswith(_ACCESS_PREFIX):
             grant, signature = self._parse_access(parsed.path[len(_ACCESS_PREFIX) :])
         elif parsed.path.startswith(_PRESIGN_PREFIX):
@@ -179,7 +201,7 @@ class UrlSigner:
                 headers=tuple((str(name), str(value)) for name, value in pairs),
             )
             signature = _b64decode(signature_text)
-        except (ValueError, TypeError, binascii.Error) as exc:
+        except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
             raise _Denied("malformed object-access token") from exc
         if grant.kind != "access":
             raise _Denied("signature does not match")
@@ -228,19 +250,55 @@ def _parse_http_date(value: str | None) -> int | None:
     return int(when.timestamp()) * 1_000_000 + 999_999
 
 
+class _BadRange(Exception):
+    """A ``Range`` header the endpoint cannot serve (answered 416)."""
+
+
+def _position(digits: str) -> int:
+    """A range position; absurdly long numbers become one past any real object."""
+    return int(digits) if len(digits) <= _MAX_RANGE_DIGITS else 2**63
+
+
 def _parse_range(value: str | None) -> RangeRequest | None:
-    """A single ``bytes=`` range; anything else is ignored, as RFC 9110 allows."""
-    if not value:
+    """A single ``bytes=`` range. Several ranges are ignored (the whole object is sent, as
+    RFC 9110 allows); anything else (other units, garbage, end before start) is
+    :class:`_BadRange`."""
+    if value is None:
         return None
     match = _RANGE.match(value.strip())
     if match is None:
-        return None
+        if _RANGES.match(value.strip()):
+            return None
+        raise _BadRange
     first, last = match.groups()
     if not first and not last:
-        return None
+        raise _BadRange
     if not first:
-        return RangeRequest(suffix=int(last))
-    return RangeRequest(start=int(first), end=int(last) if last else None, clamp=True)
+        return RangeRequest(suffix=_position(last))
+    start = _position(first)
+    end = _position(last) if last else None
+    if end is not None and end < start:
+        raise _BadRange
+    return RangeRequest(start=start, end=end, clamp=True)
+
+
+def _encoded(value: str) -> str:
+    """``value`` as header text: ASCII as is, anything else as an RFC 2047 encoded word."""
+    if value.isascii():
+        return value
+    return f"=?UTF-8?B?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
+
+
+def _safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` fit to send: names must be tokens and values free of control characters
+    (anything else is dropped and logged), non-ASCII values are encoded."""
+    out = {}
+    for name, value in headers.items():
+        if not name or not set(name) <= _TOKEN_CHARS or has_control(value):
+            _log.warning("s3 http endpoint: not sending unsafe header %r", name)
+            continue
+        out[name] = _encoded(value)
+    return out
 
 
 class _Server(ThreadingHTTPServer):
@@ -255,8 +313,13 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def handle_error(self, request: object, client_address: object) -> None:
-        # socketserver would print the traceback to stderr; the library only logs.
-        _log.exception("s3 http endpoint failed while serving %s", client_address)
+        # socketserver would print the traceback to stderr; the library only logs, and a
+        # client that went away is no failure of ours.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            _log.debug("s3 http client %s went away: %s", client_address, exc)
+        else:
+            _log.exception("s3 http endpoint failed while serving %s", client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -266,6 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "gestalt-local-s3"
     timeout = 30  # idle keep-alive connections end instead of holding a thread
+    _started = False  # whether the reply to the current request has begun
 
     def log_message(self, format: str, *args: object) -> None:
         _log.debug("%s %s", self.address_string(), format % args)
@@ -299,8 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
         close: bool = False,
     ) -> None:
         data = body.encode("utf-8")
+        self._started = True
         self.send_response(status)
-        for name, value in (headers or {}).items():
+        for name, value in _safe_headers(headers or {}).items():
             self.send_header(name, value)
         if body:
             self.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -314,6 +379,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _serve(self, method: str) -> None:
+        try:
+            self._answer(method)
+        except (ConnectionError, TimeoutError) as exc:
+            _log.debug("s3 http client went away: %s", exc)
+            self.close_connection = True
+        except Exception:
+            _log.exception("s3 http endpoint failed on %s", method)
+            self.close_connection = True
+            if not self._started:  # else the reply is cut short: the client sees that
+                self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error\n", close=True)
+
+    def _answer(self, method: str) -> None:
+        self._started = False
+        if method != "PUT" and (
+            self.headers.get("Content-Length", "0").strip() not in ("", "0")
+            or "Transfer-Encoding" in self.headers
+        ):
+            self._reply(HTTPStatus.BAD_REQUEST, f"{method} takes no request body\n", close=True)
+            return
         try:
             grant = self.server.signer.verify(self.path, self._headers())
         except _Denied as denied:
@@ -335,9 +419,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(HTTPStatus.NO_CONTENT)
         except S3ServiceError as err:
             self._error(err)
-        except (ConnectionError, TimeoutError) as exc:
-            _log.debug("s3 http client went away: %s", exc)
-            self.close_connection = True
+        except _BadRange:
+            self._reply(
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "unsupported Range\n", close=True
+            )
 
     def _error(self, err: S3ServiceError) -> None:
         head = self.command in ("GET", "HEAD")
@@ -358,6 +443,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif err.code == grpc.StatusCode.INVALID_ARGUMENT:
             self._reply(HTTPStatus.BAD_REQUEST, f"{err.message}\n", close=True)
+        elif err.code == grpc.StatusCode.INTERNAL:
+            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, f"{err.message}\n", close=True)
         else:
             self._reply(HTTPStatus.SERVICE_UNAVAILABLE, f"{err.message}\n", close=True)
 
@@ -406,8 +493,9 @@ class _Handler(BaseHTTPRequestHandler):
                 status = HTTPStatus.PARTIAL_CONTENT
                 last = reader.offset + reader.length - 1
                 headers["Content-Range"] = f"bytes {reader.offset}-{last}/{obj.size}"
+            self._started = True
             self.send_response(status)
-            for name, value in headers.items():
+            for name, value in _safe_headers(headers).items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(reader.length))
             self.end_headers()
@@ -431,6 +519,9 @@ class _Handler(BaseHTTPRequestHandler):
                 close=True,
             )
             return
+        if len(self.headers.get("Content-Length", "")) > 19:
+            self._reply(HTTPStatus.BAD_REQUEST, "Content-Length is too large\n", close=True)
+            return
         headers = ObjectHeaders(
             content_type=content_type,
             cache_control=self.headers.get("Cache-Control", ""),
@@ -443,6 +534,16 @@ class _Handler(BaseHTTPRequestHandler):
                 for name, value in self._headers().items()
                 if name.startswith(_META_PREFIX)
             },
+        )
+        check_header_fields(
+            {
+                "Content-Type": headers.content_type,
+                "Cache-Control": headers.cache_control,
+                "Content-Disposition": headers.content_disposition,
+                "Content-Encoding": headers.content_encoding,
+                "Content-Language": headers.content_language,
+            },
+            headers.metadata,
         )
         obj = self.server.store.write(
             grant.bucket, grant.key, self._body(length), headers, self._conditions()

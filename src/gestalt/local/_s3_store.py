@@ -16,6 +16,13 @@ transaction that also re-checks the caller's conditions. Replaced or deleted blo
 unlinked after the commit; readers that already opened one keep reading their snapshot.
 Leftover ``.tmp`` files and blobs no row points at (a crash between rename and commit)
 are removed when the store opens.
+
+The store only ever acts on what it created itself: blob names read back from the index
+must follow its naming scheme (32 lower-case hex digits), every folder on a blob's path must
+be a real directory under the root (never a symlink) and blob files are opened without
+following symlinks. Anything else found in the folder or the index (a planted symlink, a
+row naming ``../x``) is reported in one log line and left alone; a read of such an object
+fails with ``INTERNAL``. Folders are created 0700 and files 0600 whatever the umask.
 """
 
 from __future__ import annotations
@@ -23,9 +30,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -36,10 +46,7 @@ from typing import BinaryIO
 
 import grpc
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: no cross-process guard
-    fcntl = None  # type: ignore[assignment]
+from gestalt.local._files import FILE_MODE, lock_exclusive, private_dir, private_file
 
 __all__ = [
     "CHUNK_SIZE",
@@ -52,6 +59,8 @@ __all__ = [
     "RangeRequest",
     "S3ServiceError",
     "StoredObject",
+    "check_header_fields",
+    "has_control",
 ]
 
 #: Body bytes per ReadObject frame and per file read, as the host forwards them.
@@ -60,6 +69,12 @@ CHUNK_SIZE = 64 * 1024
 DEFAULT_MAX_KEYS = 1000
 #: Longest key accepted, in UTF-8 bytes (the S3 limit).
 MAX_KEY_BYTES = 1024
+
+_log = logging.getLogger("gestalt.local.s3")
+
+#: Names of blob files the store creates (``uuid4().hex``) and of their folders.
+_BLOB_NAME = re.compile(r"[0-9a-f]{32}")
+_BLOB_FOLDER = re.compile(r"[0-9a-f]{2}")
 
 _NOT_FOUND = "s3: not found"
 _PRECONDITION = "s3: precondition failed"
@@ -210,6 +225,39 @@ def _fail(code: grpc.StatusCode, message: str) -> S3ServiceError:
     return S3ServiceError(code, message)
 
 
+def _corrupt(obj: StoredObject) -> S3ServiceError:
+    return _fail(
+        grpc.StatusCode.INTERNAL,
+        f"s3: the stored body of {obj.bucket}/{obj.key} is missing or damaged",
+    )
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (C0, including CR and LF, or DEL)."""
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+
+
+def check_header_fields(fields: Mapping[str, str], metadata: Mapping[str, str]) -> None:
+    """``INVALID_ARGUMENT`` naming the field when a header value or metadata entry holds a
+    control character (CR and LF included), since it would end up in an HTTP header."""
+    for name, value in fields.items():
+        if has_control(value):
+            raise S3ServiceError(
+                grpc.StatusCode.INVALID_ARGUMENT, f"s3: {name} must not contain control characters"
+            )
+    for key, value in metadata.items():
+        if not key or has_control(key):
+            raise S3ServiceError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"s3: metadata key {key!r} is empty or contains control characters",
+            )
+        if has_control(value):
+            raise S3ServiceError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"s3: metadata value of {key!r} must not contain control characters",
+            )
+
+
 def validate_ref(bucket: str, key: str) -> None:
     """Reject empty or unusable bucket names and keys with ``INVALID_ARGUMENT``."""
     if not bucket.strip():
@@ -323,14 +371,29 @@ def _fsync_dir(path: Path) -> None:
 
 def _lock_root(root: Path) -> BinaryIO:
     """Hold an exclusive lock on ``root`` (its sweep would delete another store's uploads)."""
-    handle = open(root / "lock", "ab")  # noqa: SIM115 - held until the store closes
-    if fcntl is not None:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            raise RuntimeError(f"{root} is already used by another local S3 store") from exc
-    return handle
+    return lock_exclusive(root / "lock", f"{root} (local S3 store)")
+
+
+class _CorruptEntry(Exception):
+    """An index row or file the store did not create; the message says which."""
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _create_exclusive(path: Path) -> BinaryIO:
+    """A new file at ``path`` (0600, never through a symlink) open for writing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _now_us() -> int:
@@ -347,13 +410,20 @@ class LocalObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._blobs = root / "blobs"
-        self._blobs.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
+        if not _is_real_dir(root / "blobs"):
+            if (root / "blobs").is_symlink():
+                raise RuntimeError(f"{root / 'blobs'} is a symlink; refusing to use it")
+            private_dir(root / "blobs")
+        self._real_blobs = self._blobs.resolve()
         self._root_lock = _lock_root(root)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:
             db = sqlite3.connect(
-                root / "index.sqlite3", check_same_thread=False, isolation_level=None
+                private_file(root / "index.sqlite3"),
+                check_same_thread=False,
+                isolation_level=None,
             )
             self._db = db
             db.execute("PRAGMA journal_mode=WAL")
@@ -381,19 +451,68 @@ class LocalObjectStore:
         return self._db
 
     def _sweep(self) -> None:
-        """Remove temp files and blobs no index row refers to (left by a crash)."""
+        """Remove temp files and blobs no index row refers to (left by a crash).
+
+        Only regular files named like the store's blobs, in real folders named like its
+        folders, are candidates; anything else is reported and left alone.
+        """
         live = {row[0] for row in self._conn().execute("SELECT blob FROM objects")}
         for folder in self._blobs.iterdir():
-            if not folder.is_dir():
+            if not _BLOB_FOLDER.fullmatch(folder.name) or not _is_real_dir(folder):
+                _log.warning("s3 store: ignoring %s, which the store did not create", folder)
                 continue
             for path in folder.iterdir():
-                if path.name.endswith(".tmp") or path.name not in live:
+                name = path.name.removesuffix(".tmp")
+                mode = os.lstat(path).st_mode
+                if (
+                    not _BLOB_NAME.fullmatch(name)
+                    or name[:2] != folder.name
+                    or not stat.S_ISREG(mode)
+                ):
+                    _log.warning("s3 store: ignoring %s, which the store did not create", path)
+                elif path.name.endswith(".tmp") or name not in live:
                     path.unlink(missing_ok=True)
 
     # -- rows -----------------------------------------------------------------------------
 
     def _blob_path(self, name: str) -> Path:
-        return self._blobs / name[:2] / name
+        """Where blob ``name`` lives; :class:`_CorruptEntry` unless it is one of ours.
+
+        The name must follow the naming scheme and the path must resolve under the
+        blob folder with no symlink on the way.
+        """
+        if not _BLOB_NAME.fullmatch(name):
+            raise _CorruptEntry(f"index names blob {name!r}, which is no blob of this store")
+        folder = self._blobs / name[:2]
+        path = folder / name
+        if folder.exists() and not _is_real_dir(folder):
+            raise _CorruptEntry(f"{folder} is not a folder the store created")
+        if os.path.realpath(path) != os.path.join(self._real_blobs, name[:2], name):
+            raise _CorruptEntry(f"{path} resolves outside {self._blobs}")
+        return path
+
+    def _discard_blob(self, obj: StoredObject) -> None:
+        """Unlink the blob of a replaced or deleted object (a corrupt entry is only logged)."""
+        try:
+            path = self._blob_path(obj.blob)
+        except _CorruptEntry as exc:
+            _log.warning("s3 store: object %s/%s: %s; blob left alone", obj.bucket, obj.key, exc)
+            return
+        path.unlink(missing_ok=True)
+
+    def _open_blob(self, obj: StoredObject) -> BinaryIO:
+        """The object's blob open for reading, never through a symlink."""
+        try:
+            path = self._blob_path(obj.blob)
+        except _CorruptEntry as exc:
+            _log.warning("s3 store: object %s/%s: %s", obj.bucket, obj.key, exc)
+            raise _corrupt(obj) from None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            _log.warning("s3 store: object %s/%s: blob unreadable: %s", obj.bucket, obj.key, exc)
+            raise _corrupt(obj) from None
+        return os.fdopen(fd, "rb")
 
     @staticmethod
     def _row(row: tuple[object, ...]) -> StoredObject:
@@ -482,7 +601,7 @@ class LocalObjectStore:
             check_conditions(obj, cond)
             offset, length = resolve_range(obj.size, rng)
             # Opened under the lock: a concurrent replace or delete cannot unlink it first.
-            handle = open(self._blob_path(obj.blob), "rb")  # noqa: SIM115 - owned by the reader
+            handle = self._open_blob(obj)
         return ObjectReader(obj, handle, offset, length)
 
     def write(
@@ -501,14 +620,13 @@ class LocalObjectStore:
         validate_ref(bucket, key)
         with self._lock:
             check_conditions(self._get(bucket, key), cond)
-        name = uuid.uuid4().hex
-        final = self._blob_path(name)
-        final.parent.mkdir(exist_ok=True)
+        final = self._new_blob()
+        name = final.name
         temp = final.with_name(name + ".tmp")
         digest = hashlib.sha256()
         size = 0
         try:
-            with open(temp, "xb") as out:
+            with _create_exclusive(temp) as out:
                 for chunk in chunks:
                     out.write(chunk)
                     digest.update(chunk)
@@ -539,11 +657,19 @@ class LocalObjectStore:
                     check_conditions(previous, cond)
                     self._put(obj)
                 if previous is not None:
-                    self._blob_path(previous.blob).unlink(missing_ok=True)
+                    self._discard_blob(previous)
         except BaseException:
-            self._blob_path(obj.blob).unlink(missing_ok=True)
+            self._discard_blob(obj)
             raise
         return obj
+
+    def _new_blob(self) -> Path:
+        """The path for a new blob, its folder created (0700) when missing."""
+        name = uuid.uuid4().hex
+        final = self._blob_path(name)
+        if not final.parent.exists():
+            private_dir(final.parent)
+        return final
 
     def delete(self, bucket: str, key: str) -> bool:
         """Remove the object; ``False`` if there was none (not an error)."""
@@ -554,7 +680,7 @@ class LocalObjectStore:
                 conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
             if previous is None:
                 return False
-            self._blob_path(previous.blob).unlink(missing_ok=True)
+            self._discard_blob(previous)
         return True
 
     def copy(
@@ -570,24 +696,28 @@ class LocalObjectStore:
         """
         validate_ref(*source)
         validate_ref(*destination)
-        name = uuid.uuid4().hex
-        final = self._blob_path(name)
-        final.parent.mkdir(exist_ok=True)
+        final = self._new_blob()
+        name = final.name
         with self._lock:
             src = self._get(*source)
             if src is None:
                 raise _fail(grpc.StatusCode.NOT_FOUND, _NOT_FOUND)
             check_conditions(src, cond)
-            src_path = self._blob_path(src.blob)
+            # The blob is opened (without following links) first: a hard link is only made
+            # to a file the store vouched for.
+            handle: BinaryIO | None = self._open_blob(src)
+            assert handle is not None
             try:
-                os.link(src_path, final)
-                handle: BinaryIO | None = None
+                os.link(self._blob_path(src.blob), final, follow_symlinks=False)
             except OSError:
-                handle = open(src_path, "rb")  # noqa: SIM115 - closed below
+                pass
+            else:
+                handle.close()
+                handle = None
         if handle is not None:
             temp = final.with_name(name + ".tmp")
             try:
-                with handle, open(temp, "xb") as out:
+                with handle, _create_exclusive(temp) as out:
                     shutil.copyfileobj(handle, out, CHUNK_SIZE)
                     out.flush()
                     os.fsync(out.fileno())

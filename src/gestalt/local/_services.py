@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gestalt.local._files import private_dir
+
 if TYPE_CHECKING:
     from gestalt.local.cache import CacheServer, CacheService
     from gestalt.local.indexeddb import IndexedDBServer
@@ -39,7 +41,7 @@ class LocalServices:
         from gestalt.local.indexeddb import serve_indexeddb
         from gestalt.local.s3 import serve_s3
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         try:
             self.cache = serve_cache(self.run_dir / "host-cache.sock")
             self.indexeddb = serve_indexeddb(

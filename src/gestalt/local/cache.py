@@ -23,10 +23,8 @@ is the target to put into ``GESTALT_CACHE_SOCKET``.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import os
-import signal
 import sys
 import threading
 import time
@@ -314,20 +312,18 @@ async def serve_cache_async(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve an embedded cache until SIGINT or SIGTERM; prints the target on stdout first."""
-    parser = argparse.ArgumentParser(
-        prog="python -m gestalt.local.cache", description="Serve an in-memory Gestalt cache."
+    """Serve an embedded cache until SIGINT or SIGTERM; prints the target on stdout first.
+
+    A problem starting it is one line on stderr and exit status 2.
+    """
+    from gestalt.local._main import run
+
+    return run(
+        "python -m gestalt.local.cache",
+        "Serve an in-memory Gestalt cache.",
+        lambda args: serve_cache(args.address, relay_token=args.relay_token),
+        argv,
     )
-    parser.add_argument("address", help="unix socket path, unix://PATH or tcp://HOST:PORT")
-    parser.add_argument("--relay-token", default=None, help="require this relay token")
-    args = parser.parse_args(argv)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    with serve_cache(args.address, relay_token=args.relay_token) as server:
-        print(server.target, flush=True)
-        stop.wait()
-    return 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,14 @@ read-your-writes, atomic commit and rollback on abort, failure or a broken strea
 Like the host's reference backend, the service holds one database-wide readers/writer lock:
 a readwrite transaction excludes every other call until it ends, a readonly transaction
 excludes writers. A caller waiting for the lock stops waiting when its RPC is cancelled.
+A transaction whose client sends nothing for ``idle_timeout`` seconds (60 by default) is
+rolled back and its lock released; the client's next request on it gets
+``FAILED_PRECONDITION`` "datastore: transaction is already finished: ...". New readers pass
+a waiting writer while the reader it waits for idles, so an idle reader cannot starve them.
+Only one service at a time may use a database file (``flock`` on ``<file>-lock``); the
+folder is created 0700 and the files 0600. Storage failures are answered ``INTERNAL`` with
+a message of our own (SQLite's text is only logged); ``NOT_FOUND`` messages start with the
+host's ``datastore: not found`` and then say which store, record or index was missing.
 
 :func:`serve_indexeddb` runs the service on a unix socket::
 
@@ -32,9 +40,11 @@ Deliberate choices where the host leaves room (documented for client authors):
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -53,7 +63,10 @@ from gestalt.local._indexeddb_engine import Database
 from gestalt.local._indexeddb_transaction import serve_transaction
 from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
 
-__all__ = ["IndexedDBServer", "IndexedDBService", "serve_indexeddb"]
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "IndexedDBServer", "IndexedDBService", "serve_indexeddb"]
+
+#: Seconds a transaction may wait for its client's next request before it is rolled back.
+DEFAULT_IDLE_TIMEOUT = 60.0
 
 T = TypeVar("T")
 
@@ -62,13 +75,22 @@ class IndexedDBService:
     """The host's IndexedDB service on SQLite, ready for ``add_indexed_db_to_server``.
 
     ``path`` is the SQLite file (created with its folder when missing; data survives a
-    restart); None keeps everything in memory for the life of the service. The service is
-    thread-safe; :meth:`close` releases the database. Counters :attr:`open_cursors` and
-    :attr:`open_transactions` report the streams currently being served.
+    restart); None keeps everything in memory for the life of the service. A file already
+    used by another service raises :class:`~gestalt.local._files.StoreInUseError` (a
+    ``RuntimeError``). Transactions idle for ``idle_timeout`` seconds are rolled back. The
+    service is thread-safe; :meth:`close` releases the database. Counters
+    :attr:`open_cursors` and :attr:`open_transactions` report the streams being served.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self._gate = Gate(Database(path))
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        if not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be positive, got {idle_timeout}")
+        self._gate = Gate(Database(path), idle_timeout)
         self._counts_lock = threading.Lock()
         self._cursors = 0
         self._transactions = 0
@@ -277,6 +299,26 @@ class IndexedDBService:
             yield from serve_transaction(self._gate, requests, context)
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve IndexedDB until SIGINT or SIGTERM; prints the target on stdout first.
+
+    ``--db PATH`` keeps the data in that SQLite file (in memory without it). A problem
+    starting it is one line on stderr and exit status 2.
+    """
+    from gestalt.local._main import run
+
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--db", default=None, help="SQLite file (default: in memory)")
+
+    return run(
+        "python -m gestalt.local.indexeddb",
+        "Serve a Gestalt IndexedDB on SQLite.",
+        lambda args: serve_indexeddb(args.address, db_path=args.db, relay_token=args.relay_token),
+        argv,
+        options=options,
+    )
+
+
 class IndexedDBServer(LocalServer[IndexedDBService]):
     """A running :class:`IndexedDBService` (from :func:`serve_indexeddb`).
 
@@ -294,6 +336,7 @@ def serve_indexeddb(
     *,
     db_path: str | os.PathLike[str] | None = None,
     max_workers: int = 32,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     relay_token: str | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     max_message_bytes: int = MAX_MESSAGE_BYTES,
@@ -305,13 +348,14 @@ def serve_indexeddb(
     SQLite file (None: in memory). The server is a sync ``grpc.Server`` with ``max_workers``
     threads; each open cursor or transaction stream holds one, and calls beyond
     ``max_workers`` at once fail fast with ``RESOURCE_EXHAUSTED`` instead of queueing behind
-    long-lived streams. With ``relay_token`` calls must carry that token; ``interceptors``
+    long-lived streams; a transaction idle for ``idle_timeout`` seconds is rolled back.
+    With ``relay_token`` calls must carry that token; ``interceptors``
     run after that check. Messages up to ``max_message_bytes`` (64 MiB) are accepted.
     """
     return serve(
         IndexedDBServer,
         parse_address(socket_path, "IndexedDB"),
-        lambda: IndexedDBService(db_path),
+        lambda: IndexedDBService(db_path, idle_timeout=idle_timeout),
         IndexedDBService.add_to_server,
         name="idb",
         close=IndexedDBService.close,
@@ -322,3 +366,7 @@ def serve_indexeddb(
         max_message_bytes=max_message_bytes,
         unix_form="grpc",
     )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,14 +18,26 @@ the source; deleting a missing object succeeds; listings are in UTF-8 byte order
 entries per page at most, and the continuation token is the last key (or common prefix)
 of the page. Versions are not kept: ``version_id`` is ignored and never reported. ETags
 are the SHA-256 of the body in hex.
+
+Guards of the embedded service: content headers and metadata with control characters
+(CR, LF, ...) are ``INVALID_ARGUMENT``; a read or write stream that makes no progress for
+``idle_timeout`` seconds (the client sends nothing, or reads nothing) is cancelled, and
+with every worker busy :func:`serve_s3` refuses further calls at once with
+``RESOURCE_EXHAUSTED``. Storage failures are ``INTERNAL`` with a message naming the
+object; the underlying error is only logged.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import functools
+import logging
 import os
 import secrets
 import shutil
+import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -38,6 +50,8 @@ from google.protobuf import empty_pb2, timestamp_pb2
 
 from gestalt.gen.v1 import s3_pb2
 from gestalt.gen.v1.s3_servicers import add_s3_object_access_to_server, add_s3_to_server
+from gestalt.local._files import private_dir
+from gestalt.local._idle import IdleWatch, Watched
 from gestalt.local._s3_http import Grant, ObjectHttpServer, UrlSigner, normalize_headers
 from gestalt.local._s3_store import (
     CHUNK_SIZE,
@@ -47,6 +61,7 @@ from gestalt.local._s3_store import (
     RangeRequest,
     S3ServiceError,
     StoredObject,
+    check_header_fields,
 )
 from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
 
@@ -56,6 +71,10 @@ __all__ = ["S3Service", "S3ServiceHandle", "serve_s3"]
 DEFAULT_URL_TTL = 15 * 60
 #: Longest lifetime a URL may have (the host's cap).
 MAX_URL_TTL = 24 * 60 * 60
+#: Seconds a read or write stream may go without progress before it is cancelled.
+DEFAULT_IDLE_TIMEOUT = 60.0
+
+_log = logging.getLogger("gestalt.local.s3")
 
 _METHOD_NAMES = {
     s3_pb2.PRESIGN_METHOD_GET: "GET",
@@ -68,6 +87,18 @@ _METHOD_ENUMS = {name: number for number, name in _METHOD_NAMES.items()}
 
 def _timestamp_us(ts: timestamp_pb2.Timestamp) -> int:
     return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+@contextlib.contextmanager
+def _statuses(context: grpc.ServicerContext, what: str) -> Iterator[None]:
+    """Turn store errors into the call's status; storage failures become ``INTERNAL``."""
+    try:
+        yield
+    except S3ServiceError as err:
+        context.abort(err.code, err.message)
+    except (sqlite3.Error, OSError) as exc:
+        _log.warning("s3: storage failure while %s: %s", what, exc)
+        context.abort(grpc.StatusCode.INTERNAL, f"s3: storage failure while {what}")
 
 
 def _meta(obj: StoredObject) -> s3_pb2.S3ObjectMeta:
@@ -90,13 +121,20 @@ class S3Service:
     :meth:`add_to_server`. The HTTP endpoint behind presigned and object-access URLs
     starts on first use (or on :attr:`http_base_url`) and stops in :meth:`close`.
     URLs are signed with a secret drawn per instance, so they do not outlive it.
+    Read and write streams without progress for ``idle_timeout`` seconds are cancelled.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        self._idle = IdleWatch(idle_timeout, "s3")
         self._owns_root = root is None
         self._root = Path(tempfile.mkdtemp(prefix="gestalt-s3-")) if root is None else Path(root)
         try:
-            self._root.mkdir(parents=True, exist_ok=True)
+            private_dir(self._root)
             self._store = LocalObjectStore(self._root)
         except BaseException:
             if self._owns_root:
@@ -145,6 +183,7 @@ class S3Service:
             http, self._http = self._http, None
         if http is not None:
             http.stop()
+        self._idle.close()
         self._store.close()
         if self._owns_root:
             shutil.rmtree(self._root, ignore_errors=True)
@@ -166,10 +205,8 @@ class S3Service:
         self, request: s3_pb2.HeadObjectRequest, context: grpc.ServicerContext
     ) -> s3_pb2.HeadObjectResponse:
         """The object's metadata, or ``NOT_FOUND``."""
-        try:
+        with _statuses(context, f"reading {request.ref.bucket}/{request.ref.key}"):
             obj = self._store.head(request.ref.bucket, request.ref.key)
-        except S3ServiceError as err:
-            context.abort(err.code, err.message)
         return s3_pb2.HeadObjectResponse(meta=_meta(obj))
 
     def read_object(
@@ -197,21 +234,23 @@ class S3Service:
             if request.HasField("if_unmodified_since")
             else None,
         )
-        try:
+        what = f"reading {request.ref.bucket}/{request.ref.key}"
+        with _statuses(context, what):
             reader = self._store.open_read(request.ref.bucket, request.ref.key, cond, rng)
-        except S3ServiceError as err:
-            context.abort(err.code, err.message)
         with self._lock:
             self._active_reads += 1
+        watched = self._idle.watch(functools.partial(_end_idle, context, "download"))
         try:
-            with reader:
+            with reader, _statuses(context, what):
                 yield s3_pb2.ReadObjectChunk(meta=_meta(reader.obj))
                 is_active = getattr(context, "is_active", None)
                 for data in reader.chunks(CHUNK_SIZE):
                     if is_active is not None and not is_active():
                         return
+                    watched.touch()
                     yield s3_pb2.ReadObjectChunk(data=data)
         finally:
+            watched.done()
             with self._lock:
                 self._active_reads -= 1
 
@@ -219,6 +258,18 @@ class S3Service:
         self, requests: Iterator[s3_pb2.WriteObjectRequest], context: grpc.ServicerContext
     ) -> s3_pb2.WriteObjectResponse:
         """Store the streamed body once the client half-closes; answer with its metadata."""
+        watched = self._idle.watch(functools.partial(_end_idle, context, "upload"))
+        try:
+            return self._write(requests, context, watched)
+        finally:
+            watched.done()
+
+    def _write(
+        self,
+        requests: Iterator[s3_pb2.WriteObjectRequest],
+        context: grpc.ServicerContext,
+        watched: Watched,
+    ) -> s3_pb2.WriteObjectResponse:
         try:
             first = next(requests, None)
         except grpc.RpcError:
@@ -236,9 +287,14 @@ class S3Service:
             metadata=dict(header.metadata),
         )
         cond = Conditions(if_match=header.if_match, if_none_match=header.if_none_match)
+        try:
+            check_header_fields(_header_fields(header), headers.metadata)
+        except S3ServiceError as err:
+            context.abort(err.code, err.message)
 
         def body() -> Iterator[bytes]:
             for message in requests:
+                watched.touch()
                 kind = message.WhichOneof("msg")
                 if kind == "open":
                     raise S3ServiceError(
@@ -249,15 +305,15 @@ class S3Service:
                     yield message.data
             # grpc may report a client's cancel as a normal end of the request stream; an
             # upload is only stored when the call is still alive once the body is complete.
-            if not context.is_active():
+            if watched.expired or not context.is_active():
                 raise S3ServiceError(
                     grpc.StatusCode.CANCELLED, "s3: upload cancelled by the client"
                 )
 
+        what = f"writing {header.ref.bucket}/{header.ref.key}"
         try:
-            obj = self._store.write(header.ref.bucket, header.ref.key, body(), headers, cond)
-        except S3ServiceError as err:
-            context.abort(err.code, err.message)
+            with _statuses(context, what):
+                obj = self._store.write(header.ref.bucket, header.ref.key, body(), headers, cond)
         except grpc.RpcError:
             # The client cancelled or vanished mid-upload; nothing was stored.
             context.abort(grpc.StatusCode.CANCELLED, "s3: upload cancelled by the client")
@@ -267,17 +323,15 @@ class S3Service:
         self, request: s3_pb2.DeleteObjectRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
         """Remove the object; a missing object is not an error."""
-        try:
+        with _statuses(context, f"deleting {request.ref.bucket}/{request.ref.key}"):
             self._store.delete(request.ref.bucket, request.ref.key)
-        except S3ServiceError as err:
-            context.abort(err.code, err.message)
         return empty_pb2.Empty()
 
     def list_objects(
         self, request: s3_pb2.ListObjectsRequest, context: grpc.ServicerContext
     ) -> s3_pb2.ListObjectsResponse:
         """One page of the bucket (see the module docstring for order and tokens)."""
-        try:
+        with _statuses(context, f"listing bucket {request.bucket}"):
             page = self._store.list(
                 request.bucket,
                 prefix=request.prefix,
@@ -285,8 +339,6 @@ class S3Service:
                 after=request.continuation_token or request.start_after,
                 max_keys=request.max_keys,
             )
-        except S3ServiceError as err:
-            context.abort(err.code, err.message)
         return s3_pb2.ListObjectsResponse(
             objects=[_meta(obj) for obj in page.objects],
             common_prefixes=page.common_prefixes,
@@ -298,14 +350,14 @@ class S3Service:
         self, request: s3_pb2.CopyObjectRequest, context: grpc.ServicerContext
     ) -> s3_pb2.CopyObjectResponse:
         """Copy an object; ``if_match``/``if_none_match`` are checked on the source."""
-        try:
+        source, destination = request.source, request.destination
+        what = f"copying {source.bucket}/{source.key} to {destination.bucket}/{destination.key}"
+        with _statuses(context, what):
             obj = self._store.copy(
-                (request.source.bucket, request.source.key),
-                (request.destination.bucket, request.destination.key),
+                (source.bucket, source.key),
+                (destination.bucket, destination.key),
                 Conditions(if_match=request.if_match, if_none_match=request.if_none_match),
             )
-        except S3ServiceError as err:
-            context.abort(err.code, err.message)
         return s3_pb2.CopyObjectResponse(meta=_meta(obj))
 
     def presign_object(
@@ -360,6 +412,13 @@ class S3Service:
             method = _METHOD_NAMES[request.method]
         else:
             raise S3ServiceError(failed, f"unsupported s3 presign method {request.method}")
+        check_header_fields(
+            {
+                "content_type": request.content_type,
+                "content_disposition": request.content_disposition,
+            },
+            dict(request.headers),
+        )
         ttl = request.expires_seconds if request.expires_seconds > 0 else DEFAULT_URL_TTL
         required = normalize_headers(request.headers)
         headers = dict(request.headers)
@@ -376,6 +435,42 @@ class S3Service:
             headers=required,
         )
         return grant, headers
+
+
+def _header_fields(header: s3_pb2.WriteObjectOpen) -> dict[str, str]:
+    return {
+        "content_type": header.content_type,
+        "cache_control": header.cache_control,
+        "content_disposition": header.content_disposition,
+        "content_encoding": header.content_encoding,
+        "content_language": header.content_language,
+    }
+
+
+def _end_idle(context: grpc.ServicerContext, kind: str) -> None:
+    """Cancel a stream that made no progress for too long (runs on the watch thread)."""
+    _log.info("s3: cancelled an %s stream that stayed idle too long", kind)
+    context.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve S3 until SIGINT or SIGTERM; prints the target on stdout first.
+
+    ``--root DIR`` keeps the objects in that folder (a temporary one without it). A
+    problem starting it is one line on stderr and exit status 2.
+    """
+    from gestalt.local._main import run
+
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--root", default=None, help="data folder (default: temporary)")
+
+    return run(
+        "python -m gestalt.local.s3",
+        "Serve Gestalt S3 on a local folder.",
+        lambda args: serve_s3(args.address, root=args.root, relay_token=args.relay_token),
+        argv,
+        options=options,
+    )
 
 
 class S3ServiceHandle(LocalServer[S3Service]):
@@ -396,6 +491,7 @@ def serve_s3(
     *,
     root: str | os.PathLike[str] | None = None,
     max_workers: int = 16,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     relay_token: str | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     max_message_bytes: int = MAX_MESSAGE_BYTES,
@@ -404,20 +500,27 @@ def serve_s3(
 
     ``socket_path`` is a unix socket path, ``unix://…`` or ``tcp://host:port``; a stale
     socket file there is replaced, anything else existing is an error. Each open read or
-    write stream occupies one of ``max_workers`` threads. With ``relay_token`` calls must
-    carry that token; ``interceptors`` run after that check. Returns once the server accepts
-    calls; stop it with :meth:`S3ServiceHandle.stop` or ``with``.
+    write stream occupies one of ``max_workers`` threads; with all of them busy further
+    calls fail at once with ``RESOURCE_EXHAUSTED``, and streams idle for ``idle_timeout``
+    seconds are cancelled, so stalled clients cannot wedge the service. With ``relay_token``
+    calls must carry that token; ``interceptors`` run after that check. Returns once the
+    server accepts calls; stop it with :meth:`S3ServiceHandle.stop` or ``with``.
     """
     return serve(
         S3ServiceHandle,
         parse_address(socket_path, "s3"),
-        lambda: S3Service(root),
+        lambda: S3Service(root, idle_timeout=idle_timeout),
         S3Service.add_to_server,
         name="s3",
         close=S3Service.close,
         relay_token=relay_token,
         interceptors=interceptors,
         max_workers=max_workers,
+        max_concurrent_rpcs=max_workers,
         max_message_bytes=max_message_bytes,
         unix_form="grpc",
     )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
