@@ -338,3 +338,21 @@ def test_bad_inputs(tmp_path: Path) -> None:
     )
     via_cli = gestalt("build", "missing", *args, cwd=tmp_path)
     assert one_line_error(via_cli) == "missing: no such directory"
+
+
+def test_the_name_in_tool_gestalt_is_what_the_executable_embeds(tmp_path: Path) -> None:
+    # The executable runs the runtime with its bundled config; the runtime given only ROOT
+    # reads the same three facts from [tool.gestalt], so its catalog shows the embedded name.
+    table = '[tool.gestalt]\nprovider = "hello:plugin"\nname = "My Hello!"\n'
+    root = provider_copy(tmp_path, table)
+    path = tmp_path / "catalog.yaml"
+    run = subprocess.run(
+        [sys.executable, "-m", "gestalt._runtime", str(root)],
+        cwd=tmp_path,
+        env={**user_env(), "GESTALT_PLUGIN_WRITE_CATALOG": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert yaml.safe_load(path.read_text())["name"] == "My-Hello"
