@@ -145,8 +145,9 @@ def check_project(root: Path) -> list[str]:
 def unknown_keys(root: Path) -> list[str]:
     """A problem for each ``[tool.gestalt]`` key the runtime ignores, with the likely spelling.
 
-    The runtime reads ``provider`` or a provider kind (``cache``, ``s3`` ...) and skips any
-    other key, so a typo such as ``provder`` would go unnoticed. An unreadable file or table
+    The runtime reads ``provider`` or a provider kind (``cache``, ``s3`` ...) and the optional
+    ``name`` (the plugin name a build embeds), and skips any other key, so a typo such as
+    ``provder`` would go unnoticed. An unreadable file or table
     is left to ``load_spec`` to report.
     """
     import difflib
@@ -161,10 +162,10 @@ def unknown_keys(root: Path) -> list[str]:
     table = tool.get("gestalt") if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         return []
-    known = ["provider", *(kind.value for kind in ProviderKind)]
+    known = ["provider", *(kind.value for kind in ProviderKind), "name"]
     problems = []
     for key in table:
-        if key == "provider" or (key.strip() and _is_kind(key)):
+        if key in ("provider", "name") or (key.strip() and _is_kind(key)):
             continue
         close = difflib.get_close_matches(key.lower(), known, n=1)
         hint = (
