@@ -1,16 +1,21 @@
 """Release builds: ``python -m gestalt._build ROOT TARGET OUTPUT NAME KIND GOOS GOARCH``.
 
 The host's packaging step calls this (contract 1.1) to turn a provider directory into one
-executable file. The executable embeds ``gestalt-runtime.json`` (target, plugin name, kind) and
-serves exactly like ``python -m gestalt._runtime`` would (it runs the runtime with no arguments,
-which reads that bundled config). Builds use PyInstaller in one-file mode (the ``build`` extra:
+executable file; ``gestalt build [ROOT] [-o OUTPUT]`` (:func:`build_project`) does the same
+with the target, kind and name read from ``[tool.gestalt]`` and this machine's platform.
+
+The executable embeds ``gestalt-runtime.json`` (target, plugin name, kind) and serves exactly
+like ``python -m gestalt._runtime`` would (it runs the runtime with no arguments, which reads
+that bundled config). Builds use PyInstaller in one-file mode (the ``build`` extra:
 ``pip install 'gestalt-sdk[build]'``), bundle every ``gestalt`` submodule and the target module,
 put ROOT on the module path, and are reproducible: ``SOURCE_DATE_EPOCH`` defaults to 0 and
 PyInstaller's hash seed is fixed.
 
 Only native builds are possible: GOOS/GOARCH must name the machine running the build.
-Problems (usage, missing PyInstaller, foreign platform, bad target, failed build) are one
-``gestalt build: ...`` line on stderr and a non-zero exit status.
+Everything is checked before PyInstaller runs, the target included: it is imported in a
+child process the way the runtime imports it, so a typo fails in a second, not after a
+build. Problems (usage, missing PyInstaller, foreign platform, bad target, failed build) are
+one ``gestalt build: ...`` line on stderr and a non-zero exit status.
 """
 
 from __future__ import annotations
@@ -50,21 +55,15 @@ def native_platform() -> tuple[str, str]:
 def build(
     root: Path, target: str, output: Path, plugin_name: str, kind: str, goos: str, goarch: str
 ) -> Path:
-    """Build the executable at ``output`` and return its path."""
+    """Build the executable at ``output`` and return its path.
+
+    Every input is checked first (the target by importing it in a child process); a
+    :class:`BuildError` says what is wrong.
+    """
+    from gestalt._project import target_problem
     from gestalt._providers import ProviderKind
     from gestalt._runtime import RuntimeConfigError, split_target
 
-    host_os, host_arch = native_platform()
-    if (goos.lower(), goarch.lower()) != (host_os, host_arch):
-        raise BuildError(
-            f"cannot build for {goos}/{goarch} on {host_os}/{host_arch}: PyInstaller only "
-            "builds for the machine it runs on; run the build on a matching machine"
-        )
-    if shutil.which("pyinstaller") is None and not _has_module("PyInstaller"):
-        raise BuildError(
-            "PyInstaller is not installed; install the build extra: "
-            "pip install 'gestalt-sdk[build]'"
-        )
     if not root.is_dir():
         raise BuildError(f"{root}: no such directory")
     try:
@@ -72,6 +71,21 @@ def build(
         runtime_kind = ProviderKind.parse(kind)
     except (RuntimeConfigError, ValueError) as exc:
         raise BuildError(str(exc)) from None
+    host_os, host_arch = native_platform()
+    if (goos.lower(), goarch.lower()) != (host_os, host_arch):
+        raise BuildError(
+            f"cannot build for {goos}/{goarch} on {host_os}/{host_arch}: PyInstaller only "
+            "builds for the machine it runs on; run the build on a matching machine"
+        )
+    problem = target_problem(root, target, runtime_kind)
+    if problem is not None:
+        detail = problem if target in problem else f"target {target!r}: {problem}"
+        raise BuildError(f"{detail} (nothing was built)")
+    if shutil.which("pyinstaller") is None and not _has_module("PyInstaller"):
+        raise BuildError(
+            "PyInstaller is not installed; install the build extra: "
+            "pip install 'gestalt-sdk[build]'"
+        )
     config = {"target": target, "plugin_name": plugin_name, "runtime_kind": runtime_kind.value}
     output = output.resolve()
     # A fixed work directory: paths of the build inputs end up in the executable, so a random
@@ -115,6 +129,43 @@ def build(
     if not output.is_file():
         raise BuildError(f"PyInstaller reported success but {output} was not written")
     return output
+
+
+def build_project(
+    root: Path,
+    output: Path | None = None,
+    *,
+    name: str | None = None,
+    goos: str | None = None,
+    goarch: str | None = None,
+) -> Path:
+    """Build the provider under ``root`` as its ``[tool.gestalt]`` table declares it.
+
+    The target and kind come from ``ROOT/pyproject.toml``; ``name`` (the plugin name the
+    executable embeds) defaults to the table's optional ``name`` key, else the plugin keeps
+    its own; ``output`` defaults to ``ROOT/dist/<name or directory name>``; GOOS/GOARCH to
+    this machine.
+    """
+    from gestalt._manifest import slug
+    from gestalt._project import ProjectError, load_launch_spec
+
+    try:
+        spec = load_launch_spec(root)
+    except ProjectError as exc:
+        raise BuildError(str(exc)) from None
+    plugin_name = spec.plugin_name if name is None else name.strip()
+    if output is None:
+        output = root / "dist" / slug(plugin_name or root.resolve().name)
+    host_os, host_arch = native_platform()
+    return build(
+        root,
+        spec.target,
+        output,
+        plugin_name,
+        spec.kind.value,
+        goos or host_os,
+        goarch or host_arch,
+    )
 
 
 def _stage_sdk(work: Path) -> Path:

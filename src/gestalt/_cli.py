@@ -9,8 +9,9 @@ Subcommands:
   JSON when it parses, else the plain string; see ``INVOKE_VALUES``);
 * ``gestalt catalog [ROOT]`` prints (or ``--output`` writes) the static catalog the host reads;
 * ``gestalt check [ROOT]`` reports every problem with the project's configuration and catalog;
-* ``gestalt build ROOT TARGET OUTPUT PLUGIN_NAME RUNTIME_KIND GOOS GOARCH`` builds a
-  single-file executable (``python -m gestalt._build``).
+* ``gestalt build [ROOT] [-o OUTPUT]`` builds a single-file executable of the provider
+  its ``[tool.gestalt]`` table declares (the seven arguments of the host's packaging step,
+  ``ROOT TARGET OUTPUT NAME KIND GOOS GOARCH``, work too).
 
 Output is for people by default; ``--json`` before the subcommand prints one JSON document
 for scripts (after ``invoke`` it gives the params, like ``--params``). Errors are one
@@ -28,6 +29,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from gestalt._build import BuildError
 from gestalt._project import ProjectError
 
 
@@ -173,9 +175,59 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate configuration, manifest and catalog")
     check.add_argument("root", nargs="?", default=".", type=Path)
 
-    build = sub.add_parser("build", help="build a single-file provider executable")
-    build.add_argument("args", nargs=argparse.REMAINDER, help="as python -m gestalt._build")
+    build = sub.add_parser(
+        "build",
+        help="build a single-file provider executable",
+        usage="gestalt build [-h] [-o OUTPUT] [--name NAME] [--goos GOOS] [--goarch GOARCH] [ROOT]",
+        description="Build the provider under ROOT into one executable file (PyInstaller, "
+        "the 'build' extra), with the target, kind and name from its pyproject.toml "
+        "[tool.gestalt] table. The target is imported first, so a typo fails before the "
+        "build starts. The host's packaging step passes seven arguments instead: ROOT "
+        "TARGET OUTPUT NAME KIND GOOS GOARCH.",
+    )
+    build.add_argument(
+        "args", nargs="*", metavar="ROOT", help="provider directory (default: the current one)"
+    )
+    build.add_argument(
+        "-o", "--output", type=Path, help="executable to write (default: ROOT/dist/NAME)"
+    )
+    build.add_argument(
+        "--name",
+        help="plugin name to embed (default: tool.gestalt.name, else the plugin's own name)",
+    )
+    build.add_argument("--goos", help="target OS, Go spelling (default: this machine's)")
+    build.add_argument(
+        "--goarch", help="target architecture, Go spelling (default: this machine's)"
+    )
+    build.set_defaults(subparser=build)
     return parser
+
+
+def run_build(args: argparse.Namespace) -> Path:
+    """``gestalt build``: the project form, or the packaging step's seven arguments."""
+    from gestalt._build import build, build_project
+
+    parser: argparse.ArgumentParser = args.subparser
+    positional: list[str] = args.args
+    options = (args.output, args.name, args.goos, args.goarch)
+    if len(positional) == 7:
+        if any(option is not None for option in options):
+            parser.error("with seven arguments no options apply")
+        root, target, output, name, kind, goos, goarch = positional
+        return build(Path(root), target, Path(output), name, kind, goos, goarch)
+    if len(positional) > 1:
+        parser.error(
+            f"expected ROOT (read its [tool.gestalt] table) or the seven "
+            f"arguments ROOT TARGET OUTPUT NAME KIND GOOS GOARCH, got {len(positional)} "
+            "arguments"
+        )
+    return build_project(
+        Path(positional[0] if positional else "."),
+        args.output,
+        name=args.name,
+        goos=args.goos,
+        goarch=args.goarch,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,10 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.document({"ok": not problems, "problems": problems})
             return 1 if problems else 0
         if args.command == "build":
-            from gestalt._build import main as build_main
-
-            return build_main(args.args)
-    except (CommandError, ProjectError) as exc:
+            path = run_build(args)
+            out.line(str(path))
+            out.document({"output": str(path)})
+            return 0
+    except (CommandError, ProjectError, BuildError) as exc:
         if args.debug:
             details = getattr(exc, "details", "")
             if details:

@@ -114,7 +114,7 @@ class Plugin:
 
     @property
     def name(self) -> str:
-        """The plugin's name as written to the catalog; assignments are slugged (quirk 17)."""
+        """The plugin's name as written to the catalog; assignments are slugged."""
         return self._name
 
     @name.setter
@@ -123,10 +123,12 @@ class Plugin:
 
     @classmethod
     def from_manifest(cls, path: str | Path, *, base_dir: Path | None = None) -> Plugin:
-        """Create a plugin named after a provider manifest (see ``gestalt._manifest``).
+        """Create a plugin named after a provider manifest.
 
-        ``path`` may be the manifest file or its directory; relative paths are resolved
-        against ``base_dir`` or the working directory.
+        The name is the last ``/`` segment of the manifest's ``source`` without its
+        ``@version``, else its ``displayName`` (or ``display_name``), else the manifest's
+        directory name, slugged. ``path`` may be the manifest file or its directory; relative
+        paths are resolved against ``base_dir`` or the working directory.
         """
         return cls(name_from_manifest(path, base_dir))
 
@@ -306,7 +308,7 @@ class Plugin:
         """Write the static catalog as YAML to ``path``, creating parent directories.
 
         Raises ``ValueError`` when no operation is registered: the host rejects such a
-        catalog (quirk 30).
+        catalog.
         """
         if not self._operations:
             raise ValueError(
@@ -445,7 +447,7 @@ class Plugin:
         """Serve this plugin over gRPC until the host stops it.
 
         When ``GESTALT_PLUGIN_WRITE_CATALOG`` names a file, write the catalog there and return
-        instead, exactly like the ``python -m gestalt._runtime`` entry point (quirk 34).
+        instead, exactly as the runtime does when the host launches the provider.
         """
         target = os.environ.get(WRITE_CATALOG_ENV, "").strip()
         if target:

@@ -12,10 +12,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gestalt._launch import provider_env
 from gestalt._providers import ProviderKind
+
+if TYPE_CHECKING:
+    from gestalt._runtime import LaunchSpec
 
 #: Parameter types the host's catalog schema knows.
 PARAMETER_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object"})
@@ -27,6 +30,12 @@ class ProjectError(Exception):
 
 def load_spec(root: Path) -> tuple[str, ProviderKind]:
     """The target and kind declared in ``ROOT/pyproject.toml``."""
+    spec = load_launch_spec(root)
+    return spec.target, spec.kind
+
+
+def load_launch_spec(root: Path) -> LaunchSpec:
+    """Everything ``[tool.gestalt]`` in ``ROOT/pyproject.toml`` declares (target, kind, name)."""
     from gestalt._runtime import RuntimeConfigError, spec_from_pyproject
 
     if not root.is_dir():
@@ -34,10 +43,44 @@ def load_spec(root: Path) -> tuple[str, ProviderKind]:
     if not (root / "pyproject.toml").is_file():
         raise ProjectError(f"{root.resolve()}: no pyproject.toml with a [tool.gestalt] table")
     try:
-        spec = spec_from_pyproject(root)
+        return spec_from_pyproject(root)
     except (RuntimeConfigError, ValueError) as exc:
         raise ProjectError(str(exc)) from None
-    return spec.target, spec.kind
+
+
+# Run in a child process: resolve the target as the runtime would, without serving it.
+_RESOLVE = """\
+import sys
+from pathlib import Path
+from gestalt._providers import ProviderKind
+from gestalt._runtime import LaunchSpec, ProviderImportError, RuntimeConfigError, resolve
+try:
+    resolve(LaunchSpec(sys.argv[1], ProviderKind(sys.argv[2]), Path(sys.argv[3])))
+except RuntimeConfigError as exc:
+    sys.exit(str(exc))
+except ProviderImportError as exc:
+    cause = exc.__cause__ or exc
+    sys.exit(f"importing {exc} failed: {type(cause).__name__}: {cause}")
+"""
+
+
+def target_problem(root: Path, target: str, kind: ProviderKind) -> str | None:
+    """Why ``target`` does not resolve to a ``kind`` provider under ``root`` (None: it does).
+
+    The target is imported in a child process with the host's environment, as the runtime
+    would import it, so the provider's import-time side effects stay out of this process.
+    """
+    run = subprocess.run(
+        [sys.executable, "-c", _RESOLVE, target, kind.value, str(root.resolve())],
+        env=provider_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if run.returncode == 0:
+        return None
+    lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit status {run.returncode}"
 
 
 def export_catalog(root: Path, target: str | None = None) -> str:
@@ -102,8 +145,9 @@ def check_project(root: Path) -> list[str]:
 def unknown_keys(root: Path) -> list[str]:
     """A problem for each ``[tool.gestalt]`` key the runtime ignores, with the likely spelling.
 
-    The runtime reads ``provider`` or a provider kind (``cache``, ``s3`` ...) and skips any
-    other key, so a typo such as ``provder`` would go unnoticed. An unreadable file or table
+    The runtime reads ``provider`` or a provider kind (``cache``, ``s3`` ...) and the optional
+    ``name`` (the plugin name a build embeds), and skips any other key, so a typo such as
+    ``provder`` would go unnoticed. An unreadable file or table
     is left to ``load_spec`` to report.
     """
     import difflib
@@ -118,10 +162,10 @@ def unknown_keys(root: Path) -> list[str]:
     table = tool.get("gestalt") if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         return []
-    known = ["provider", *(kind.value for kind in ProviderKind)]
+    known = ["provider", *(kind.value for kind in ProviderKind), "name"]
     problems = []
     for key in table:
-        if key == "provider" or (key.strip() and _is_kind(key)):
+        if key in ("provider", "name") or (key.strip() and _is_kind(key)):
             continue
         close = difflib.get_close_matches(key.lower(), known, n=1)
         hint = (
@@ -181,16 +225,5 @@ def catalog_problems(catalog: Any) -> list[str]:
 
 def _check_launch(root: Path, target: str, kind: ProviderKind) -> list[str]:
     """For non-integration kinds: does the target resolve? (Started without serving.)"""
-    code = (
-        "import sys; from gestalt._runtime import LaunchSpec, resolve;"
-        "from gestalt._providers import ProviderKind;"
-        f"resolve(LaunchSpec({target!r}, ProviderKind({kind.value!r}), __import__('pathlib')"
-        f".Path({str(root.resolve())!r})))"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", code], env=provider_env(), capture_output=True, text=True
-    )
-    if run.returncode == 0:
-        return []
-    lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
-    return [f"{root.resolve()}/pyproject.toml: tool.gestalt: {lines[-1] if lines else 'failed'}"]
+    problem = target_problem(root, target, kind)
+    return [] if problem is None else [f"{root.resolve()}/pyproject.toml: tool.gestalt: {problem}"]

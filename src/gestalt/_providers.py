@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 class ProviderKind(enum.StrEnum):
-    """Runtime kinds the Python SDK can serve (the third argument of ``gestalt._runtime``)."""
+    """Runtime kinds the Python SDK can serve (the kind the host launches a provider as)."""
 
     INTEGRATION = "integration"
     AUTHENTICATION = "authentication"

@@ -62,7 +62,7 @@ class Request:
     ``token`` is the resolved credential's access token, ``connection_params`` the connection's
     configured values, ``invocation_token`` a short-lived token for calling other plugins through
     the host, and ``workflow`` the workflow context exactly as sent (camelCase keys). Beyond the
-    reference SDK, ``invocation_id`` (the host's correlation id, quirk 33) and
+    reference SDK, ``invocation_id`` (the host's correlation id) and
     ``idempotency_key`` are exposed as keyword-only fields.
     """
 

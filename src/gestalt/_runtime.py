@@ -119,7 +119,10 @@ def _bundled(path: Path) -> LaunchSpec:
 
 
 def spec_from_pyproject(root: Path) -> LaunchSpec:
-    """Target and kind from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``."""
+    """Target and kind from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``.
+
+    The optional ``name`` key is the plugin name a release build embeds (slugged).
+    """
     path = root.resolve() / "pyproject.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -131,6 +134,9 @@ def spec_from_pyproject(root: Path) -> LaunchSpec:
     table = tool.get("gestalt") if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         raise RuntimeConfigError(f"{path}: no [tool.gestalt] table")
+    name = table.get("name", "")
+    if not isinstance(name, str):
+        raise RuntimeConfigError(f"{path}: tool.gestalt.name must be a string")
     for key, value in table.items():
         kind = ProviderKind.INTEGRATION if key == "provider" else None
         if kind is None:
@@ -144,7 +150,8 @@ def spec_from_pyproject(root: Path) -> LaunchSpec:
             split_target(value.strip())
         except RuntimeConfigError as exc:
             raise RuntimeConfigError(f"{path}: tool.gestalt.{key}: {exc}") from None
-        return LaunchSpec(value.strip(), kind, root.resolve())
+        plugin_name = slug(name) if name.strip() else ""
+        return LaunchSpec(value.strip(), kind, root.resolve(), plugin_name)
     raise RuntimeConfigError(
         f"{path}: [tool.gestalt] has no provider key "
         f"(expected 'provider' or one of {', '.join(k.value for k in ProviderKind)})"

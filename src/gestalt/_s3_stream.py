@@ -193,8 +193,8 @@ class S3ReadStream(_Reader):
     ``stream`` is the rest of a ``ReadObject`` call after its metadata frame: any iterator of
     ``ReadObjectChunk`` messages, with a ``cancel()`` method to end the call early. Read it
     with :meth:`read`, :meth:`readinto` or by iterating (frame by frame, as received);
-    failures raise the S3 errors of :mod:`gestalt._errors`. Not thread-safe, except that
-    :meth:`close` may be called from another thread to stop a blocked read.
+    failures raise :class:`gestalt.HostServiceError` or its S3 subclasses. Not thread-safe,
+    except that :meth:`close` may be called from another thread to stop a blocked read.
     """
 
     __slots__ = ("_it",)

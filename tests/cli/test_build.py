@@ -1,18 +1,24 @@
-"""Release builds: ``python -m gestalt._build`` (and ``gestalt build``) on the hello example.
+"""Release builds: ``gestalt build`` and ``python -m gestalt._build`` on the hello example.
 
-The build itself (PyInstaller, about half a minute) runs once for the module. The executable
-is then started the way the host starts it: no arguments, the host's reduced environment (no
-``PYTHONPATH``: everything must be inside the file), ``GESTALT_PLUGIN_SOCKET`` in a fresh
-directory, a working directory that has nothing to do with the project.
+The build itself (PyInstaller, about half a minute) runs once for the module, through
+``gestalt build ROOT -o OUTPUT`` on a copy of the example whose ``[tool.gestalt]`` names the
+plugin; the reproducibility test rebuilds it with the host's seven arguments and expects the
+same bytes. The executable is then started the way the host starts it: no arguments, the
+host's reduced environment (no ``PYTHONPATH``: everything must be inside the file),
+``GESTALT_PLUGIN_SOCKET`` in a fresh directory, a working directory that has nothing to do
+with the project. Only those tests carry the ``build`` marker; the checks made before
+PyInstaller runs (usage, platform, target, project file) take a second each.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +28,15 @@ import pytest
 import yaml
 from google.protobuf import struct_pb2
 
-from gestalt._build import USAGE, native_platform
+from gestalt._build import USAGE, _digest, native_platform
 from gestalt._launch import INHERITED_ENV, handshake
 from gestalt._providers import ProviderKind
 from gestalt.gen.v1 import plugin_clients, plugin_pb2
-from tests.cli.conftest import HELLO, gestalt, user_env
-
-pytestmark = pytest.mark.build
+from tests.cli.conftest import HELLO, gestalt, one_line_error, user_env
 
 GOOS, GOARCH = native_platform()
+#: The plugin name the built copy's ``[tool.gestalt]`` declares (the plugin itself: "hello").
+BUILT_NAME = "hello-bin"
 
 
 def build(*args: str | Path, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -46,22 +52,23 @@ def build(*args: str | Path, cwd: Path, timeout: float = 30) -> subprocess.Compl
     )
 
 
+def provider_copy(parent: Path, table: str) -> Path:
+    """A copy of the hello example whose ``[tool.gestalt]`` table is ``table``."""
+    root = parent / "hello"
+    shutil.copytree(HELLO, root, ignore=shutil.ignore_patterns("__pycache__", ".gestalt"))
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(text[: text.index("[tool.gestalt]")] + table, encoding="utf-8")
+    return root
+
+
 @pytest.fixture(scope="module")
 def executable(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The hello example built into one file (once for the module)."""
+    """The hello example built into one file by ``gestalt build`` (once for the module)."""
     out = tmp_path_factory.mktemp("build")
+    root = provider_copy(out, f'[tool.gestalt]\nprovider = "hello:plugin"\nname = "{BUILT_NAME}"\n')
     target = out / "hello-provider"
-    run = build(
-        HELLO,
-        "hello:plugin",
-        target,
-        "hello",
-        "integration",
-        GOOS,
-        GOARCH,
-        cwd=out,
-        timeout=300,
-    )
+    run = gestalt("build", root, "-o", target, cwd=out, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout == f"{target}\n"
     assert os.access(target, os.X_OK)
@@ -138,6 +145,7 @@ def launch(executable: Path, tmp_path: Path) -> Iterator[type[Launched]]:
         launched.kill()
 
 
+@pytest.mark.build
 def test_executable_serves_like_the_runtime(
     executable: Path, launch: type[Launched], tmp_path: Path
 ) -> None:
@@ -159,6 +167,7 @@ def test_executable_serves_like_the_runtime(
     assert not provider.socket.exists()
 
 
+@pytest.mark.build
 def test_executable_exports_the_catalog(executable: Path, tmp_path: Path) -> None:
     path = tmp_path / "catalog.yaml"
     run = subprocess.run(
@@ -169,10 +178,13 @@ def test_executable_exports_the_catalog(executable: Path, tmp_path: Path) -> Non
         timeout=60,
     )
     assert run.returncode == 0, run.stderr
-    expected = gestalt("catalog", HELLO, cwd=tmp_path).stdout
-    assert yaml.safe_load(path.read_text()) == yaml.safe_load(expected)
+    expected = yaml.safe_load(gestalt("catalog", HELLO, cwd=tmp_path).stdout)
+    assert expected["name"] == "hello"
+    # The name from [tool.gestalt] replaced the plugin's own, as the host's PLUGIN_NAME does.
+    assert yaml.safe_load(path.read_text()) == {**expected, "name": BUILT_NAME}
 
 
+@pytest.mark.build
 def test_executable_watches_the_host_not_its_bootloader(
     executable: Path, launch: type[Launched], tmp_path: Path
 ) -> None:
@@ -184,15 +196,100 @@ def test_executable_watches_the_host_not_its_bootloader(
     assert provider.stop() == 0
 
 
-def test_wrong_argument_count(tmp_path: Path) -> None:
-    for run in (build("a", "b", cwd=tmp_path), gestalt("build", "a", "b", cwd=tmp_path)):
-        assert (run.returncode, run.stdout, run.stderr) == (2, "", USAGE + "\n")
+@pytest.mark.build
+def test_builds_are_reproducible_and_both_forms_agree(executable: Path) -> None:
+    first = hashlib.sha256(executable.read_bytes()).hexdigest()
+    run = build(
+        executable.parent / "hello",
+        "hello:plugin",
+        executable,
+        BUILT_NAME,
+        "integration",
+        GOOS,
+        GOARCH,
+        cwd=executable.parent,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert hashlib.sha256(executable.read_bytes()).hexdigest() == first
+
+
+# -- what is checked before PyInstaller runs (fast) ------------------------------------------
+
+
+def assert_nothing_built(output: Path, started: float) -> None:
+    """No output, no PyInstaller work directory, and a fast answer."""
+    assert not output.exists()
+    work = Path(tempfile.gettempdir()) / f"gestalt-build-{_digest(str(output.resolve()))}"
+    assert not work.exists()
+    assert time.monotonic() - started < 20
+
+
+def test_help_lists_the_options(tmp_path: Path) -> None:
+    run = gestalt("build", "--help", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(
+        "usage: gestalt build [-h] [-o OUTPUT] [--name NAME] [--goos GOOS] [--goarch GOARCH] "
+        "[ROOT]\n"
+    )
+    for option in ("-o OUTPUT, --output OUTPUT", "--name NAME", "--goos GOOS", "--goarch GOARCH"):
+        assert f"\n  {option}" in run.stdout
+    words = " ".join(run.stdout.split())
+    assert "[tool.gestalt]" in words
+    assert "ROOT TARGET OUTPUT NAME KIND GOOS GOARCH" in words
+
+
+def test_a_target_typo_fails_before_the_build(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    cases = {
+        '[tool.gestalt]\nprovider = "hello:plgin"\n': "hello:plgin did not resolve: no "
+        "attribute 'plgin' (nothing was built)",
+        '[tool.gestalt]\nprovider = "helo:plugin"\n': "target 'helo:plugin': cannot import "
+        "module 'helo' under {root} (nothing was built)",
+        '[tool.gestalt]\ncache = "hello:plugin"\n': "hello:plugin is a gestalt.Plugin (an "
+        "integration provider) but the runtime kind is 'cache' (nothing was built)",
+    }
+    for i, (table, message) in enumerate(cases.items()):
+        root = provider_copy(tmp_path / str(i), table)
+        started = time.monotonic()
+        run = gestalt("build", root, "-o", output, cwd=tmp_path)
+        assert one_line_error(run) == message.format(root=root), table
+        assert_nothing_built(output, started)
+
+
+def test_the_host_form_checks_the_target_too(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    started = time.monotonic()
+    run = build(HELLO, "hello:plgin", output, "hello", "integration", GOOS, GOARCH, cwd=tmp_path)
+    assert (run.returncode, run.stdout, run.stderr) == (
+        1,
+        "",
+        "gestalt build: hello:plgin did not resolve: no attribute 'plgin' (nothing was built)\n",
+    )
+    assert_nothing_built(output, started)
+
+
+def test_project_problems(tmp_path: Path) -> None:
+    assert one_line_error(gestalt("build", "missing", cwd=tmp_path)) == (
+        "missing: no such directory"
+    )
+    assert one_line_error(gestalt("build", cwd=tmp_path)) == (
+        f"{tmp_path}: no pyproject.toml with a [tool.gestalt] table"
+    )
+    root = provider_copy(tmp_path, '[tool.gestalt]\nprovider = "hello:plugin"\nname = 3\n')
+    assert one_line_error(gestalt("build", cwd=root)) == (
+        f"{root}/pyproject.toml: tool.gestalt.name must be a string"
+    )
 
 
 def test_foreign_platform(tmp_path: Path) -> None:
     foreign_os = "windows" if GOOS != "windows" else "linux"
     foreign_arch = "arm64" if GOARCH != "arm64" else "amd64"
     for goos, goarch in ((foreign_os, GOARCH), (GOOS, foreign_arch)):
+        message = (
+            f"cannot build for {goos}/{goarch} on {GOOS}/{GOARCH}: PyInstaller only builds for "
+            "the machine it runs on; run the build on a matching machine"
+        )
         run = build(
             HELLO,
             "hello:plugin",
@@ -203,12 +300,26 @@ def test_foreign_platform(tmp_path: Path) -> None:
             goarch,
             cwd=tmp_path,
         )
-        assert run.returncode == 1
-        assert run.stderr == (
-            f"gestalt build: cannot build for {goos}/{goarch} on {GOOS}/{GOARCH}: PyInstaller "
-            "only builds for the machine it runs on; run the build on a matching machine\n"
-        )
+        assert (run.returncode, run.stderr) == (1, f"gestalt build: {message}\n")
+        option = ("--goos", goos) if goos != GOOS else ("--goarch", goarch)
+        via_cli = gestalt("build", HELLO, "-o", tmp_path / "x", *option, cwd=tmp_path)
+        assert one_line_error(via_cli) == message
     assert not (tmp_path / "x").exists()
+
+
+def test_wrong_argument_count(tmp_path: Path) -> None:
+    run = build("a", "b", cwd=tmp_path)
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", USAGE + "\n")
+    via_cli = gestalt("build", "a", "b", cwd=tmp_path)
+    assert via_cli.returncode == 2
+    assert via_cli.stderr.splitlines()[-1] == (
+        "gestalt build: error: expected ROOT (read its [tool.gestalt] table) or the seven "
+        "arguments ROOT TARGET OUTPUT NAME KIND GOOS GOARCH, got 2 arguments"
+    )
+    seven = ("a", "b", "c", "d", "e", "f", "g")
+    with_option = gestalt("build", *seven, "-o", "x", cwd=tmp_path)
+    assert with_option.returncode == 2
+    assert with_option.stderr.endswith("error: with seven arguments no options apply\n")
 
 
 def test_bad_inputs(tmp_path: Path) -> None:
@@ -226,21 +337,22 @@ def test_bad_inputs(tmp_path: Path) -> None:
         "gestalt build: unsupported runtime kind: 'gadget'\n",
     )
     via_cli = gestalt("build", "missing", *args, cwd=tmp_path)
-    assert (via_cli.returncode, via_cli.stderr) == (1, missing.stderr)
+    assert one_line_error(via_cli) == "missing: no such directory"
 
 
-def test_builds_are_reproducible(executable: Path) -> None:
-    first = hashlib.sha256(executable.read_bytes()).hexdigest()
-    run = build(
-        HELLO,
-        "hello:plugin",
-        executable,
-        "hello",
-        "integration",
-        GOOS,
-        GOARCH,
-        cwd=executable.parent,
-        timeout=300,
+def test_the_name_in_tool_gestalt_is_what_the_executable_embeds(tmp_path: Path) -> None:
+    # The executable runs the runtime with its bundled config; the runtime given only ROOT
+    # reads the same three facts from [tool.gestalt], so its catalog shows the embedded name.
+    table = '[tool.gestalt]\nprovider = "hello:plugin"\nname = "My Hello!"\n'
+    root = provider_copy(tmp_path, table)
+    path = tmp_path / "catalog.yaml"
+    run = subprocess.run(
+        [sys.executable, "-m", "gestalt._runtime", str(root)],
+        cwd=tmp_path,
+        env={**user_env(), "GESTALT_PLUGIN_WRITE_CATALOG": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
-    assert hashlib.sha256(executable.read_bytes()).hexdigest() == first
+    assert yaml.safe_load(path.read_text())["name"] == "My-Hello"

@@ -205,7 +205,8 @@ def test_unknown_key_is_named_with_its_likely_spelling(tmp_path: Path) -> None:
     # Beside a valid key the typo is still reported (the runtime would silently skip it).
     both = project(
         tmp_path / "b",
-        '[tool.gestalt]\nprovider = "hello:plugin"\ncahce = "x"\nAuth = "x"\nzzz = 1\n',
+        '[tool.gestalt]\nprovider = "hello:plugin"\ncahce = "x"\nAuth = "x"\nzzz = 1\n'
+        'name = "hello"\n',
     )
     shutil.copy(HELLO / "hello.py", both)
     shutil.copy(HELLO / "manifest.yaml", both)
@@ -215,7 +216,7 @@ def test_unknown_key_is_named_with_its_likely_spelling(tmp_path: Path) -> None:
         f"error: {both}/pyproject.toml: [tool.gestalt] unknown key 'cahce' (did you mean 'cache'?)",
         f"error: {both}/pyproject.toml: [tool.gestalt] unknown key 'zzz' (expected one of "
         "provider, integration, authentication, cache, s3, agent, workflow, secrets, telemetry, "
-        "indexeddb)",
+        "indexeddb, name)",
     ]
 
 
