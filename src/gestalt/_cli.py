@@ -25,9 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from gestalt._build import BuildError
 from gestalt._project import ProjectError
@@ -45,11 +46,12 @@ class CommandError(Exception):
 
 
 class Output:
-    """Human or JSON output, colour only on a terminal."""
+    """Human or JSON output, colour only on a terminal; lines from several threads never mix."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self.color = sys.stdout.isatty() and not as_json
+        self._lock = threading.Lock()
 
     def style(self, text: str, code: str) -> str:
         """``text`` in ANSI colour ``code`` when writing to a terminal."""
@@ -58,7 +60,17 @@ class Output:
     def line(self, text: str = "") -> None:
         """A line for people (suppressed in JSON mode)."""
         if not self.as_json:
-            print(text, flush=True)
+            self._write(sys.stdout, text)
+
+    def stream(self, text: str) -> None:
+        """A line of what runs (a provider's output, its calls): on stdout for people, on
+        stderr in JSON mode so that stdout stays one document."""
+        self._write(sys.stderr if self.as_json else sys.stdout, text)
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        with self._lock:
+            stream.write(text + "\n")
+            stream.flush()
 
     def document(self, data: Any) -> None:
         """The JSON document of a command in JSON mode."""
@@ -135,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gestalt", description="Run, call and check Gestalt providers locally."
     )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show tracebacks on errors, and what the provider logged for an invoked call",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = sub.add_parser("dev", help="run a provider with embedded host services")
@@ -261,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not isinstance(extra, dict):
                     raise CommandError("the params must be a JSON object")
                 params.update(extra)
-            return run_invoke(args.root, args.operation, params, args.token, out)
+            return run_invoke(args.root, args.operation, params, args.token, out, debug=args.debug)
         if args.command == "catalog":
             from gestalt._project import export_catalog
 

@@ -8,18 +8,21 @@ the host would load.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gestalt._launch import provider_env
+from gestalt._launch import provider_env, runtime_reason
 from gestalt._providers import ProviderKind
 
 if TYPE_CHECKING:
     from gestalt._runtime import LaunchSpec
 
+#: A message that starts with where the problem is (``FILE:LINE:COLUMN: ...``).
+LOCATED = re.compile(r"\S[^:]*:\d+:\d+: ")
 #: Parameter types the host's catalog schema knows.
 PARAMETER_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object"})
 
@@ -53,13 +56,17 @@ _RESOLVE = """\
 import sys
 from pathlib import Path
 from gestalt._providers import ProviderKind
-from gestalt._runtime import LaunchSpec, ProviderImportError, RuntimeConfigError, resolve
+from gestalt._runtime import (
+    LaunchSpec, ProviderImportError, RuntimeConfigError, resolve, syntax_error_line
+)
 try:
     resolve(LaunchSpec(sys.argv[1], ProviderKind(sys.argv[2]), Path(sys.argv[3])))
 except RuntimeConfigError as exc:
     sys.exit(str(exc))
 except ProviderImportError as exc:
     cause = exc.__cause__ or exc
+    if isinstance(cause, SyntaxError):
+        sys.exit(syntax_error_line(cause))
     sys.exit(f"importing {exc} failed: {type(cause).__name__}: {cause}")
 """
 
@@ -103,7 +110,9 @@ def export_catalog(root: Path, target: str | None = None) -> str:
         )
         if run.returncode != 0:
             lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
-            detail = lines[-1] if lines else f"exit status {run.returncode}"
+            detail = runtime_reason(lines[-1]) if lines else f"exit status {run.returncode}"
+            if LOCATED.match(detail):  # FILE:LINE:COLUMN: ... says it all
+                raise ProjectError(detail)
             raise ProjectError(f"catalog export of {target} failed: {detail}")
         return path.read_text(encoding="utf-8")
 
@@ -226,4 +235,8 @@ def catalog_problems(catalog: Any) -> list[str]:
 def _check_launch(root: Path, target: str, kind: ProviderKind) -> list[str]:
     """For non-integration kinds: does the target resolve? (Started without serving.)"""
     problem = target_problem(root, target, kind)
-    return [] if problem is None else [f"{root.resolve()}/pyproject.toml: tool.gestalt: {problem}"]
+    if problem is None:
+        return []
+    if LOCATED.match(problem):  # FILE:LINE:COLUMN: ... says it all
+        return [problem]
+    return [f"{root.resolve()}/pyproject.toml: tool.gestalt: {problem}"]

@@ -12,7 +12,8 @@ event loop on which every ``async def`` handler runs (never a loop per call). Me
 64 MiB are accepted both ways (quirk 24). On SIGTERM the server stops accepting calls,
 in-flight calls get the host's 2 s grace, then the provider's ``close()`` (or a plugin's
 ``on_close`` hooks) runs once and the process exits 0 (quirk 22). The parent is polled
-every 0.5 s (quirk 21).
+every 0.5 s (quirk 21). Only under ``gestalt dev``, whose dev host asks for it with an
+environment variable, is every call also reported to it (``gestalt._devcalls``).
 
 Beyond the reference: ``indexeddb`` is a supported kind (quirk 16); with only ``ROOT`` the
 target and kind come from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``; a stale unix socket is
@@ -20,7 +21,9 @@ removed only when it is a socket, anything else at the path is an error (quirk 2
 a socket path too long for the platform (107 bytes on Linux) or in a missing directory; a bundled
 ``plugin_name`` is slugged (quirk 17). Configuration errors print one ``gestalt runtime:``
 line on stderr and exit 1; an exception raised while importing the provider's own module
-prints its traceback, since that is the author's code.
+prints its traceback, since that is the author's code, except a syntax error, reported as the
+one line ``gestalt runtime: FILE:LINE:COLUMN: SyntaxError: MESSAGE`` (the traceback would only
+show the import machinery).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 2.0
 PARENT_POLL_SECONDS = 0.5
 DEFAULT_WORKERS = 32
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 logger = logging.getLogger("gestalt.runtime")
 
@@ -396,7 +400,9 @@ class RunningServer:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
-        self.server = grpc.server(self.pool, options=options)
+        from gestalt._devcalls import interceptors
+
+        self.server = grpc.server(self.pool, options=options, interceptors=interceptors())
         self._close = register_services(self.server, target, kind)
         try:
             port = self.server.add_insecure_port(address)
@@ -491,7 +497,7 @@ def export_catalog(target: Any, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the runtime with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         spec = parse_args(sys.argv[1:] if argv is None else argv)
         if spec is None:
@@ -508,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ProviderImportError as exc:
         cause = exc.__cause__ or exc
+        if isinstance(cause, SyntaxError):
+            print(f"gestalt runtime: {syntax_error_line(cause)}", file=sys.stderr)
+            return 1
         traceback.print_exception(cause, file=sys.stderr)
         reason = "".join(traceback.format_exception_only(cause)).strip().splitlines()[-1]
         frames = traceback.extract_tb(cause.__traceback__)
@@ -518,6 +527,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def syntax_error_line(exc: SyntaxError) -> str:
+    """``FILE:LINE:COLUMN: SyntaxError: MESSAGE``, the form editors and terminals link."""
+    where = ":".join(
+        str(part) for part in (exc.filename or "<unknown>", exc.lineno, exc.offset) if part
+    )
+    return f"{where}: {type(exc).__name__}: {exc.msg}"
 
 
 if __name__ == "__main__":

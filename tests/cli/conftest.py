@@ -127,7 +127,13 @@ class DevRun:
 
     def wait_for(self, text: str, timeout: float = 45) -> str:
         """The next stdout line containing ``text``; fails on timeout or exit."""
+        return self.lines_until(text, timeout)[-1]
+
+    def lines_until(self, text: str, timeout: float = 45) -> list[str]:
+        """The stdout lines not read yet, up to and including the next one containing
+        ``text``; fails on timeout or exit."""
         deadline = time.monotonic() + timeout
+        lines: list[str] = []
         while True:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -140,14 +146,9 @@ class DevRun:
                     f"gestalt dev exited ({self.proc.returncode}) before printing {text!r}\n"
                     f"{self.output()}"
                 )
+            lines.append(line)
             if text in line:
-                return line
-
-    def lines_until(self, text: str, timeout: float = 45) -> list[str]:
-        """Every stdout line up to and including the next one containing ``text``."""
-        start = len(self.stdout)
-        self.wait_for(text, timeout)
-        return self.stdout[start:]
+                return lines
 
     def wait_ready(self) -> dict[str, str]:
         """Wait for the announcement; return its ``name value`` lines as a dict."""

@@ -148,8 +148,13 @@ def test_reloads_on_change_and_recovers_from_a_syntax_error(
     edit(source, "def stats(", "def stats(:")
     failed = run.lines_until("fix the error and save again")
     assert failed[0] == "change detected: restarting the provider"
-    assert failed[1].startswith("restart failed: the provider exited with status 1")
-    assert any("SyntaxError" in line for line in failed)
+    where = f"{source}:47:11: SyntaxError: invalid syntax"
+    # The runtime's own line streams by, then the dev host says why the restart failed.
+    assert failed[1:] == [
+        f"[hello] gestalt runtime: {where}",
+        f"restart failed: the provider exited with status 1: {where}",
+        "fix the error and save again",
+    ]
 
     edit(source, "def stats(:", "def stats(")
     run.wait_for("provider restarted")
@@ -267,7 +272,12 @@ def test_broken_provider_import(hello_copy: Path) -> None:
         "failed at hello.py:17: ZeroDivisionError: division by zero\n"
     )
     assert "gestalt/_cli.py" not in run.stderr  # no traceback of the CLI itself
-    assert run.stdout.splitlines() == ["stopped"]
+    # The provider's own output (its traceback) streamed into the terminal, prefixed.
+    lines = run.stdout.splitlines()
+    assert lines[0] == "[hello] Traceback (most recent call last):"
+    assert "[hello] ZeroDivisionError: division by zero" in lines
+    assert all(line.startswith("[hello] ") for line in lines[:-1])
+    assert lines[-1] == "stopped"
     assert not state_file(hello_copy).exists()
 
 
