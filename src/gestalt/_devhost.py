@@ -122,6 +122,8 @@ class DevHost:
             self.provider.wait_ready()
             self.metadata = self.provider.handshake(self.name, self.config)
         except LaunchError as exc:
+            self.provider.cleanup()  # already stopped; its output is in ``exc``
+            self.provider = None
             raise self._located(exc) from None
 
     def _located(self, exc: LaunchError) -> LaunchError:
@@ -302,7 +304,7 @@ def run_dev(args: argparse.Namespace, out: Output) -> int:
             crashed = host.exited()
             if crashed is not None:
                 out.line(out.style(str(crashed), "31"))
-                out.line("fix the error and save again")
+                out.line("save a change to start it again")
             if args.no_reload:
                 continue
             current = source_stamp(host.root)
