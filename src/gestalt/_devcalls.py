@@ -2,7 +2,7 @@
 
 Only the dev host sets the variables read here; the Gestalt host never does, so a provider it
 launches serves exactly as before. With ``GESTALT_DEV_EVENTS_FD`` naming a pipe the dev host
-reads, every call (except the start-up handshake) adds one JSON line to it: the operation (or
+reads, every unary call (but the start-up handshake) adds one JSON line to it: the operation (or
 RPC) name, its status (the HTTP status of an ``Execute``, the gRPC code otherwise) and its
 duration in milliseconds. A call carrying the ``gestalt-dev-call`` metadata (32 hex digits,
 sent by ``gestalt invoke``) also has the log records emitted while it ran, tracebacks

@@ -397,8 +397,9 @@ def _dev_provider(root: Path) -> tuple[str, Path] | None:
             except (OSError, KeyError, TypeError, ValueError):
                 pass  # it just exited: gestalt dev notices within a poll and says why
             else:
-                if socket.is_socket():
-                    return str(socket), Path(str(state.get("calls_dir", "")))
+                calls_dir = str(state.get("calls_dir") or "")
+                if socket.is_socket() and calls_dir:
+                    return str(socket), Path(calls_dir)
         if time.monotonic() > deadline:
             raise CommandError(
                 f"the provider under gestalt dev (pid {pid}) is not ready; see its terminal"

@@ -233,6 +233,8 @@ class ProviderProcess:
         if self._pump is not None:
             # Until the end of its output (a child of the provider may keep the pipe open).
             self._pump.join(timeout=2.0)
+            if not self._pump.is_alive() and self.proc.stdout is not None:
+                self.proc.stdout.close()
         if self._owns_log and not self._log.closed and not self._pump_alive():
             self._log.close()
         return self.proc.returncode
