@@ -164,10 +164,15 @@ class ProviderProcess:
                             lines.append(pending[fd])
                     for raw in lines:
                         text = raw.decode("utf-8", errors="replace")
-                        if fd == events_fd and on_call is not None:
-                            on_call(json.loads(text))
-                        elif on_line is not None:
-                            on_line(text)
+                        try:
+                            if fd == events_fd and on_call is not None:
+                                on_call(json.loads(text))
+                            elif fd == output_fd and on_line is not None:
+                                on_line(text)
+                        except OSError:
+                            # Our own output is gone (a closed terminal or pipe): keep
+                            # draining, or the provider would block on a full pipe.
+                            on_line = on_call = None
 
     def output_text(self) -> str:
         """What the provider printed so far (when no ``output`` stream was given)."""

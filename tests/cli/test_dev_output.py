@@ -5,7 +5,11 @@ the answer the host gets."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import grpc
 import pytest
 
 from gestalt.gen.v1 import plugin_pb2
-from tests.cli.conftest import DevRun, StartDev, gestalt, invoke_json, state_file
+from tests.cli.conftest import DevRun, StartDev, gestalt, invoke_json, state_file, user_env
 
 NOISY = """\
 import logging
@@ -183,3 +187,38 @@ def test_debug_invoke_without_gestalt_dev(noisy: Path) -> None:
     assert "SECRET" not in debug.stdout
     quiet = gestalt("invoke", "shout", "text=hi", "--root", noisy, cwd=noisy.parent)
     assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+def test_a_closed_dev_terminal_does_not_block_the_provider(noisy: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gestalt", "dev", str(noisy)],
+        cwd=noisy.parent,
+        env=user_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("ready:"):
+                break
+        proc.stdout.close()  # the terminal is gone; gestalt dev still runs
+        # More output than a pipe holds: the provider must not block writing it.
+        for _ in range(3):
+            run = gestalt(
+                "invoke",
+                "shout",
+                f"text={'x' * 40_000}",
+                "--root",
+                noisy,
+                cwd=noisy.parent,
+                timeout=30,
+            )
+            assert run.returncode == 0, run.stderr
+        assert proc.poll() is None
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
