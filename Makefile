@@ -40,7 +40,7 @@ docs: setup  ## build the HTML documentation into docs/_build
 
 bench: setup
 	$(BIN)/python benchmarks/bench_mirrors.py
-	$(BIN)/python benchmarks/bench_runtime.py
+	$(BIN)/python benchmarks/bench_floor.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
