@@ -1,0 +1,54 @@
+"""``benchmarks/bench_floor.py --quick`` runs end to end and prints every row of its table.
+
+Real processes throughout (providers launched like the host does, the raw-bytes floor server,
+probe clients); nothing about timing is asserted, only that each row got a figure for ours and
+for the floor, and a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+ROWS = [
+    "cold start: spawn -> first GetMetadata (50 ops)",
+    "provider peak RSS at that point",
+    "import gestalt + Cache, S3, IndexedDB, Plugin",
+    "import + register a 500-operation module",
+    "catalog_dict() of it, repeated (per call)",
+    "Execute echo, sequential p50",
+    "provider CPU per Execute, sequential",
+    "provider CPU per Execute, 32 in flight",
+    "Execute, 32 in flight, throughput",
+    "IndexedDB get_all of 1,000 records",
+    "IndexedDB cursor over 100 records",
+]
+FLOOR_ROWS = [row for row in ROWS if not row.startswith(("import + register", "catalog_dict"))]
+NUMBER = r"[\d,]+(?:\.\d+)?(?:e[-+]?\d+)?"
+
+
+def test_bench_floor_quick_prints_every_row() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_floor.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "protobuf" in lines[0] and "--quick" in lines[0]
+    assert re.split(r"\s+", lines[1].strip())[:4] == ["path", "ours", "floor", "unit"]
+    table = {
+        row: line[len(row) :].split() for row in ROWS for line in lines if line.startswith(row)
+    }
+    for row in ROWS:
+        cells = table[row]
+        assert re.fullmatch(NUMBER, cells[0]), (row, cells)
+        # n/a: the goal of the 500-operation rows is relative to the published SDK (no column)
+        assert cells[-1] in ("met", "n/a") or cells[-2:] == ["NOT", "MET"], (row, cells)
+    for row in FLOOR_ROWS:
+        assert re.fullmatch(NUMBER, table[row][1]), (row, table[row])
+        assert re.fullmatch(NUMBER + "x", table[row][3]), (row, table[row])
