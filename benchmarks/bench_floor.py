@@ -684,6 +684,8 @@ def indexeddb_rows(cols: list[Side], s: Settings, files: Path, c: Canned) -> lis
         f"IndexedDB get_all of {s.records:,} records", "records/s", ">= 0.4x", lambda r: r >= 0.4
     )
     get_all_cpu = Row("  client CPU per record", "us", "", None)
+    parsed = Row("  against a floor that parses the reply (upb)", "records/s", "", None)
+    dicts = Row("  against upb parse + a plain dict loop", "records/s", "", None)
     cursor = Row(
         f"IndexedDB cursor over {s.cursor_records:,} records",
         "records/s",
@@ -709,14 +711,25 @@ def indexeddb_rows(cols: list[Side], s: Settings, files: Path, c: Canned) -> lis
                         got["first"] != expected or walk["first"] != expected
                     ):
                         raise RuntimeError(f"{side.name}: first record {got['first']!r}")
+                    if side.name == "floor":
+                        parse = send(dict(c.client, op="get_all", decode="parse"))
+                        loop = send(dict(c.client, op="get_all", decode="dicts"))
+                        if loop["first"] != expected or parse["count"] != s.records:
+                            raise RuntimeError(f"floor decoding: {loop['first']!r}")
                     if number >= s.warmup:
+                        if side.name == "floor":
+                            parsed.add(side.name, s.records / parse["wall"])
+                            dicts.add(side.name, s.records / loop["wall"])
+                        else:
+                            parsed.add(side.name, s.records / got["wall"])
+                            dicts.add(side.name, s.records / got["wall"])
                         get_all.add(side.name, s.records / got["wall"])
                         get_all_cpu.add(side.name, got["cpu"] / s.records * 1e6)
                         cursor.add(side.name, s.cursor_records / walk["wall"])
                         cursor_cpu.add(side.name, walk["cpu"] / s.cursor_records * 1e6)
     finally:
         server.stop()
-    return [get_all, get_all_cpu, cursor, cursor_cpu]
+    return [get_all, get_all_cpu, parsed, dicts, cursor, cursor_cpu]
 
 
 # -- main -------------------------------------------------------------------------------------

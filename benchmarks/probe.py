@@ -14,7 +14,8 @@ box: nothing here looks inside it). Two modes:
     ``sdk`` reads the IndexedDB service at ``GESTALT_INDEXEDDB_SOCKET`` through
     ``gestalt.IndexedDB``; ``floor`` sends and receives the command's canned bytes on a raw
     grpcio channel to the same service (the transport's floor). Commands: ``get_all`` (one
-    call) and ``cursor`` (iterate every entry, reading each value).
+    call; the floor can also parse the reply) and ``cursor`` (iterate every entry, reading
+    each value).
 
 Times are ``time.perf_counter`` (wall) and ``time.process_time`` (CPU of every thread of this
 process, grpcio's included).
@@ -114,12 +115,30 @@ class FloorClient:
             target if "://" in target else f"unix:{target}",
             options=[("grpc.max_receive_message_length", -1)],
         )
+        from gestalt.gen.v1.datastore_pb2 import RecordsResponse  # protoc output, not the SDK
+
+        self.records_response = RecordsResponse
 
     def get_all(self, command: Measured) -> Measured:
+        """The reply's bytes; with ``decode``, also parsed (``parse``) and made dicts (``dicts``).
+
+        The two decoding variants are floors of their own: the upb parser alone, and the
+        parser plus the plainest loop turning these scalar records into dicts.
+        """
         call: grpc.UnaryUnaryMultiCallable[bytes, bytes]
         call = self.channel.unary_unary(command["get_all_path"])
         reply: bytes = call(bytes.fromhex(command["get_all_request"]))
-        return {"count": command["records"], "bytes": len(reply)}
+        decode = command.get("decode", "")
+        if not decode:
+            return {"count": command["records"], "bytes": len(reply)}
+        records = self.records_response.FromString(reply).records
+        if decode == "parse":
+            return {"count": len(records)}
+        rows = [
+            {k: getattr(v, v.WhichOneof("kind") or "null_value") for k, v in r.fields.items()}
+            for r in records
+        ]
+        return {"count": len(rows), "first": rows[0] if rows else None}
 
     def cursor(self, command: Measured) -> Measured:
         frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
