@@ -301,7 +301,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 class Process:
-    """A server launched like a provider, timed until its first answer on ``ready_method``."""
+    """A server launched like a provider, timed until it answers the ``ready`` call."""
 
     def __init__(self, command: list[str], env: dict[str, str], ready: tuple[str, bytes]) -> None:
         self.dir = tempfile.mkdtemp(prefix="gstp-")
