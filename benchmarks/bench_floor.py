@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -496,6 +496,33 @@ def in_flight(
 
 
 @dataclass
+class Published:
+    """The optional column's failures: each is noted, and the published side sits out the rest
+    of that group of rows, so that a published SDK lacking something costs only its cells."""
+
+    notes: list[str] = field(default_factory=list)
+    dropped: set[str] = field(default_factory=set)
+
+    def sides(self, cols: list[Side], group: str) -> list[Side]:
+        """The sides still measured in ``group``."""
+        return [side for side in cols if not (side.name == "published" and group in self.dropped)]
+
+    @contextmanager
+    def guard(self, side: Side, group: str) -> Iterator[None]:
+        """Let the published side's errors in ``group`` through as notes; others propagate."""
+        if side.name != "published":
+            yield
+            return
+        try:
+            yield
+        except Exception as exc:
+            self.dropped.add(group)
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            summary = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+            self.notes.append(f"published SDK, {group} rows: {summary}")
+
+
+@dataclass
 class Settings:
     """How much to measure (warm-up rounds are run first and not counted)."""
 
@@ -514,7 +541,9 @@ QUICK = Settings(0, 1, 1, 100, 256, 128, 1000, 100, 3)
 FULL = Settings(1, 7, 7, 1000, 2000, 640, 10_000, 2000, 50)
 
 
-def measure(cols: list[Side], s: Settings, files: Path, c: Canned) -> list[Row]:
+def measure(
+    cols: list[Side], s: Settings, files: Path, c: Canned, optional: Published
+) -> list[Row]:
     """Every row, sides interleaved in every round."""
     sdks = [side for side in cols if side.name != "floor"]
     cold = Row(
@@ -523,13 +552,14 @@ def measure(cols: list[Side], s: Settings, files: Path, c: Canned) -> list[Row]:
     cold_cpu = Row("  provider CPU until then", "ms", "", None)
     rss = Row("provider peak RSS at that point", "MiB", "<= 1.12x", lambda r: r <= 1.12)
     for number in range(s.warmup + s.starts):
-        for side in cols:
-            process = launch(side, files)
-            process.stop()
-            if number >= s.warmup:
-                cold.add(side.name, process.cold_start * 1e3)
-                cold_cpu.add(side.name, process.start_cpu * 1e3)
-                rss.add(side.name, process.start_rss)
+        for side in optional.sides(cols, "cold start"):
+            with optional.guard(side, "cold start"):
+                process = launch(side, files)
+                process.stop()
+                if number >= s.warmup:
+                    cold.add(side.name, process.cold_start * 1e3)
+                    cold_cpu.add(side.name, process.start_cpu * 1e3)
+                    rss.add(side.name, process.start_rss)
 
     imports = Row(
         "import gestalt + Cache, S3, IndexedDB, Plugin", "ms", "<= 1.25x", lambda r: r <= 1.25
@@ -539,14 +569,15 @@ def measure(cols: list[Side], s: Settings, files: Path, c: Canned) -> list[Row]:
     sdk_code = "import gestalt\nfrom gestalt import Cache, S3, IndexedDB, Plugin"
     floor_code = "import grpc\nfrom google.protobuf import struct_pb2"
     for number in range(s.warmup + s.rounds):
-        for side in cols:
-            code = floor_code if side.name == "floor" else sdk_code
-            wall, cpu = interpreter_run(side.python, code, side.env)
-            alone, _ = interpreter_run(side.python, "pass", side.env)
-            if number >= s.warmup:
-                imports.add(side.name, wall * 1e3)
-                imports_cpu.add(side.name, cpu * 1e3)
-                bare.add(side.name, alone * 1e3)
+        for side in optional.sides(cols, "import"):
+            with optional.guard(side, "import"):
+                code = floor_code if side.name == "floor" else sdk_code
+                wall, cpu = interpreter_run(side.python, code, side.env)
+                alone, _ = interpreter_run(side.python, "pass", side.env)
+                if number >= s.warmup:
+                    imports.add(side.name, wall * 1e3)
+                    imports_cpu.add(side.name, cpu * 1e3)
+                    bare.add(side.name, alone * 1e3)
 
     register = Row(
         "import + register a 500-operation module",
@@ -561,36 +592,40 @@ def measure(cols: list[Side], s: Settings, files: Path, c: Canned) -> list[Row]:
         "catalog_dict() of it, repeated (per call)", "ms", "<= 1 ms", lambda v: v <= 1, ""
     )
     catalog_first = Row("  the first call", "ms", "", None, against="published")
+    register_args = [str(HERE / "probe.py"), "register", str(files), "bench500"]
+    register_args.append(str(s.catalog_repeat))
     for number in range(s.warmup + s.rounds):
-        for side in sdks:
-            repeat = str(s.catalog_repeat)
-            out = subprocess.run(
-                [side.python, str(HERE / "probe.py"), "register", str(files), "bench500", repeat],
-                env=side.env,
-                cwd=files,
-                capture_output=True,
-                text=True,
-            )
-            if out.returncode:
-                raise RuntimeError(f"{side.name}: probe.py register failed:\n{out.stderr}")
-            found = json.loads(out.stdout)
-            if found["operations"] != 500:
-                raise RuntimeError(f"{side.name}: catalog has {found['operations']} operations")
-            if number >= s.warmup:
-                register.add(side.name, found["total_wall"] * 1e3)
-                register_cpu.add(side.name, found["total_cpu"] * 1e3)
-                module_only.add(side.name, found["module_wall"] * 1e3)
-                catalog.add(side.name, found["catalog_again"] * 1e3)
-                catalog_first.add(side.name, found["catalog_first"] * 1e3)
+        for side in optional.sides(sdks, "register"):
+            with optional.guard(side, "register"):
+                out = subprocess.run(
+                    [side.python, *register_args],
+                    env=side.env,
+                    cwd=files,
+                    capture_output=True,
+                    text=True,
+                )
+                if out.returncode:
+                    raise RuntimeError(f"{side.name}: probe.py register failed:\n{out.stderr}")
+                found = json.loads(out.stdout)
+                if found["operations"] != 500:
+                    raise RuntimeError(f"{side.name}: catalog has {found['operations']} operations")
+                if number >= s.warmup:
+                    register.add(side.name, found["total_wall"] * 1e3)
+                    register_cpu.add(side.name, found["total_cpu"] * 1e3)
+                    module_only.add(side.name, found["module_wall"] * 1e3)
+                    catalog.add(side.name, found["catalog_again"] * 1e3)
+                    catalog_first.add(side.name, found["catalog_first"] * 1e3)
 
     rows = [cold, cold_cpu, rss, imports, imports_cpu, bare, register, register_cpu, module_only]
     rows += [catalog, catalog_first]
-    rows += execute_rows(cols, s, files, c)
-    rows += indexeddb_rows(cols, s, files, c)
+    rows += execute_rows(cols, s, files, c, optional)
+    rows += indexeddb_rows(cols, s, files, c, optional)
     return rows
 
 
-def execute_rows(cols: list[Side], s: Settings, files: Path, c: Canned) -> list[Row]:
+def execute_rows(
+    cols: list[Side], s: Settings, files: Path, c: Canned, optional: Published
+) -> list[Row]:
     """Execute sequentially and in flight against long-lived providers of every side."""
     p50 = Row("Execute echo, sequential p50", "us", "<= 1.08x", lambda r: r <= 1.08)
     cpu_seq = Row("provider CPU per Execute, sequential", "us", "<= 1.2x", lambda r: r <= 1.2)
@@ -606,35 +641,37 @@ def execute_rows(cols: list[Side], s: Settings, files: Path, c: Canned) -> list[
     servers: dict[str, Process] = {}
     expect: dict[str, bytes] = {}
     try:
-        for side in cols:
-            servers[side.name] = server = launch(side, files)
-            expect[side.name] = reply = server.unary(PLUGIN + "Execute")(c.execute_echo)
-            check_echo(side.name, reply)
+        for side in optional.sides(cols, "execute"):
+            with optional.guard(side, "execute"):
+                servers[side.name] = server = launch(side, files)
+                expect[side.name] = reply = server.unary(PLUGIN + "Execute")(c.execute_echo)
+                check_echo(side.name, reply)
         blocked.add("floor", IN_FLIGHT / IO_SECONDS)
         for number in range(s.warmup + s.rounds):
-            for side in cols:
-                server = servers[side.name]
-                call = server.unary(PLUGIN + "Execute")
-                times = []
-                before = server.snapshot()
-                for _ in range(s.calls):
-                    started = time.perf_counter()
-                    call(c.execute_echo)
-                    times.append(time.perf_counter() - started)
-                cpu = cpu_between(before, server.snapshot())
-                before = server.snapshot()
-                elapsed = in_flight(call, c.execute_echo, expect[side.name], s.in_flight_calls)
-                par = cpu_between(before, server.snapshot())
-                if side.name != "floor":
-                    io_reply = call(c.execute_io)
-                    io_time = in_flight(call, c.execute_io, io_reply, s.io_calls)
-                if number >= s.warmup:
-                    p50.add(side.name, statistics.median(times) * 1e6)
-                    cpu_seq.add(side.name, cpu / s.calls * 1e6)
-                    cpu_par.add(side.name, par / s.in_flight_calls * 1e6)
-                    tput.add(side.name, s.in_flight_calls / elapsed)
+            for side in optional.sides(cols, "execute"):
+                with optional.guard(side, "execute"):
+                    server = servers[side.name]
+                    call = server.unary(PLUGIN + "Execute")
+                    times = []
+                    before = server.snapshot()
+                    for _ in range(s.calls):
+                        started = time.perf_counter()
+                        call(c.execute_echo)
+                        times.append(time.perf_counter() - started)
+                    cpu = cpu_between(before, server.snapshot())
+                    before = server.snapshot()
+                    elapsed = in_flight(call, c.execute_echo, expect[side.name], s.in_flight_calls)
+                    par = cpu_between(before, server.snapshot())
                     if side.name != "floor":
-                        blocked.add(side.name, s.io_calls / io_time)
+                        io_reply = call(c.execute_io)
+                        io_time = in_flight(call, c.execute_io, io_reply, s.io_calls)
+                    if number >= s.warmup:
+                        p50.add(side.name, statistics.median(times) * 1e6)
+                        cpu_seq.add(side.name, cpu / s.calls * 1e6)
+                        cpu_par.add(side.name, par / s.in_flight_calls * 1e6)
+                        tput.add(side.name, s.in_flight_calls / elapsed)
+                        if side.name != "floor":
+                            blocked.add(side.name, s.io_calls / io_time)
     finally:
         for server in servers.values():
             server.stop()
@@ -657,8 +694,11 @@ def probe(side: Side, target: str) -> Iterator[Callable[[dict[str, Any]], dict[s
     stdout: IO[str] = proc.stdout  # type: ignore[assignment]
 
     def send(command: dict[str, Any]) -> dict[str, Any]:
-        stdin.write(json.dumps(command) + "\n")
-        stdin.flush()
+        try:
+            stdin.write(json.dumps(command) + "\n")
+            stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError(f"{side.name}: probe.py client exited ({proc.wait()})") from None
         line = stdout.readline()
         if not line:
             raise RuntimeError(f"{side.name}: probe.py client exited ({proc.wait()})")
@@ -670,7 +710,8 @@ def probe(side: Side, target: str) -> Iterator[Callable[[dict[str, Any]], dict[s
     try:
         yield send
     finally:
-        stdin.close()
+        with suppress(BrokenPipeError):  # the client already exited; its error was reported
+            stdin.close()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -678,7 +719,9 @@ def probe(side: Side, target: str) -> Iterator[Callable[[dict[str, Any]], dict[s
             proc.wait()
 
 
-def indexeddb_rows(cols: list[Side], s: Settings, files: Path, c: Canned) -> list[Row]:
+def indexeddb_rows(
+    cols: list[Side], s: Settings, files: Path, c: Canned, optional: Published
+) -> list[Row]:
     """``get_all`` and a cursor through each side's client, served canned bytes by the floor."""
     get_all = Row(
         f"IndexedDB get_all of {s.records:,} records", "records/s", ">= 0.4x", lambda r: r >= 0.4
@@ -701,32 +744,33 @@ def indexeddb_rows(cols: list[Side], s: Settings, files: Path, c: Canned) -> lis
             clients = {side.name: stack.enter_context(probe(side, server.socket)) for side in cols}
             expected = record(0)
             for number in range(s.warmup + s.rounds):
-                for side in cols:
-                    send = clients[side.name]
-                    got = send(dict(c.client, op="get_all"))
-                    walk = send(dict(c.client, op="cursor"))
-                    if got["count"] != s.records or walk["count"] != s.cursor_records:
-                        raise RuntimeError(f"{side.name}: read {got['count']}, {walk['count']}")
-                    if side.name != "floor" and (
-                        got["first"] != expected or walk["first"] != expected
-                    ):
-                        raise RuntimeError(f"{side.name}: first record {got['first']!r}")
-                    if side.name == "floor":
-                        parse = send(dict(c.client, op="get_all", decode="parse"))
-                        loop = send(dict(c.client, op="get_all", decode="dicts"))
-                        if loop["first"] != expected or parse["count"] != s.records:
-                            raise RuntimeError(f"floor decoding: {loop['first']!r}")
-                    if number >= s.warmup:
+                for side in optional.sides(cols, "indexeddb"):
+                    with optional.guard(side, "indexeddb"):
+                        send = clients[side.name]
+                        got = send(dict(c.client, op="get_all"))
+                        walk = send(dict(c.client, op="cursor"))
+                        if got["count"] != s.records or walk["count"] != s.cursor_records:
+                            raise RuntimeError(f"{side.name}: read {got['count']}, {walk['count']}")
+                        if side.name != "floor" and (
+                            got["first"] != expected or walk["first"] != expected
+                        ):
+                            raise RuntimeError(f"{side.name}: first record {got['first']!r}")
                         if side.name == "floor":
-                            parsed.add(side.name, s.records / parse["wall"])
-                            dicts.add(side.name, s.records / loop["wall"])
-                        else:
-                            parsed.add(side.name, s.records / got["wall"])
-                            dicts.add(side.name, s.records / got["wall"])
-                        get_all.add(side.name, s.records / got["wall"])
-                        get_all_cpu.add(side.name, got["cpu"] / s.records * 1e6)
-                        cursor.add(side.name, s.cursor_records / walk["wall"])
-                        cursor_cpu.add(side.name, walk["cpu"] / s.cursor_records * 1e6)
+                            parse = send(dict(c.client, op="get_all", decode="parse"))
+                            loop = send(dict(c.client, op="get_all", decode="dicts"))
+                            if loop["first"] != expected or parse["count"] != s.records:
+                                raise RuntimeError(f"floor decoding: {loop['first']!r}")
+                        if number >= s.warmup:
+                            if side.name == "floor":
+                                parsed.add(side.name, s.records / parse["wall"])
+                                dicts.add(side.name, s.records / loop["wall"])
+                            else:
+                                parsed.add(side.name, s.records / got["wall"])
+                                dicts.add(side.name, s.records / got["wall"])
+                            get_all.add(side.name, s.records / got["wall"])
+                            get_all_cpu.add(side.name, got["cpu"] / s.records * 1e6)
+                            cursor.add(side.name, s.cursor_records / walk["wall"])
+                            cursor_cpu.add(side.name, walk["cpu"] / s.cursor_records * 1e6)
     finally:
         server.stop()
     return [get_all, get_all_cpu, parsed, dicts, cursor, cursor_cpu]
@@ -760,7 +804,8 @@ def main(argv: list[str] | None = None) -> None:
             marshal.dump(c.provider, f)
         with open(files / "indexeddb.marshal", "wb") as f:
             marshal.dump(c.indexeddb, f)
-        rows = measure(cols, settings, files, c)
+        optional = Published()
+        rows = measure(cols, settings, files, c, optional)
     finally:
         shutil.rmtree(files, ignore_errors=True)
     load = Path("/proc/loadavg").read_text().split()[:3]
@@ -771,6 +816,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     for line in render(rows, [side.name for side in cols]):
         print(line)
+    for note in optional.notes:
+        print(f"not measured: {note}")
     print(
         "ours/ref: ours / floor unless marked (pub = ours / published); pub/floor: published / "
         "floor. Verdicts are for this run on this machine; nothing is asserted."
