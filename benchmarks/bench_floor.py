@@ -18,7 +18,8 @@ operation sequentially (p50) and with 32 calls in flight (throughput), with the 
 per call read from ``/proc`` before and after; 32 handlers blocked for 5 ms in flight (against
 the ideal, informative); IndexedDB ``get_all`` of 10,000 records and a cursor over the store,
 served by the floor server from canned bytes, read through ``gestalt.IndexedDB`` against raw
-bytes on the same channel type.
+bytes on the same channel type (and, informatively, against the floor client parsing the reply
+with upb, and parsing it into plain dicts).
 
 Each round runs every side in turn (ours, floor, published, ours, floor, ...); a table of
 medians follows, with CPU time next to wall time, the ratio ours / floor (or ours / published
@@ -375,7 +376,8 @@ class Row:
     """One line of the table: samples per side, medians shown.
 
     ``against`` names the column the ratio divides by (``floor``, ``published``, or ``""``
-    for an absolute goal); ``goal`` checks the ratio (or, with no reference, the value).
+    for an absolute goal); ``goal`` is the issue's goal as printed and ``check`` tests it on
+    the ratio (or, with no reference column, on ours); rows without ``check`` are informative.
     """
 
     label: str
