@@ -4,7 +4,7 @@
 (``python -m gestalt.local.cache``) in a child process on a unix socket, and times, in this
 process, ``get`` and ``set`` of a 100-byte value:
 
-* ``ours``: :class:`gestalt._cache.Cache` (argument checks, request building, error mapping);
+* ``ours``: :class:`gestalt._clients.cache.Cache` (argument checks, request building, error mapping);
 * ``bare``: ``cache_pb2_grpc.CacheStub`` on a plain channel with the same options, building the
   same request messages.
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import grpc
 
-from gestalt._cache import Cache
-from gestalt._transport import CHANNEL_OPTIONS, parse_target
+from gestalt._clients.cache import Cache
+from gestalt._clients.transport import CHANNEL_OPTIONS, parse_target
 from gestalt.gen.v1 import cache_pb2, cache_pb2_grpc
 
 TARGET = 1.2

@@ -38,9 +38,9 @@ from typing import Any
 import grpc
 from google.protobuf.internal import api_implementation
 
-from gestalt._indexeddb import IndexedDB
-from gestalt._indexeddb_codec import decode_records
-from gestalt._transport import INDEXEDDB
+from gestalt._clients.indexeddb import IndexedDB
+from gestalt._clients.indexeddb_codec import decode_records
+from gestalt._clients.transport import INDEXEDDB
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_clients import IndexedDBClient
 

@@ -65,15 +65,15 @@ def _child(side: str, op: str, target: str, key: str, size: int) -> dict[str, fl
     """One measurement in this (child) process; returns seconds and peak RSS growth."""
     import grpc
 
-    from gestalt._transport import CHANNEL_OPTIONS
+    from gestalt._clients.transport import CHANNEL_OPTIONS
     from gestalt.gen.v1 import s3_pb2, s3_pb2_grpc
 
     payload = _payload(size) if op == "write" else b""
     ref = s3_pb2.S3ObjectRef(bucket=BUCKET, key=key)
     total = 0
     if side == "ours":
-        from gestalt._s3 import S3
-        from gestalt._s3_types import ObjectRef
+        from gestalt._clients.s3 import S3
+        from gestalt._clients.s3_types import ObjectRef
 
         os.environ["GESTALT_S3_SOCKET"] = target
         client = S3(timeout=600)

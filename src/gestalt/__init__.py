@@ -5,386 +5,352 @@ Everything a provider author needs is importable from here::
     from gestalt import Model, Plugin, field, operation
     from gestalt import Cache, IndexedDB, S3
 
-Names load lazily on first use (PEP 562), so ``import gestalt`` does not pull in gRPC or the
-generated protobuf modules; the ``TYPE_CHECKING`` block below shows type checkers (and
-PyInstaller's import scanner) where each name lives.
+The imports below are the one list of public names. Type checkers and PyInstaller read them
+as written; at run time they are skipped and each name is imported from its module on first
+use (PEP 562), so ``import gestalt`` pulls in neither gRPC nor the generated protobuf modules.
 """
 
 from pkgutil import extend_path
 
-# In a wheel, ``gestalt.gen`` sits inside this package. In a source checkout it lives
-# in ``generated/gestalt/gen``; extending the package path lets both layouts import it.
+# In a wheel, ``gestalt.gen`` sits inside this package; in a source checkout it lives in
+# ``generated/gestalt/gen``. Extending the package path lets both layouts import it.
 __path__ = extend_path(__path__, __name__)
+del extend_path
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
-    from gestalt._cache import (
-        AsyncCache,
-        Cache,
-        CacheEntry,
+    from gestalt._authoring.implicit import (
+        http_subject as http_subject,
     )
-    from gestalt._errors import (
-        AlreadyExistsError,
-        HostServiceConfigError,
-        HostServiceError,
-        HostServiceTimeoutError,
-        InvalidTargetError,
-        NotFoundError,
-        S3InvalidRangeError,
-        S3NotFoundError,
-        S3PreconditionFailedError,
-        TransactionError,
+    from gestalt._authoring.implicit import (
+        operation as operation,
     )
-    from gestalt._implicit import (
-        http_subject,
-        operation,
-        post_connect,
-        session_catalog,
+    from gestalt._authoring.implicit import (
+        post_connect as post_connect,
     )
-    from gestalt._indexeddb import (
-        CURSOR_NEXT,
-        CURSOR_NEXT_UNIQUE,
-        CURSOR_PREV,
-        CURSOR_PREV_UNIQUE,
-        AsyncCursor,
-        AsyncIndex,
-        AsyncIndexedDB,
-        AsyncObjectStore,
-        AsyncTransaction,
-        AsyncTransactionIndex,
-        AsyncTransactionObjectStore,
-        Cursor,
-        Index,
-        IndexedDB,
-        IndexSchema,
-        KeyRange,
-        ObjectStore,
-        ObjectStoreSchema,
-        Transaction,
-        TransactionIndex,
-        TransactionObjectStore,
+    from gestalt._authoring.implicit import (
+        session_catalog as session_catalog,
     )
-    from gestalt._model import (
-        Model,
-        field,
+    from gestalt._authoring.model import (
+        Model as Model,
     )
-    from gestalt._plugin import (
-        Plugin,
-        SessionCatalogProvider,
+    from gestalt._authoring.model import (
+        field as field,
     )
-    from gestalt._providers import (
-        AuthenticationProvider,
-        CacheProvider,
-        Closer,
-        ExternalTokenValidator,
-        HealthChecker,
-        MetadataProvider,
-        PluginProvider,
-        PluginProviderAdapter,
-        ProviderKind,
-        ProviderMetadata,
-        S3Provider,
-        SecretsProvider,
-        SessionTTLProvider,
-        WarningsProvider,
+    from gestalt._authoring.plugin import (
+        Plugin as Plugin,
     )
-    from gestalt._request import (
-        OK,
-        Access,
-        ConnectedToken,
-        Credential,
-        Error,
-        HTTPSubjectRequest,
-        HTTPSubjectResolutionError,
-        Request,
-        Response,
-        Subject,
-        http_subject_error,
+    from gestalt._authoring.plugin import (
+        SessionCatalogProvider as SessionCatalogProvider,
     )
-    from gestalt._s3 import (
-        S3,
-        S3Object,
+    from gestalt._authoring.providers import (
+        AuthenticationProvider as AuthenticationProvider,
     )
-    from gestalt._s3_aio import (
-        AsyncS3,
-        AsyncS3Object,
+    from gestalt._authoring.providers import (
+        CacheProvider as CacheProvider,
     )
-    from gestalt._s3_stream import (
-        AsyncS3ReadStream,
-        S3ReadStream,
+    from gestalt._authoring.providers import (
+        Closer as Closer,
     )
-    from gestalt._s3_types import (
-        ByteRange,
-        CopyOptions,
-        ListOptions,
-        ListPage,
-        ObjectAccessURL,
-        ObjectAccessURLOptions,
-        ObjectMeta,
-        ObjectRef,
-        PresignMethod,
-        PresignOptions,
-        PresignResult,
-        ReadOptions,
-        WriteOptions,
+    from gestalt._authoring.providers import (
+        ExternalTokenValidator as ExternalTokenValidator,
     )
-    from gestalt._transport import (
-        ENV_CACHE_SOCKET,
-        ENV_CACHE_SOCKET_TOKEN,
-        ENV_INDEXEDDB_SOCKET,
-        ENV_INDEXEDDB_SOCKET_TOKEN,
-        ENV_S3_SOCKET,
-        ENV_S3_SOCKET_TOKEN,
-        cache_socket_env,
-        cache_socket_token_env,
-        indexeddb_socket_env,
-        indexeddb_socket_token_env,
-        s3_socket_env,
-        s3_socket_token_env,
+    from gestalt._authoring.providers import (
+        HealthChecker as HealthChecker,
+    )
+    from gestalt._authoring.providers import (
+        MetadataProvider as MetadataProvider,
+    )
+    from gestalt._authoring.providers import (
+        PluginProvider as PluginProvider,
+    )
+    from gestalt._authoring.providers import (
+        PluginProviderAdapter as PluginProviderAdapter,
+    )
+    from gestalt._authoring.providers import (
+        ProviderKind as ProviderKind,
+    )
+    from gestalt._authoring.providers import (
+        ProviderMetadata as ProviderMetadata,
+    )
+    from gestalt._authoring.providers import (
+        S3Provider as S3Provider,
+    )
+    from gestalt._authoring.providers import (
+        SecretsProvider as SecretsProvider,
+    )
+    from gestalt._authoring.providers import (
+        SessionTTLProvider as SessionTTLProvider,
+    )
+    from gestalt._authoring.providers import (
+        WarningsProvider as WarningsProvider,
+    )
+    from gestalt._authoring.request import (
+        OK as OK,
+    )
+    from gestalt._authoring.request import (
+        Access as Access,
+    )
+    from gestalt._authoring.request import (
+        ConnectedToken as ConnectedToken,
+    )
+    from gestalt._authoring.request import (
+        Credential as Credential,
+    )
+    from gestalt._authoring.request import (
+        Error as Error,
+    )
+    from gestalt._authoring.request import (
+        HTTPSubjectRequest as HTTPSubjectRequest,
+    )
+    from gestalt._authoring.request import (
+        HTTPSubjectResolutionError as HTTPSubjectResolutionError,
+    )
+    from gestalt._authoring.request import (
+        Request as Request,
+    )
+    from gestalt._authoring.request import (
+        Response as Response,
+    )
+    from gestalt._authoring.request import (
+        Subject as Subject,
+    )
+    from gestalt._authoring.request import (
+        http_subject_error as http_subject_error,
+    )
+    from gestalt._clients.cache import (
+        AsyncCache as AsyncCache,
+    )
+    from gestalt._clients.cache import (
+        Cache as Cache,
+    )
+    from gestalt._clients.cache import (
+        CacheEntry as CacheEntry,
+    )
+    from gestalt._clients.errors import (
+        AlreadyExistsError as AlreadyExistsError,
+    )
+    from gestalt._clients.errors import (
+        HostServiceConfigError as HostServiceConfigError,
+    )
+    from gestalt._clients.errors import (
+        HostServiceError as HostServiceError,
+    )
+    from gestalt._clients.errors import (
+        HostServiceTimeoutError as HostServiceTimeoutError,
+    )
+    from gestalt._clients.errors import (
+        InvalidTargetError as InvalidTargetError,
+    )
+    from gestalt._clients.errors import (
+        NotFoundError as NotFoundError,
+    )
+    from gestalt._clients.errors import (
+        S3InvalidRangeError as S3InvalidRangeError,
+    )
+    from gestalt._clients.errors import (
+        S3NotFoundError as S3NotFoundError,
+    )
+    from gestalt._clients.errors import (
+        S3PreconditionFailedError as S3PreconditionFailedError,
+    )
+    from gestalt._clients.errors import (
+        TransactionError as TransactionError,
+    )
+    from gestalt._clients.indexeddb import (
+        CURSOR_NEXT as CURSOR_NEXT,
+    )
+    from gestalt._clients.indexeddb import (
+        CURSOR_NEXT_UNIQUE as CURSOR_NEXT_UNIQUE,
+    )
+    from gestalt._clients.indexeddb import (
+        CURSOR_PREV as CURSOR_PREV,
+    )
+    from gestalt._clients.indexeddb import (
+        CURSOR_PREV_UNIQUE as CURSOR_PREV_UNIQUE,
+    )
+    from gestalt._clients.indexeddb import (
+        AsyncCursor as AsyncCursor,
+    )
+    from gestalt._clients.indexeddb import (
+        AsyncIndex as AsyncIndex,
+    )
+    from gestalt._clients.indexeddb import (
+        AsyncIndexedDB as AsyncIndexedDB,
+    )
+    from gestalt._clients.indexeddb import (
+        AsyncObjectStore as AsyncObjectStore,
+    )
+    from gestalt._clients.indexeddb import (
+        AsyncTransaction as AsyncTransaction,
+    )
+    from gestalt._clients.indexeddb import (
+        AsyncTransactionIndex as AsyncTransactionIndex,
+    )
+    from gestalt._clients.indexeddb import (
+        AsyncTransactionObjectStore as AsyncTransactionObjectStore,
+    )
+    from gestalt._clients.indexeddb import (
+        Cursor as Cursor,
+    )
+    from gestalt._clients.indexeddb import (
+        Index as Index,
+    )
+    from gestalt._clients.indexeddb import (
+        IndexedDB as IndexedDB,
+    )
+    from gestalt._clients.indexeddb import (
+        IndexSchema as IndexSchema,
+    )
+    from gestalt._clients.indexeddb import (
+        KeyRange as KeyRange,
+    )
+    from gestalt._clients.indexeddb import (
+        ObjectStore as ObjectStore,
+    )
+    from gestalt._clients.indexeddb import (
+        ObjectStoreSchema as ObjectStoreSchema,
+    )
+    from gestalt._clients.indexeddb import (
+        Transaction as Transaction,
+    )
+    from gestalt._clients.indexeddb import (
+        TransactionIndex as TransactionIndex,
+    )
+    from gestalt._clients.indexeddb import (
+        TransactionObjectStore as TransactionObjectStore,
+    )
+    from gestalt._clients.s3 import (
+        S3 as S3,
+    )
+    from gestalt._clients.s3 import (
+        S3Object as S3Object,
+    )
+    from gestalt._clients.s3_aio import (
+        AsyncS3 as AsyncS3,
+    )
+    from gestalt._clients.s3_aio import (
+        AsyncS3Object as AsyncS3Object,
+    )
+    from gestalt._clients.s3_stream import (
+        AsyncS3ReadStream as AsyncS3ReadStream,
+    )
+    from gestalt._clients.s3_stream import (
+        S3ReadStream as S3ReadStream,
+    )
+    from gestalt._clients.s3_types import (
+        ByteRange as ByteRange,
+    )
+    from gestalt._clients.s3_types import (
+        CopyOptions as CopyOptions,
+    )
+    from gestalt._clients.s3_types import (
+        ListOptions as ListOptions,
+    )
+    from gestalt._clients.s3_types import (
+        ListPage as ListPage,
+    )
+    from gestalt._clients.s3_types import (
+        ObjectAccessURL as ObjectAccessURL,
+    )
+    from gestalt._clients.s3_types import (
+        ObjectAccessURLOptions as ObjectAccessURLOptions,
+    )
+    from gestalt._clients.s3_types import (
+        ObjectMeta as ObjectMeta,
+    )
+    from gestalt._clients.s3_types import (
+        ObjectRef as ObjectRef,
+    )
+    from gestalt._clients.s3_types import (
+        PresignMethod as PresignMethod,
+    )
+    from gestalt._clients.s3_types import (
+        PresignOptions as PresignOptions,
+    )
+    from gestalt._clients.s3_types import (
+        PresignResult as PresignResult,
+    )
+    from gestalt._clients.s3_types import (
+        ReadOptions as ReadOptions,
+    )
+    from gestalt._clients.s3_types import (
+        WriteOptions as WriteOptions,
+    )
+    from gestalt._clients.transport import (
+        ENV_CACHE_SOCKET as ENV_CACHE_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_CACHE_SOCKET_TOKEN as ENV_CACHE_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        ENV_INDEXEDDB_SOCKET as ENV_INDEXEDDB_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_INDEXEDDB_SOCKET_TOKEN as ENV_INDEXEDDB_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        ENV_S3_SOCKET as ENV_S3_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_S3_SOCKET_TOKEN as ENV_S3_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        cache_socket_env as cache_socket_env,
+    )
+    from gestalt._clients.transport import (
+        cache_socket_token_env as cache_socket_token_env,
+    )
+    from gestalt._clients.transport import (
+        indexeddb_socket_env as indexeddb_socket_env,
+    )
+    from gestalt._clients.transport import (
+        indexeddb_socket_token_env as indexeddb_socket_token_env,
+    )
+    from gestalt._clients.transport import (
+        s3_socket_env as s3_socket_env,
+    )
+    from gestalt._clients.transport import (
+        s3_socket_token_env as s3_socket_token_env,
     )
     from gestalt.gen.v1.authentication_pb2 import (
-        AuthenticatedUser,
-        BeginLoginRequest,
-        BeginLoginResponse,
-        CompleteLoginRequest,
+        AuthenticatedUser as AuthenticatedUser,
+    )
+    from gestalt.gen.v1.authentication_pb2 import (
+        BeginLoginRequest as BeginLoginRequest,
+    )
+    from gestalt.gen.v1.authentication_pb2 import (
+        BeginLoginResponse as BeginLoginResponse,
+    )
+    from gestalt.gen.v1.authentication_pb2 import (
+        CompleteLoginRequest as CompleteLoginRequest,
     )
     from gestalt.gen.v1.plugin_pb2 import (
-        Catalog,
-        CatalogOperation,
-        CatalogParameter,
-        OperationAnnotations,
+        Catalog as Catalog,
+    )
+    from gestalt.gen.v1.plugin_pb2 import (
+        CatalogOperation as CatalogOperation,
+    )
+    from gestalt.gen.v1.plugin_pb2 import (
+        CatalogParameter as CatalogParameter,
+    )
+    from gestalt.gen.v1.plugin_pb2 import (
+        OperationAnnotations as OperationAnnotations,
     )
 
-#: Public name -> the module that defines it.
-_EXPORTS: dict[str, str] = {
-    "AsyncCache": "gestalt._cache",
-    "Cache": "gestalt._cache",
-    "CacheEntry": "gestalt._cache",
-    "AlreadyExistsError": "gestalt._errors",
-    "HostServiceConfigError": "gestalt._errors",
-    "HostServiceError": "gestalt._errors",
-    "HostServiceTimeoutError": "gestalt._errors",
-    "InvalidTargetError": "gestalt._errors",
-    "NotFoundError": "gestalt._errors",
-    "S3InvalidRangeError": "gestalt._errors",
-    "S3NotFoundError": "gestalt._errors",
-    "S3PreconditionFailedError": "gestalt._errors",
-    "TransactionError": "gestalt._errors",
-    "http_subject": "gestalt._implicit",
-    "operation": "gestalt._implicit",
-    "post_connect": "gestalt._implicit",
-    "session_catalog": "gestalt._implicit",
-    "AsyncCursor": "gestalt._indexeddb",
-    "AsyncIndex": "gestalt._indexeddb",
-    "AsyncIndexedDB": "gestalt._indexeddb",
-    "AsyncObjectStore": "gestalt._indexeddb",
-    "AsyncTransaction": "gestalt._indexeddb",
-    "AsyncTransactionIndex": "gestalt._indexeddb",
-    "AsyncTransactionObjectStore": "gestalt._indexeddb",
-    "CURSOR_NEXT": "gestalt._indexeddb",
-    "CURSOR_NEXT_UNIQUE": "gestalt._indexeddb",
-    "CURSOR_PREV": "gestalt._indexeddb",
-    "CURSOR_PREV_UNIQUE": "gestalt._indexeddb",
-    "Cursor": "gestalt._indexeddb",
-    "Index": "gestalt._indexeddb",
-    "IndexSchema": "gestalt._indexeddb",
-    "IndexedDB": "gestalt._indexeddb",
-    "KeyRange": "gestalt._indexeddb",
-    "ObjectStore": "gestalt._indexeddb",
-    "ObjectStoreSchema": "gestalt._indexeddb",
-    "Transaction": "gestalt._indexeddb",
-    "TransactionIndex": "gestalt._indexeddb",
-    "TransactionObjectStore": "gestalt._indexeddb",
-    "Model": "gestalt._model",
-    "field": "gestalt._model",
-    "Plugin": "gestalt._plugin",
-    "SessionCatalogProvider": "gestalt._plugin",
-    "AuthenticationProvider": "gestalt._providers",
-    "CacheProvider": "gestalt._providers",
-    "Closer": "gestalt._providers",
-    "ExternalTokenValidator": "gestalt._providers",
-    "HealthChecker": "gestalt._providers",
-    "MetadataProvider": "gestalt._providers",
-    "PluginProvider": "gestalt._providers",
-    "PluginProviderAdapter": "gestalt._providers",
-    "ProviderKind": "gestalt._providers",
-    "ProviderMetadata": "gestalt._providers",
-    "S3Provider": "gestalt._providers",
-    "SecretsProvider": "gestalt._providers",
-    "SessionTTLProvider": "gestalt._providers",
-    "WarningsProvider": "gestalt._providers",
-    "Access": "gestalt._request",
-    "ConnectedToken": "gestalt._request",
-    "Credential": "gestalt._request",
-    "Error": "gestalt._request",
-    "HTTPSubjectRequest": "gestalt._request",
-    "HTTPSubjectResolutionError": "gestalt._request",
-    "OK": "gestalt._request",
-    "Request": "gestalt._request",
-    "Response": "gestalt._request",
-    "Subject": "gestalt._request",
-    "http_subject_error": "gestalt._request",
-    "S3": "gestalt._s3",
-    "S3Object": "gestalt._s3",
-    "AsyncS3": "gestalt._s3_aio",
-    "AsyncS3Object": "gestalt._s3_aio",
-    "AsyncS3ReadStream": "gestalt._s3_stream",
-    "S3ReadStream": "gestalt._s3_stream",
-    "ByteRange": "gestalt._s3_types",
-    "CopyOptions": "gestalt._s3_types",
-    "ListOptions": "gestalt._s3_types",
-    "ListPage": "gestalt._s3_types",
-    "ObjectAccessURL": "gestalt._s3_types",
-    "ObjectAccessURLOptions": "gestalt._s3_types",
-    "ObjectMeta": "gestalt._s3_types",
-    "ObjectRef": "gestalt._s3_types",
-    "PresignMethod": "gestalt._s3_types",
-    "PresignOptions": "gestalt._s3_types",
-    "PresignResult": "gestalt._s3_types",
-    "ReadOptions": "gestalt._s3_types",
-    "WriteOptions": "gestalt._s3_types",
-    "ENV_CACHE_SOCKET": "gestalt._transport",
-    "ENV_CACHE_SOCKET_TOKEN": "gestalt._transport",
-    "ENV_INDEXEDDB_SOCKET": "gestalt._transport",
-    "ENV_INDEXEDDB_SOCKET_TOKEN": "gestalt._transport",
-    "ENV_S3_SOCKET": "gestalt._transport",
-    "ENV_S3_SOCKET_TOKEN": "gestalt._transport",
-    "cache_socket_env": "gestalt._transport",
-    "cache_socket_token_env": "gestalt._transport",
-    "indexeddb_socket_env": "gestalt._transport",
-    "indexeddb_socket_token_env": "gestalt._transport",
-    "s3_socket_env": "gestalt._transport",
-    "s3_socket_token_env": "gestalt._transport",
-    "AuthenticatedUser": "gestalt.gen.v1.authentication_pb2",
-    "BeginLoginRequest": "gestalt.gen.v1.authentication_pb2",
-    "BeginLoginResponse": "gestalt.gen.v1.authentication_pb2",
-    "CompleteLoginRequest": "gestalt.gen.v1.authentication_pb2",
-    "Catalog": "gestalt.gen.v1.plugin_pb2",
-    "CatalogOperation": "gestalt.gen.v1.plugin_pb2",
-    "CatalogParameter": "gestalt.gen.v1.plugin_pb2",
-    "OperationAnnotations": "gestalt.gen.v1.plugin_pb2",
-}
+else:  # Hidden from type checkers, so that a misspelt name is an error for them.
 
-__all__ = [
-    "CURSOR_NEXT",
-    "CURSOR_NEXT_UNIQUE",
-    "CURSOR_PREV",
-    "CURSOR_PREV_UNIQUE",
-    "ENV_CACHE_SOCKET",
-    "ENV_CACHE_SOCKET_TOKEN",
-    "ENV_INDEXEDDB_SOCKET",
-    "ENV_INDEXEDDB_SOCKET_TOKEN",
-    "ENV_S3_SOCKET",
-    "ENV_S3_SOCKET_TOKEN",
-    "OK",
-    "S3",
-    "Access",
-    "AlreadyExistsError",
-    "AsyncCache",
-    "AsyncCursor",
-    "AsyncIndex",
-    "AsyncIndexedDB",
-    "AsyncObjectStore",
-    "AsyncS3",
-    "AsyncS3Object",
-    "AsyncS3ReadStream",
-    "AsyncTransaction",
-    "AsyncTransactionIndex",
-    "AsyncTransactionObjectStore",
-    "AuthenticatedUser",
-    "AuthenticationProvider",
-    "BeginLoginRequest",
-    "BeginLoginResponse",
-    "ByteRange",
-    "Cache",
-    "CacheEntry",
-    "CacheProvider",
-    "Catalog",
-    "CatalogOperation",
-    "CatalogParameter",
-    "Closer",
-    "CompleteLoginRequest",
-    "ConnectedToken",
-    "CopyOptions",
-    "Credential",
-    "Cursor",
-    "Error",
-    "ExternalTokenValidator",
-    "HTTPSubjectRequest",
-    "HTTPSubjectResolutionError",
-    "HealthChecker",
-    "HostServiceConfigError",
-    "HostServiceError",
-    "HostServiceTimeoutError",
-    "Index",
-    "IndexSchema",
-    "IndexedDB",
-    "InvalidTargetError",
-    "KeyRange",
-    "ListOptions",
-    "ListPage",
-    "MetadataProvider",
-    "Model",
-    "NotFoundError",
-    "ObjectAccessURL",
-    "ObjectAccessURLOptions",
-    "ObjectMeta",
-    "ObjectRef",
-    "ObjectStore",
-    "ObjectStoreSchema",
-    "OperationAnnotations",
-    "Plugin",
-    "PluginProvider",
-    "PluginProviderAdapter",
-    "PresignMethod",
-    "PresignOptions",
-    "PresignResult",
-    "ProviderKind",
-    "ProviderMetadata",
-    "ReadOptions",
-    "Request",
-    "Response",
-    "S3InvalidRangeError",
-    "S3NotFoundError",
-    "S3Object",
-    "S3PreconditionFailedError",
-    "S3Provider",
-    "S3ReadStream",
-    "SecretsProvider",
-    "SessionCatalogProvider",
-    "SessionTTLProvider",
-    "Subject",
-    "Transaction",
-    "TransactionError",
-    "TransactionIndex",
-    "TransactionObjectStore",
-    "WarningsProvider",
-    "WriteOptions",
-    "cache_socket_env",
-    "cache_socket_token_env",
-    "field",
-    "http_subject",
-    "http_subject_error",
-    "indexeddb_socket_env",
-    "indexeddb_socket_token_env",
-    "operation",
-    "post_connect",
-    "s3_socket_env",
-    "s3_socket_token_env",
-    "session_catalog",
-]
+    def __getattr__(name: str) -> object:
+        from gestalt._exports import public_names, resolve
 
+        if name == "__all__":
+            return public_names(__name__)
+        value = resolve(__name__, name)
+        globals()[name] = value  # later lookups bypass __getattr__
+        return value
 
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'gestalt' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value  # later lookups bypass __getattr__
-    return value
+    def __dir__() -> list[str]:
+        from gestalt._exports import public_names
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+        return public_names(__name__)

@@ -1,5 +1,5 @@
-"""``python -m gestalt``: the ``gestalt`` command line (see :mod:`gestalt._cli`)."""
+"""``python -m gestalt``: the ``gestalt`` command line (see :mod:`gestalt._devtools.cli`)."""
 
-from gestalt._cli import main
+from gestalt._devtools.cli import main
 
 raise SystemExit(main())

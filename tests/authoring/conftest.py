@@ -15,7 +15,7 @@ import pytest
 from google.protobuf import json_format
 
 from gestalt import Plugin
-from gestalt._wire import execute_params, request_from_pb
+from gestalt._runtime.wire import execute_params, request_from_pb
 from gestalt.gen.v1 import plugin_pb2
 from tests.conftest import DATA
 

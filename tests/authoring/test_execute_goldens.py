@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gestalt import Plugin
-from gestalt._wire import struct_to_dict
+from gestalt._runtime.wire import struct_to_dict
 
 Entry = dict[str, Any]
 Better = dict[str, tuple[int, Any]]

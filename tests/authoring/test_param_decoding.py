@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, NewType, Optional, Union
 import pytest
 
 from gestalt import Error, Model, Plugin, Request, field
-from gestalt._decode import DecodeError, compile_decoder
+from gestalt._authoring.decode import DecodeError, compile_decoder
 
 UserId = NewType("UserId", int)
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gestalt import OK, Error, Plugin, Request, Response
-from gestalt._wire import request_from_pb
+from gestalt._runtime.wire import request_from_pb
 from gestalt.gen.v1 import plugin_pb2
 
 INTERNAL = (500, {"error": "internal error"})
@@ -89,7 +89,7 @@ def test_error_attributes() -> None:
 def test_handler_failure_is_logged_not_returned(caplog: pytest.LogCaptureFixture) -> None:
     result = raising(RuntimeError("token=secret")).execute("op", {}, Request())
     assert "secret" not in result.body
-    record = next(r for r in caplog.records if r.name == "gestalt._plugin")
+    record = next(r for r in caplog.records if r.name == "gestalt._authoring.plugin")
     assert record.levelname == "ERROR" and record.exc_info is not None
     assert "token=secret" in caplog.text
 
@@ -194,7 +194,7 @@ def test_execute_async_maps_failures() -> None:
 
 
 def test_run_sync_refuses_to_block_its_own_loop() -> None:
-    from gestalt._aio import run_sync
+    from gestalt._authoring.aio import run_sync
 
     async def inner() -> int:
         return 1
@@ -230,7 +230,7 @@ def test_serve_writes_catalog_when_asked(tmp_path: Path, monkeypatch: pytest.Mon
     # Quirk 34: the reference only honoured the variable in `python -m gestalt._runtime`.
     target = tmp_path / "out" / "catalog.yaml"
     monkeypatch.setenv("GESTALT_PLUGIN_WRITE_CATALOG", str(target))
-    monkeypatch.setitem(sys.modules, "gestalt._runtime", None)  # importing it would fail
+    monkeypatch.setitem(sys.modules, "gestalt._runtime.process", None)  # importing it would fail
     returning(1).serve()
     assert (
         target.read_text(encoding="utf-8") == "name: ret\noperations:\n- id: op\n  method: POST\n"
@@ -239,9 +239,9 @@ def test_serve_writes_catalog_when_asked(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_serve_hands_over_to_the_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[Plugin] = []
-    runtime = types.ModuleType("gestalt._runtime")
+    runtime = types.ModuleType("gestalt._runtime.process")
     runtime.serve_plugin = served.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gestalt._runtime", runtime)
+    monkeypatch.setitem(sys.modules, "gestalt._runtime.process", runtime)
     monkeypatch.delenv("GESTALT_PLUGIN_WRITE_CATALOG", raising=False)
     plugin = returning(1)
     plugin.serve()

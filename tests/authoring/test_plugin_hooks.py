@@ -25,8 +25,8 @@ from gestalt import (
     Request,
     Subject,
 )
-from gestalt._hooks import HookError
-from gestalt._wire import connected_token_from_pb, http_subject_request_from_pb
+from gestalt._authoring.hooks import HookError
+from gestalt._runtime.wire import connected_token_from_pb, http_subject_request_from_pb
 from gestalt.gen.v1 import plugin_pb2
 
 GENERIC = "hook failed; details are in the provider log"

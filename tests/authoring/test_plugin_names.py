@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gestalt import Plugin
-from gestalt._manifest import ManifestError
+from gestalt._authoring.manifest import ManifestError
 
 # Where we deliberately differ from names.json (contract 8):
 NAME_BETTER = {

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gestalt import Model, Response
-from gestalt._encode import EncodeError, dumps
+from gestalt._authoring.encode import EncodeError, dumps
 
 
 class Plain(enum.Enum):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from gestalt._launch import provider_env
+from gestalt._runtime.launch import provider_env
 from tests.cli.conftest import EXAMPLES, HELLO, gestalt, one_line_error
 
 

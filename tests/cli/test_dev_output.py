@@ -145,7 +145,7 @@ def test_a_handler_traceback_reaches_the_author_and_never_the_host(
     assert execute_as_the_host(socket, operation) == GENERIC_500
     before, status, _ = call_line(run, operation)
     assert status == "500"
-    assert f"[noisy] ERROR gestalt._plugin: operation {operation!r} failed" in before
+    assert f"[noisy] ERROR gestalt._authoring.plugin: operation {operation!r} failed" in before
     assert "[noisy] Traceback (most recent call last):" in before
     assert any(line.startswith("[noisy] ") and secret in line for line in before)
     call_id = "0123456789abcdef0123456789abcdef"
@@ -165,7 +165,7 @@ def test_a_handler_traceback_reaches_the_author_and_never_the_host(
     assert debug.returncode == 1
     assert debug.stdout.splitlines()[0] == "status 500"
     assert secret not in debug.stdout
-    assert f"ERROR gestalt._plugin: operation {operation!r} failed" in debug.stderr
+    assert f"ERROR gestalt._authoring.plugin: operation {operation!r} failed" in debug.stderr
     assert "Traceback (most recent call last):" in debug.stderr
     assert secret in debug.stderr
     if operation == "boom":

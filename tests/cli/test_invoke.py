@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gestalt._devhost import explain_unknown_operation
-from gestalt._project import ProjectError
+from gestalt._devtools.devhost import explain_unknown_operation
+from gestalt._runtime.project import ProjectError
 from tests.cli.conftest import (
     EXAMPLES,
     StartDev,

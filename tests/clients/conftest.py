@@ -39,7 +39,7 @@ import pytest
 from google.protobuf import text_format
 from google.protobuf.message import Message
 
-from gestalt._transport import HostService
+from gestalt._clients.transport import HostService
 from gestalt.local.cache import CacheServer, CacheService, serve_cache
 
 HOST_ENV_PREFIXES = ("GESTALT_CACHE_SOCKET", "GESTALT_INDEXEDDB_SOCKET", "GESTALT_S3_SOCKET")
@@ -227,7 +227,7 @@ def cache_env(
     cache_server: CacheServer[CacheService], bind_env: EnvBinder
 ) -> CacheServer[CacheService]:
     """``cache_server`` bound as the default cache (``GESTALT_CACHE_SOCKET``)."""
-    from gestalt._transport import CACHE
+    from gestalt._clients.transport import CACHE
 
     bind_env(CACHE, cache_server.target)
     return cache_server

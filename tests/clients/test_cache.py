@@ -17,10 +17,10 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from gestalt import _transport
-from gestalt._cache import AsyncCache, Cache, CacheEntry
-from gestalt._errors import HostServiceError
-from gestalt._transport import CACHE
+from gestalt._clients import transport as _transport
+from gestalt._clients.cache import AsyncCache, Cache, CacheEntry
+from gestalt._clients.errors import HostServiceError
+from gestalt._clients.transport import CACHE
 from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import cache_pb2
 from gestalt.gen.v1.cache_clients import CacheClient

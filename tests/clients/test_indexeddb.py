@@ -33,7 +33,7 @@ from google.protobuf import text_format, timestamp_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
-from gestalt._errors import (
+from gestalt._clients.errors import (
     AlreadyExistsError,
     HostServiceConfigError,
     HostServiceError,
@@ -41,7 +41,7 @@ from gestalt._errors import (
     NotFoundError,
     TransactionError,
 )
-from gestalt._indexeddb import (
+from gestalt._clients.indexeddb import (
     CURSOR_NEXT,
     CURSOR_NEXT_UNIQUE,
     CURSOR_PREV,
@@ -61,7 +61,7 @@ from gestalt._indexeddb import (
     TransactionObjectStore,
     indexeddb_socket_env,
 )
-from gestalt._transport import INDEXEDDB
+from gestalt._clients.transport import INDEXEDDB
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_clients import AsyncIndexedDBClient, IndexedDBClient
 from gestalt.gen.v1.datastore_servicers import add_indexed_db_to_server
@@ -193,7 +193,7 @@ def _golden_outcome(kind: str, value: str) -> tuple[str, str]:
     if kind == "raised":  # compare the class name, not the module it lives in
         qualified, _, message = value.partition(": ")
         return kind, f"{qualified.rsplit('.', 1)[-1]}: {message}"
-    if value.startswith("<gestalt._indexeddb.Cursor object"):
+    if value.startswith("<gestalt._clients.indexeddb.Cursor object"):
         return kind, "<Cursor object>"
     return kind, value
 
@@ -1757,7 +1757,7 @@ async def test_async_transactions(host: Host) -> None:
         with pytest.raises(ValueError, match="at least one"):
             client.transaction([])
         with pytest.raises(TypeError, match="AsyncTransaction"):
-            from gestalt._indexeddb import AsyncTransactionObjectStore
+            from gestalt._clients.indexeddb import AsyncTransactionObjectStore
 
             AsyncTransactionObjectStore(object(), "s")  # type: ignore[arg-type]
     assert wait_for(lambda: streams_closed(host))
@@ -1892,7 +1892,7 @@ async def test_async_client_builds_outside_a_loop(host: Host) -> None:
     with grpc.insecure_channel(host.target) as channel:
         assert ObjectStore(IndexedDBClient(channel), "s").get_all_keys() == ["a"]
     async with grpc.aio.insecure_channel(host.target) as channel:
-        from gestalt._indexeddb import AsyncObjectStore
+        from gestalt._clients.indexeddb import AsyncObjectStore
 
         raw = AsyncObjectStore(AsyncIndexedDBClient(channel), "s")
         assert await raw.count() == 1

@@ -34,17 +34,17 @@ import grpc
 import pytest
 from google.protobuf import text_format
 
-from gestalt._errors import (
+from gestalt._clients.errors import (
     HostServiceError,
     HostServiceTimeoutError,
     S3InvalidRangeError,
     S3NotFoundError,
     S3PreconditionFailedError,
 )
-from gestalt._s3 import S3, S3Object
-from gestalt._s3_aio import AsyncS3, AsyncS3Object
-from gestalt._s3_stream import CHUNK_SIZE, AsyncS3ReadStream, S3ReadStream, serialize_write_frame
-from gestalt._s3_types import (
+from gestalt._clients.s3 import S3, S3Object
+from gestalt._clients.s3_aio import AsyncS3, AsyncS3Object
+from gestalt._clients.s3_stream import CHUNK_SIZE, AsyncS3ReadStream, S3ReadStream, serialize_write_frame
+from gestalt._clients.s3_types import (
     ByteRange,
     CopyOptions,
     ListOptions,
@@ -57,8 +57,8 @@ from gestalt._s3_types import (
     ReadOptions,
     WriteOptions,
 )
-from gestalt._transport import CHANNEL_OPTIONS, s3_socket_env
-from gestalt._transport import S3 as S3_SERVICE
+from gestalt._clients.transport import CHANNEL_OPTIONS, s3_socket_env
+from gestalt._clients.transport import S3 as S3_SERVICE
 from gestalt.gen.v1 import s3_pb2
 from gestalt.gen.v1.s3_servicers import add_s3_object_access_to_server, add_s3_to_server
 from gestalt.local.s3 import S3Service

@@ -16,9 +16,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gestalt import _transport
-from gestalt._cache import AsyncCache, Cache
-from gestalt._errors import (
+from gestalt._clients import transport as _transport
+from gestalt._clients.cache import AsyncCache, Cache
+from gestalt._clients.errors import (
     CACHE_ERRORS,
     INDEXEDDB_ERRORS,
     S3_ACCESS_URL_ERRORS,
@@ -35,7 +35,7 @@ from gestalt._errors import (
     S3PreconditionFailedError,
     TransactionError,
 )
-from gestalt._transport import (
+from gestalt._clients.transport import (
     CACHE,
     CHANNEL_OPTIONS,
     ENV_CACHE_SOCKET,

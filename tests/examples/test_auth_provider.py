@@ -18,7 +18,7 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 
-from gestalt._launch import LaunchError
+from gestalt._runtime.launch import LaunchError
 from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import authentication_clients, authentication_pb2, runtime_pb2
 from gestalt.testing import ProviderHarness

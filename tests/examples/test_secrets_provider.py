@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gestalt._launch import LaunchError
+from gestalt._runtime.launch import LaunchError
 from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import runtime_pb2, secrets_clients, secrets_pb2
 from gestalt.testing import ProviderHarness

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 
-from gestalt._transport import RELAY_TOKEN_HEADER, parse_target
+from gestalt._clients.transport import RELAY_TOKEN_HEADER, parse_target
 from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import cache_pb2, s3_pb2
 from gestalt.gen.v1 import datastore_pb2 as idb_pb2

@@ -1,6 +1,6 @@
 """Launch providers exactly the way the Gestalt host does, for the runtime tests.
 
-``Provider`` is the SDK's own launcher (``gestalt._launch.ProviderProcess``): ``python -m
+``Provider`` is the SDK's own launcher (``gestalt._runtime.launch.ProviderProcess``): ``python -m
 gestalt._runtime ROOT TARGET KIND`` in a subprocess with the host's reduced environment
 (contract 1.3), ``GESTALT_PLUGIN_SOCKET`` in a fresh temporary directory and the test process
 as ``GESTALT_PLUGIN_PARENT_PID``; it is connected when constructed and stopped with SIGTERM.
@@ -15,8 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gestalt._launch import ProviderProcess, provider_env
-from gestalt._providers import ProviderKind
+from gestalt._runtime.launch import ProviderProcess, provider_env
+from gestalt._authoring.providers import ProviderKind
 from tests.conftest import DATA
 
 EXAMPLES = DATA / "provider"

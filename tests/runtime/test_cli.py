@@ -31,7 +31,7 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 
-from gestalt._socket_path import MAX_SOCKET_PATH_BYTES
+from gestalt._runtime.socket_path import MAX_SOCKET_PATH_BYTES
 from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import (
     datastore_clients,

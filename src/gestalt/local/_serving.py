@@ -2,7 +2,7 @@
 
 * Addresses: a unix socket path, ``unix://<path>``, ``unix:<path>``, ``unix-abstract:<name>``
   or ``tcp://host:port`` (port 0 picks a free one), parsed by the clients' own
-  :func:`~gestalt._transport.parse_target`. TLS is refused: the services serve plaintext.
+  :func:`~gestalt._clients.transport.parse_target`. TLS is refused: the services serve plaintext.
 * Socket files: an existing *stale* socket (nobody accepts on it, as a crashed server leaves
   it) is replaced; a socket somebody serves, any other kind of file, a path longer than
   ``sockaddr_un`` holds or a missing directory are refused with a clear error.
@@ -31,14 +31,14 @@ from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar
 import grpc
 import grpc.aio
 
-from gestalt._socket_path import (
+from gestalt._runtime.socket_path import (
     MAX_SOCKET_PATH_BYTES,
     ListenError,
     SocketDirectoryNotFoundError,
     check_socket_directory,
     check_socket_path_length,
 )
-from gestalt._transport import MAX_MESSAGE_BYTES, RELAY_TOKEN_HEADER, parse_target
+from gestalt._clients.transport import MAX_MESSAGE_BYTES, RELAY_TOKEN_HEADER, parse_target
 
 __all__ = [
     "MAX_MESSAGE_BYTES",

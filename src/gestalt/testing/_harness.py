@@ -29,8 +29,8 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
 
-from gestalt._launch import LaunchError, ProviderProcess, handshake
-from gestalt._providers import ProviderKind
+from gestalt._runtime.launch import LaunchError, ProviderProcess, handshake
+from gestalt._authoring.providers import ProviderKind
 
 if TYPE_CHECKING:
     import grpc
@@ -78,7 +78,7 @@ class InvokeResult:
         The body is decoded by the rules that apply to operation parameters, so a test gets
         typed values back; a body that does not fit raises ``ValueError`` naming the field.
         """
-        from gestalt._decode import compile_decoder
+        from gestalt._authoring.decode import compile_decoder
 
         value: T = compile_decoder(cls)(self.body)
         return value
@@ -219,7 +219,7 @@ class ProviderHarness:
         return self._result(operation, result)
 
     def _result(self, operation: str, result: OperationResult) -> InvokeResult:
-        from gestalt._devhost import explain_unknown_operation
+        from gestalt._devtools.devhost import explain_unknown_operation
 
         try:
             body: JSONValue = json.loads(result.body)
@@ -251,7 +251,7 @@ class ProviderHarness:
         """The static catalog the host would read, as a dict (integration plugins)."""
         import yaml
 
-        from gestalt._project import export_catalog
+        from gestalt._runtime.project import export_catalog
 
         text = export_catalog(self.root, self.target)
         data: dict[str, Any] = yaml.safe_load(text)
@@ -309,7 +309,7 @@ class _InProcessServer:
     """The provider's module imported here and served by the runtime's own server class."""
 
     def __init__(self, root: Path, target: str, kind: ProviderKind) -> None:
-        from gestalt._runtime import LaunchSpec, RunningServer, resolve
+        from gestalt._runtime.process import LaunchSpec, RunningServer, resolve
 
         self.root = root.resolve()
         # A fresh import each time: module state from an earlier harness must not leak in.
@@ -455,7 +455,7 @@ def start_provider(
     """
     path = Path(root)
     if target is None:
-        from gestalt._project import load_spec
+        from gestalt._runtime.project import load_spec
 
         target, spec_kind = load_spec(path)
         kind = spec_kind if kind is None else kind

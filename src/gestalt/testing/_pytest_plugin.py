@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gestalt._providers import ProviderKind
+from gestalt._authoring.providers import ProviderKind
 from gestalt.testing._harness import (
     JSONInput,
     Mode,

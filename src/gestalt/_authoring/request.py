@@ -1,0 +1,184 @@
+"""Request context handed to handlers, and the values handlers give back.
+
+The host describes each call with a ``RequestContext``; the runtime turns it into the plain
+dataclasses below (see ``gestalt._runtime.wire``) so handlers never touch protobuf messages.
+
+``Response`` and ``Error`` carry an HTTP status chosen by the handler. Statuses are validated
+when the result is mapped (``gestalt._authoring.plugin``): anything outside 100-599 becomes a 500, because
+the host writes the status straight into an HTTP response (contract quirk 7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def reason_phrase(status: int) -> str:
+    """Return the standard HTTP reason phrase for ``status``, or ``""`` when there is none."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+@dataclass(slots=True)
+class Subject:
+    """Who is calling: the identity the host resolved for this request."""
+
+    id: str = ""
+    kind: str = ""
+    display_name: str = ""
+    auth_source: str = ""
+
+
+@dataclass(slots=True)
+class Credential:
+    """Which stored credential the host chose to run this request with."""
+
+    mode: str = ""
+    subject_id: str = ""
+    connection: str = ""
+    instance: str = ""
+
+
+@dataclass(slots=True)
+class Access:
+    """The authorization decision the host made: the policy that matched and the role granted."""
+
+    policy: str = ""
+    role: str = ""
+
+
+@dataclass(slots=True)
+class Request:
+    """Everything the host tells a handler about one call besides its parameters.
+
+    ``token`` is the resolved credential's access token, ``connection_params`` the connection's
+    configured values, ``invocation_token`` a short-lived token for calling other plugins through
+    the host, and ``workflow`` the workflow context exactly as sent (camelCase keys). Beyond the
+    reference SDK, ``invocation_id`` (the host's correlation id) and
+    ``idempotency_key`` are exposed as keyword-only fields.
+    """
+
+    token: str = ""
+    connection_params: dict[str, str] = dataclasses.field(default_factory=dict)
+    subject: Subject = dataclasses.field(default_factory=Subject)
+    credential: Credential = dataclasses.field(default_factory=Credential)
+    access: Access = dataclasses.field(default_factory=Access)
+    invocation_token: str = ""
+    workflow: dict[str, Any] = dataclasses.field(default_factory=dict)
+    invocation_id: str = dataclasses.field(default="", kw_only=True)
+    idempotency_key: str = dataclasses.field(default="", kw_only=True)
+
+    def connection_param(self, name: str) -> str | None:
+        """Return the connection parameter ``name``, or ``None`` when it was not sent."""
+        return self.connection_params.get(name)
+
+
+@dataclass(slots=True)
+class Response(Generic[T]):
+    """A handler result with an explicit HTTP status; ``None`` means 200.
+
+    Only a top-level ``Response`` sets the status; one nested inside another value is encoded
+    as an ordinary object with ``status`` and ``body`` keys.
+    """
+
+    status: int | None
+    body: T
+
+
+def OK(body: T) -> Response[T]:
+    """Return ``body`` as a ``200 OK`` response."""
+    return Response(status=200, body=body)
+
+
+class Error(Exception):
+    """Raise from a handler to answer with ``status`` and ``{"error": message}``.
+
+    An empty message is replaced by the status's reason phrase (``Error(404)`` reads
+    ``"Not Found"``). Raised from an HTTP-subject hook it rejects the request, exactly like
+    ``HTTPSubjectResolutionError``.
+    """
+
+    status: int
+    message: str
+
+    def __init__(self, status: int | HTTPStatus, message: str = "") -> None:
+        self.status = int(status)
+        self.message = message or reason_phrase(self.status)
+        super().__init__(self.message)
+
+
+class HTTPSubjectResolutionError(Exception):
+    """Raise from an HTTP-subject hook to reject the inbound request with ``status``.
+
+    The message defaults to the status's reason phrase, like ``Error`` (which a hook may raise
+    instead, to the same effect). The host receives both as ``reject_status`` and
+    ``reject_message``; from any other hook either is an ordinary failure.
+    """
+
+    status: int
+    message: str
+
+    def __init__(self, status: int | HTTPStatus, message: str = "") -> None:
+        self.status = int(status)
+        self.message = message or reason_phrase(self.status)
+        super().__init__(self.message)
+
+
+def http_subject_error(status: int | HTTPStatus, message: str = "") -> HTTPSubjectResolutionError:
+    """Build the exception an HTTP-subject hook raises to reject a request."""
+    return HTTPSubjectResolutionError(status, message)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedToken:
+    """The credential the host just stored for a new connection, given to post-connect hooks.
+
+    Timestamps are timezone-aware UTC datetimes, ``None`` when the host left them unset.
+    ``metadata`` is ``metadata_json`` parsed when it holds a JSON object (values as strings).
+    """
+
+    id: str = ""
+    subject_id: str = ""
+    integration: str = ""
+    connection: str = ""
+    instance: str = ""
+    access_token: str = ""
+    refresh_token: str = ""
+    scopes: str = ""
+    expires_at: dt.datetime | None = None
+    last_refreshed_at: dt.datetime | None = None
+    refresh_error_count: int = 0
+    metadata_json: str = ""
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+@dataclass(slots=True)
+class HTTPSubjectRequest:
+    """An inbound hosted-HTTP request, as seen by an HTTP-subject hook.
+
+    ``headers`` and ``query`` keep every value of repeated keys; ``params`` holds the decoded
+    body parameters, ``raw_body`` the bytes as received, and the ``verified_*`` fields what the
+    host's security scheme already checked.
+    """
+
+    binding: str = ""
+    method: str = ""
+    path: str = ""
+    content_type: str = ""
+    headers: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    query: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    raw_body: bytes = b""
+    security_scheme: str = ""
+    verified_subject: str = ""
+    verified_claims: dict[str, str] = dataclasses.field(default_factory=dict)

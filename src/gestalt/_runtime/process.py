@@ -1,0 +1,537 @@
+"""The provider process: ``python -m gestalt._runtime ROOT TARGET [RUNTIME_KIND]``.
+
+This is how the Gestalt host launches a Python provider (contract section 1). The runtime
+imports ``TARGET`` (``module`` or ``module:attribute``) from ``ROOT``, resolves the provider for
+the kind, and serves it over gRPC on ``GESTALT_PLUGIN_SOCKET`` until SIGTERM or SIGINT, or until
+the host process named by ``GESTALT_PLUGIN_PARENT_PID`` is gone. With
+``GESTALT_PLUGIN_WRITE_CATALOG`` set it writes an integration plugin's static catalog instead.
+
+Serving model: one ``grpc.Server`` whose bounded pool of ``GESTALT_MAX_WORKERS`` threads
+(default 32; the reference had 4, quirk 23) runs plain handlers directly, and one long-lived
+event loop on which every ``async def`` handler runs (never a loop per call). Messages up to
+64 MiB are accepted both ways (quirk 24). On SIGTERM the server stops accepting calls,
+in-flight calls get the host's 2 s grace, then the provider's ``close()`` (or a plugin's
+``on_close`` hooks) runs once and the process exits 0 (quirk 22). The parent is polled
+every 0.5 s (quirk 21). Only under ``gestalt dev``, whose dev host asks for it with an
+environment variable, is every call also reported to it (``gestalt._runtime.devcalls``).
+
+Beyond the reference: ``indexeddb`` is a supported kind (quirk 16); with only ``ROOT`` the
+target and kind come from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``; a stale unix socket is
+removed only when it is a socket, anything else at the path is an error (quirk 29), and so are
+a socket path too long for the platform (107 bytes on Linux) or in a missing directory; a bundled
+``plugin_name`` is slugged (quirk 17). Configuration errors print one ``gestalt runtime:``
+line on stderr and exit 1; an exception raised while importing the provider's own module
+prints its traceback, since that is the author's code, except a syntax error, reported as the
+one line ``gestalt runtime: FILE:LINE:COLUMN: SyntaxError: MESSAGE`` (the traceback would only
+show the import machinery).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import json
+import logging
+import os
+import signal
+import stat
+import sys
+import threading
+import tomllib
+import traceback
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gestalt._authoring.manifest import slug
+from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
+from gestalt._authoring.providers import KIND_BASES, PluginProviderAdapter, ProviderKind
+
+USAGE = "usage: python -m gestalt._runtime ROOT MODULE[:ATTRIBUTE] [RUNTIME_KIND]"
+SOCKET_ENV = "GESTALT_PLUGIN_SOCKET"
+PARENT_PID_ENV = "GESTALT_PLUGIN_PARENT_PID"
+WORKERS_ENV = "GESTALT_MAX_WORKERS"
+BUNDLED_CONFIG = "gestalt-runtime.json"
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SHUTDOWN_GRACE_SECONDS = 2.0
+PARENT_POLL_SECONDS = 0.5
+DEFAULT_WORKERS = 32
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+logger = logging.getLogger("gestalt.runtime")
+
+
+class RuntimeConfigError(Exception):
+    """The launch cannot work as configured; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What to serve: the target text, its kind, and where to import it from."""
+
+    target: str
+    kind: ProviderKind
+    root: Path | None
+    plugin_name: str = ""
+
+
+# -- arguments and configuration ----------------------------------------------------------
+
+
+def bundle_root() -> Path:
+    """Where a bundled ``gestalt-runtime.json`` lives: the frozen bundle or the package dir."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    return Path(frozen) if frozen else Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str]) -> LaunchSpec | None:
+    """The launch spec for ``argv``, or None when only the usage line applies."""
+    if len(argv) == 0:
+        config = bundle_root() / BUNDLED_CONFIG
+        return _bundled(config) if config.is_file() else None
+    if len(argv) == 1:
+        pyproject = Path(argv[0]) / "pyproject.toml"
+        return spec_from_pyproject(Path(argv[0])) if pyproject.is_file() else None
+    if len(argv) in (2, 3):
+        kind = ProviderKind.parse(argv[2] if len(argv) == 3 else None)
+        return LaunchSpec(argv[1].strip(), kind, Path(argv[0]).resolve())
+    return None
+
+
+def _bundled(path: Path) -> LaunchSpec:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RuntimeConfigError(
+            f"{path}: cannot read the bundled runtime config ({exc})"
+        ) from None
+    if not isinstance(data, dict):
+        raise RuntimeConfigError(f"{path}: expected a JSON object")
+    target = data.get("target")
+    if not isinstance(target, str) or not target.strip():
+        raise RuntimeConfigError(f"{path} is missing target")
+    name = data.get("plugin_name")
+    kind = data.get("runtime_kind")
+    return LaunchSpec(
+        target.strip(),
+        ProviderKind.parse(kind if isinstance(kind, str) else None),
+        None,
+        slug(name) if isinstance(name, str) and name.strip() else "",
+    )
+
+
+def spec_from_pyproject(root: Path) -> LaunchSpec:
+    """Target and kind from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``.
+
+    The optional ``name`` key is the plugin name a release build embeds (slugged).
+    """
+    path = root.resolve() / "pyproject.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RuntimeConfigError(f"{path}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RuntimeConfigError(f"{path}: invalid TOML: {exc}") from None
+    tool = data.get("tool")
+    table = tool.get("gestalt") if isinstance(tool, dict) else None
+    if not isinstance(table, dict):
+        raise RuntimeConfigError(f"{path}: no [tool.gestalt] table")
+    name = table.get("name", "")
+    if not isinstance(name, str):
+        raise RuntimeConfigError(f"{path}: tool.gestalt.name must be a string")
+    for key, value in table.items():
+        kind = ProviderKind.INTEGRATION if key == "provider" else None
+        if kind is None:
+            try:
+                kind = ProviderKind.parse(key)
+            except ValueError:
+                continue
+        if not isinstance(value, str) or not value.strip():
+            raise RuntimeConfigError(f"{path}: tool.gestalt.{key} must be a non-empty string")
+        try:
+            split_target(value.strip())
+        except RuntimeConfigError as exc:
+            raise RuntimeConfigError(f"{path}: tool.gestalt.{key}: {exc}") from None
+        plugin_name = slug(name) if name.strip() else ""
+        return LaunchSpec(value.strip(), kind, root.resolve(), plugin_name)
+    raise RuntimeConfigError(
+        f"{path}: [tool.gestalt] has no provider key "
+        f"(expected 'provider' or one of {', '.join(k.value for k in ProviderKind)})"
+    )
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """``"pkg.mod:attr"`` -> ``("pkg.mod", "attr")``, validating both parts."""
+    module, sep, attr = target.partition(":")
+    if not module or not all(part.isidentifier() for part in module.split(".")):
+        raise RuntimeConfigError(
+            f"target {target!r}: the module must be dot-separated Python identifiers"
+        )
+    if sep and not attr.isidentifier():
+        raise RuntimeConfigError(f"target {target!r}: after ':' there must be a Python identifier")
+    return module, (attr if sep else None)
+
+
+# -- target resolution --------------------------------------------------------------------
+
+
+class ProviderImportError(Exception):
+    """Importing the provider's module raised; the traceback is the author's to read."""
+
+
+def import_module(name: str, root: Path | None) -> types.ModuleType:
+    """Import the provider module with ``root`` first on ``sys.path``."""
+    if root is not None and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            where = f" under {root}" if root is not None else ""
+            raise RuntimeConfigError(f"cannot import module {name!r}{where}") from None
+        raise ProviderImportError(name) from exc
+    except Exception as exc:
+        raise ProviderImportError(name) from exc
+
+
+def resolve(spec: LaunchSpec) -> Any:
+    """Import the target and return the object to serve for ``spec.kind``."""
+    module_name, attr = split_target(spec.target)
+    module = import_module(module_name, spec.root)
+    if attr is not None:
+        if not hasattr(module, attr):
+            raise RuntimeConfigError(f"{spec.target} did not resolve: no attribute {attr!r}")
+        obj = getattr(module, attr)
+    elif spec.kind is ProviderKind.INTEGRATION:
+        from gestalt._authoring.implicit import plugin_for_namespace
+
+        obj = plugin_for_namespace(vars(module))
+    else:
+        candidates = (spec.kind.value, "provider", "plugin")
+        obj = next((getattr(module, n) for n in candidates if getattr(module, n, None)), None)
+        if obj is None:
+            raise RuntimeConfigError(
+                f"{spec.target} did not resolve: the module has none of the attributes "
+                + ", ".join(repr(n) for n in candidates)
+            )
+    if isinstance(obj, Plugin):
+        if spec.kind is not ProviderKind.INTEGRATION:
+            # The reference served it as an integration anyway; the host, expecting a
+            # ProviderLifecycle of this kind, would then fail with a vaguer error.
+            raise RuntimeConfigError(
+                f"{spec.target} is a gestalt.Plugin (an integration provider) but the runtime "
+                f"kind is {spec.kind.value!r}"
+            )
+        if spec.plugin_name:
+            obj.name = spec.plugin_name
+        return obj
+    if isinstance(obj, PluginProviderAdapter):
+        return obj
+    if isinstance(obj, type):
+        raise RuntimeConfigError(
+            f"{spec.target} is a class; expose an instance of it (e.g. provider = {obj.__name__}())"
+        )
+    base = KIND_BASES.get(spec.kind)
+    if base is not None and not isinstance(obj, base):
+        raise RuntimeConfigError(
+            f"{spec.target} is a {type(obj).__name__}, not a gestalt.{base.__name__}; "
+            "subclass it or wrap the object in gestalt.PluginProviderAdapter"
+        )
+    if spec.kind is ProviderKind.INTEGRATION:
+        raise RuntimeConfigError(
+            f"{spec.target} is a {type(obj).__name__}; integration targets must be a "
+            "gestalt.Plugin or a gestalt.PluginProviderAdapter"
+        )
+    if spec.kind is ProviderKind.TELEMETRY:
+        raise RuntimeConfigError("telemetry providers cannot be served by the Python runtime")
+    return obj
+
+
+# -- serving ------------------------------------------------------------------------------
+
+
+def listen_address(raw: str | None) -> tuple[str, Path | None]:
+    """The gRPC address for ``GESTALT_PLUGIN_SOCKET`` and the unix socket path, if any."""
+    value = (raw or "").strip()
+    if not value:
+        raise RuntimeConfigError(f"{SOCKET_ENV} is required")
+    if "://" not in value:
+        return f"unix:{value}", Path(value)
+    scheme, _, rest = value.partition("://")
+    if scheme == "unix":
+        if not rest:
+            raise RuntimeConfigError(f"provider unix target {value!r} is missing a socket path")
+        return f"unix:{rest}", Path(rest)
+    if scheme == "tcp":
+        if not rest:
+            raise RuntimeConfigError(f"provider tcp target {value!r} is missing host:port")
+        return rest, None
+    raise RuntimeConfigError(f"unsupported provider socket target scheme {scheme!r}")
+
+
+def check_socket_path(path: Path) -> None:
+    """Refuse a socket path the kernel cannot bind: too long, or in a missing directory."""
+    from gestalt._runtime.socket_path import check_socket_directory, check_socket_path_length
+
+    try:
+        check_socket_path_length(path)
+        check_socket_directory(path)
+    except (ValueError, OSError) as exc:
+        raise RuntimeConfigError(str(exc)) from None
+
+
+def clear_stale_socket(path: Path) -> None:
+    """Remove a leftover socket at ``path``; refuse to touch anything else (quirk 29)."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise RuntimeConfigError(f"{path} exists and is not a socket; refusing to replace it")
+    path.unlink()
+
+
+def worker_count() -> int:
+    """Size of the thread pool for plain handlers (``GESTALT_MAX_WORKERS``, default 32)."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WORKERS
+    if not raw.isdigit() or int(raw) < 1:
+        raise RuntimeConfigError(f"{WORKERS_ENV} must be a positive integer, not {raw!r}")
+    return int(raw)
+
+
+def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[[], None]:
+    """Register the services for ``target`` on ``server``; return its close callback.
+
+    Plain methods run in the serving loop's default executor, the runtime's bounded pool.
+    """
+    from gestalt._runtime.process import servicers as sv
+    from gestalt.gen.v1 import (
+        agent_servicers,
+        authentication_servicers,
+        cache_servicers,
+        datastore_servicers,
+        plugin_servicers,
+        runtime_servicers,
+        s3_servicers,
+        secrets_servicers,
+        workflow_servicers,
+    )
+
+    if isinstance(target, Plugin):
+        plugin_servicers.add_integration_provider_to_server(sv.Integration(target), server)
+        return target.run_close_hooks
+    # An adapter's lifecycle (configure, metadata, health, start) is its provider's.
+    provider = target.provider if isinstance(target, PluginProviderAdapter) else target
+    runtime_servicers.add_provider_lifecycle_to_server(sv.Lifecycle(provider, kind), server)
+    if isinstance(target, PluginProviderAdapter):
+        target.register_services(server, target.provider)
+    elif kind is ProviderKind.AUTHENTICATION:
+        authentication_servicers.add_authentication_provider_to_server(
+            sv.Authentication(target), server
+        )
+    elif kind is ProviderKind.SECRETS:
+        secrets_servicers.add_secrets_provider_to_server(sv.Secrets(target), server)
+    elif kind is ProviderKind.CACHE:
+        cache_servicers.add_cache_to_server(sv.CacheService(target), server)
+    else:
+        raw = {
+            ProviderKind.S3: (s3_servicers.add_s3_to_server, s3_servicers.S3_METHODS),
+            ProviderKind.INDEXEDDB: (
+                datastore_servicers.add_indexed_db_to_server,
+                datastore_servicers.INDEXED_DB_METHODS,
+            ),
+            ProviderKind.AGENT: (
+                agent_servicers.add_agent_provider_to_server,
+                agent_servicers.AGENT_PROVIDER_METHODS,
+            ),
+            ProviderKind.WORKFLOW: (
+                workflow_servicers.add_workflow_provider_to_server,
+                workflow_servicers.WORKFLOW_PROVIDER_METHODS,
+            ),
+        }
+        add, methods = raw[kind]
+        add(raw_methods(target, methods), server)
+    close = getattr(target, "close", None)
+    return close if callable(close) else _nothing
+
+
+def _nothing() -> None:
+    return None
+
+
+def raw_methods(provider: Any, methods: Any) -> types.SimpleNamespace:
+    """The provider's methods under their snake_case names, accepting RPC-style names too."""
+    found = {}
+    for spec in methods:
+        fn = getattr(provider, spec.attr, None) or getattr(provider, spec.name, None)
+        if callable(fn):
+            found[spec.attr] = fn
+    return types.SimpleNamespace(**found)
+
+
+class RunningServer:
+    """``target`` served on ``raw_socket`` by a ``grpc.Server`` until :meth:`stop`.
+
+    Plain handlers run in the server's bounded pool of ``GESTALT_MAX_WORKERS`` threads, each
+    call directly in its worker thread; ``async def`` handlers run on the SDK's one
+    long-lived event loop (``gestalt.gen.support.background_loop``), whose default executor
+    is the same pool.
+    """
+
+    def __init__(self, target: Any, kind: ProviderKind, raw_socket: str | None) -> None:
+        import grpc
+
+        from gestalt.gen.support import background_loop
+
+        address, self.socket_path = listen_address(raw_socket)
+        if self.socket_path is not None:
+            check_socket_path(self.socket_path)
+            clear_stale_socket(self.socket_path)
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            worker_count(), thread_name_prefix="gestalt"
+        )
+        loop = background_loop()
+        loop.call_soon_threadsafe(loop.set_default_executor, self.pool)
+        options = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        from gestalt._runtime.devcalls import interceptors
+
+        self.server = grpc.server(self.pool, options=options, interceptors=interceptors())
+        self._close = register_services(self.server, target, kind)
+        try:
+            port = self.server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise RuntimeConfigError(f"failed to bind to address {address}: {exc}") from None
+        if port == 0:
+            raise RuntimeConfigError(f"failed to bind to address {address}")
+        self.server.start()
+
+    def stop(self) -> None:
+        """Stop accepting, drain in-flight calls (2 s grace), close the provider, clean up."""
+        self.server.stop(SHUTDOWN_GRACE_SECONDS).wait()
+        try:
+            self._close()
+        except Exception:
+            logger.exception("closing the provider failed")
+        if self.socket_path is not None:
+            self.socket_path.unlink(missing_ok=True)
+        # The shared loop outlives this server (in-process tests start several): give it a
+        # working executor back before this one shuts down.
+        from gestalt.gen.support import background_loop
+
+        loop = background_loop()
+        loop.call_soon_threadsafe(
+            loop.set_default_executor, concurrent.futures.ThreadPoolExecutor()
+        )
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def watch_parent(stop: threading.Event) -> None:
+    """Set ``stop`` once the host process that launched us is gone (quirk 21).
+
+    The named process is watched itself, not our parent: a single-file executable's parent is
+    its bootloader, not the host.
+    """
+    raw = os.environ.get(PARENT_PID_ENV, "").strip()
+    if not raw.isdigit():
+        return
+    parent = int(raw)
+    while not stop.wait(PARENT_POLL_SECONDS):
+        if process_gone(parent):
+            logger.warning("host process %d is gone; stopping", parent)
+            stop.set()
+
+
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie awaiting its parent counts as exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+def serve(target: Any, kind: ProviderKind) -> None:
+    """Serve ``target`` on ``GESTALT_PLUGIN_SOCKET`` until SIGTERM/SIGINT or the host exits."""
+    running = RunningServer(target, kind, os.environ.get(SOCKET_ENV))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=watch_parent, args=(stop,), name="gestalt-parent", daemon=True).start()
+    while not stop.wait(1.0):
+        pass
+    running.stop()
+
+
+def serve_plugin(plugin: Plugin) -> None:
+    """Entry point of ``Plugin.serve()``."""
+    serve(plugin, ProviderKind.INTEGRATION)
+
+
+def serve_provider(provider: Any, kind: ProviderKind) -> None:
+    """Entry point of the ``serve()`` methods of provider base classes and adapters."""
+    serve(provider, kind)
+
+
+def export_catalog(target: Any, path: str) -> None:
+    """Write an integration plugin's static catalog (``GESTALT_PLUGIN_WRITE_CATALOG``)."""
+    if not isinstance(target, Plugin):
+        raise RuntimeConfigError("catalog export is only supported for integration plugins")
+    try:
+        target.write_catalog(path)
+    except (ValueError, OSError) as exc:
+        raise RuntimeConfigError(f"cannot write the catalog to {path}: {exc}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the runtime with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    try:
+        spec = parse_args(sys.argv[1:] if argv is None else argv)
+        if spec is None:
+            print(USAGE, file=sys.stderr)
+            return 2
+        target = resolve(spec)
+        catalog_path = os.environ.get(WRITE_CATALOG_ENV, "").strip()
+        if catalog_path:
+            export_catalog(target, catalog_path)
+            return 0
+        serve(target, spec.kind)
+    except (RuntimeConfigError, ValueError) as exc:
+        print(f"gestalt runtime: {exc}", file=sys.stderr)
+        return 1
+    except ProviderImportError as exc:
+        cause = exc.__cause__ or exc
+        if isinstance(cause, SyntaxError):
+            print(f"gestalt runtime: {syntax_error_line(cause)}", file=sys.stderr)
+            return 1
+        traceback.print_exception(cause, file=sys.stderr)
+        reason = "".join(traceback.format_exception_only(cause)).strip().splitlines()[-1]
+        frames = traceback.extract_tb(cause.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        print(
+            f"gestalt runtime: importing {exc} failed{where}: {reason} (traceback above)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def syntax_error_line(exc: SyntaxError) -> str:
+    """``FILE:LINE:COLUMN: SyntaxError: MESSAGE``, the form editors and terminals link."""
+    where = ":".join(
+        str(part) for part in (exc.filename or "<unknown>", exc.lineno, exc.offset) if part
+    )
+    return f"{where}: {type(exc).__name__}: {exc.msg}"
