@@ -240,7 +240,7 @@ def test_serve_writes_catalog_when_asked(tmp_path: Path, monkeypatch: pytest.Mon
 def test_serve_hands_over_to_the_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[Plugin] = []
     runtime = types.ModuleType("gestalt._runtime.process")
-    runtime.serve_plugin = served.append  # type: ignore[attr-defined]
+    runtime.serve = lambda target, kind: served.append(target)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "gestalt._runtime.process", runtime)
     monkeypatch.delenv("GESTALT_PLUGIN_WRITE_CATALOG", raising=False)
     plugin = returning(1)

@@ -255,7 +255,9 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "Traceback (most recent call last)" in run.stderr
     last = run.stderr.rstrip().splitlines()[-1]
-    assert last == f"gestalt._runtime.project.ProjectError: {tmp_path / 'missing'}: no such directory"
+    assert (
+        last == f"gestalt._runtime.project.ProjectError: {tmp_path / 'missing'}: no such directory"
+    )
 
 
 def break_import(root: Path) -> None:

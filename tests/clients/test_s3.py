@@ -43,7 +43,12 @@ from gestalt._clients.errors import (
 )
 from gestalt._clients.s3 import S3, S3Object
 from gestalt._clients.s3_aio import AsyncS3, AsyncS3Object
-from gestalt._clients.s3_stream import CHUNK_SIZE, AsyncS3ReadStream, S3ReadStream, serialize_write_frame
+from gestalt._clients.s3_stream import (
+    CHUNK_SIZE,
+    AsyncS3ReadStream,
+    S3ReadStream,
+    serialize_write_frame,
+)
 from gestalt._clients.s3_types import (
     ByteRange,
     CopyOptions,

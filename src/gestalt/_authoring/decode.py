@@ -648,7 +648,9 @@ def compile_decoder(tp: Any, localns: Mapping[str, Any] | None = None) -> Decode
             else (_identity,) * 2
         )
         return _mapping(key, item)
-    raise TypeError(f"unsupported annotation {_name(tp)} (see gestalt._authoring.decode for what decodes)")
+    raise TypeError(
+        f"unsupported annotation {_name(tp)} (see gestalt._authoring.decode for what decodes)"
+    )
 
 
 def _hashable(tp: Any) -> bool:

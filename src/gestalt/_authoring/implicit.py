@@ -9,38 +9,17 @@ A module attribute ``plugin`` that is something else is an error rather than bei
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from gestalt._authoring.callers import caller_frame
 from gestalt._authoring.manifest import module_plugin_name
+from gestalt._authoring.operation import DEFAULT_OPERATION_METHOD
 
 if TYPE_CHECKING:
     from gestalt._authoring.plugin import Plugin
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_OPERATION_METHOD = "POST"
-
-
-def caller_frame() -> types.FrameType:
-    """Return the innermost frame outside the SDK's own ``gestalt._*`` modules."""
-    frame: types.FrameType | None = sys._getframe(1)
-    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("gestalt._"):
-        frame = frame.f_back
-    if frame is None:
-        raise RuntimeError("gestalt could not find the calling module")
-    return frame
-
-
-def caller_module() -> str | None:
-    """Return the name of the module calling into the SDK, if there is one."""
-    try:
-        name = caller_frame().f_globals.get("__name__")
-    except RuntimeError:
-        return None
-    return name if isinstance(name, str) else None
 
 
 def module_plugin() -> Plugin:

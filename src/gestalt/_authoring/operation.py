@@ -29,6 +29,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gestalt._authoring.callers import caller_frame
 from gestalt._authoring.catalog import (
     CatalogError,
     catalog_value,
@@ -47,12 +48,14 @@ from gestalt._authoring.decode import (
     field_required,
     without_none,
 )
-from gestalt._authoring.implicit import caller_frame
 from gestalt._authoring.model import DESCRIPTION_KEY
 from gestalt._authoring.request import Request
 
 Arguments = Callable[[Mapping[str, Any], Request], tuple[Any, ...]]
 _MISSING: Any = object()
+DEFAULT_OPERATION_METHOD = "POST"
+"""The HTTP method of an operation registered without ``method=``."""
+
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _WHOLE = (dict, Mapping, typing.MutableMapping, Any, object)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import inspect
 import logging
 import os
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload, runtime_checkable
 
 from gestalt._authoring.aio import run_sync
+from gestalt._authoring.callers import caller_module
 from gestalt._authoring.catalog import CatalogError, session_catalog_message, write_yaml
 from gestalt._authoring.decode import DecodeError
 from gestalt._authoring.encode import dumps
@@ -49,10 +49,18 @@ from gestalt._authoring.hooks import (
     checked_metadata,
     checked_subject,
 )
-from gestalt._authoring.implicit import DEFAULT_OPERATION_METHOD, caller_module
 from gestalt._authoring.manifest import name_from_manifest, slug
-from gestalt._authoring.operation import Operation, build_operation
-from gestalt._authoring.request import ConnectedToken, Error, HTTPSubjectRequest, Request, Response, Subject
+from gestalt._authoring.operation import DEFAULT_OPERATION_METHOD, Operation, build_operation
+from gestalt._authoring.providers import ProviderKind
+from gestalt._authoring.request import (
+    ConnectedToken,
+    Error,
+    HTTPSubjectRequest,
+    Request,
+    Response,
+    Subject,
+)
+from gestalt._authoring.serving import serve
 
 if TYPE_CHECKING:
     from gestalt.gen.v1.plugin_pb2 import Catalog, OperationResult
@@ -453,8 +461,7 @@ class Plugin:
         if target:
             self.write_catalog(target)
             return
-        runtime = importlib.import_module("gestalt._runtime.process")
-        runtime.serve_plugin(self)
+        serve(self, ProviderKind.INTEGRATION)
 
 
 # --- result mapping ------------------------------------------------------------------------

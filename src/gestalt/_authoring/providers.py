@@ -24,6 +24,8 @@ import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gestalt._authoring.serving import serve
+
 if TYPE_CHECKING:
     import grpc
     import grpc.aio
@@ -115,9 +117,7 @@ class _Served(PluginProvider):
 
     def serve(self) -> None:
         """Serve this provider over gRPC until the host stops it."""
-        from gestalt._runtime.process import serve_provider
-
-        serve_provider(self, self._kind)
+        serve(self, self._kind)
 
 
 class AuthenticationProvider(_Served):
@@ -251,9 +251,7 @@ class PluginProviderAdapter:
 
     def serve(self) -> None:
         """Start the provider's gRPC runtime."""
-        from gestalt._runtime.process import serve_provider
-
-        serve_provider(self, self.kind)
+        serve(self, self.kind)
 
     def close(self) -> None:
         """Close the wrapped provider if it has a ``close()``."""

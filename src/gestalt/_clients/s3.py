@@ -81,7 +81,12 @@ from typing import Any
 
 import grpc
 
-from gestalt._clients.errors import S3_ACCESS_URL_ERRORS, S3_ERRORS, HostServiceError, S3NotFoundError
+from gestalt._clients.errors import (
+    S3_ACCESS_URL_ERRORS,
+    S3_ERRORS,
+    HostServiceError,
+    S3NotFoundError,
+)
 from gestalt._clients.s3_stream import (
     Body,
     Frame,

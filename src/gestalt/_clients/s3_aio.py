@@ -18,7 +18,12 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from gestalt._clients.errors import S3_ACCESS_URL_ERRORS, S3_ERRORS, HostServiceError, S3NotFoundError
+from gestalt._clients.errors import (
+    S3_ACCESS_URL_ERRORS,
+    S3_ERRORS,
+    HostServiceError,
+    S3NotFoundError,
+)
 from gestalt._clients.s3 import WRITE_METHOD, encode_json, encode_text, relay_refused, text_type
 from gestalt._clients.s3_stream import (
     AsyncBody,

@@ -475,16 +475,6 @@ def serve(target: Any, kind: ProviderKind) -> None:
     running.stop()
 
 
-def serve_plugin(plugin: Plugin) -> None:
-    """Entry point of ``Plugin.serve()``."""
-    serve(plugin, ProviderKind.INTEGRATION)
-
-
-def serve_provider(provider: Any, kind: ProviderKind) -> None:
-    """Entry point of the ``serve()`` methods of provider base classes and adapters."""
-    serve(provider, kind)
-
-
 def export_catalog(target: Any, path: str) -> None:
     """Write an integration plugin's static catalog (``GESTALT_PLUGIN_WRITE_CATALOG``)."""
     if not isinstance(target, Plugin):

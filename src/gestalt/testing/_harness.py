@@ -29,8 +29,8 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
 
-from gestalt._runtime.launch import LaunchError, ProviderProcess, handshake
 from gestalt._authoring.providers import ProviderKind
+from gestalt._runtime.launch import LaunchError, ProviderProcess, handshake
 
 if TYPE_CHECKING:
     import grpc
