@@ -4,7 +4,7 @@
 (``python -m gestalt.local.cache``) in a child process on a unix socket, and times, in this
 process, ``get`` and ``set`` of a 100-byte value:
 
-* ``ours``: :class:`gestalt._clients.cache.Cache` (argument checks, request building, error mapping);
+* ``ours``: :class:`gestalt.Cache` (argument checks, request building, error mapping);
 * ``bare``: ``cache_pb2_grpc.CacheStub`` on a plain channel with the same options, building the
   same request messages.
 

@@ -174,7 +174,13 @@ def test_class_bases_shown_are_public(built: Built) -> None:
 
 
 def test_internal_references_are_recognised() -> None:
-    for text in ("(quirk 12)", "quirks 3 and 4", "Q18:", "see gestalt._runtime.process", "Quirk no. 7"):
+    for text in (
+        "(quirk 12)",
+        "quirks 3 and 4",
+        "Q18:",
+        "see gestalt._runtime.process",
+        "Quirk no. 7",
+    ):
         assert INTERNAL.search(text), text
     for text in ("gestalt.gen.v1", "gestalt.local", "quirks of S3", "Q&A"):
         assert not INTERNAL.search(text), text

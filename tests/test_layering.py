@@ -6,7 +6,7 @@ Every import statement counts, at module level or inside a function; only those 
 * ``_clients`` (host-service clients, their transport and errors): ``gestalt.gen``;
 * ``_authoring`` (Model, Plugin, operations, provider base classes): clients and ``gen``;
 * ``_runtime`` (the provider process, servicers, launching): authoring, clients, ``gen``;
-* ``local`` (embedded services): clients and ``gen``;
+* ``local`` (embedded services): the runtime's serving helpers, clients and ``gen``;
 * ``testing``: all of the above;
 * ``_devtools`` (CLI, dev host, builds): everything; nothing imports it but the entry points
   ``gestalt/__main__.py`` and ``gestalt/_build.py``.
@@ -30,7 +30,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "_clients": {"gen"},
     "_authoring": {"gen", "_clients"},
     "_runtime": {"gen", "_clients", "_authoring"},
-    "local": {"gen", "_clients"},
+    "local": {"gen", "_clients", "_runtime"},
     "testing": {"gen", "_clients", "_authoring", "_runtime", "local"},
     "_devtools": {"gen", "_clients", "_authoring", "_runtime", "local", "testing", "entry"},
 }
@@ -64,8 +64,8 @@ def imports_of(name: str, path: Path) -> set[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
+            for statement in node.orelse:
+                visit(statement)
             return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -75,8 +75,8 @@ def imports_of(name: str, path: Path) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
             for alias in node.names:
-                child = f"{base}.{alias.name}"
-                found.add(child if child in MODULES else base)
+                submodule = f"{base}.{alias.name}"
+                found.add(submodule if submodule in MODULES else base)
         for child in ast.iter_child_nodes(node):
             visit(child)
 

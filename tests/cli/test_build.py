@@ -28,9 +28,9 @@ import pytest
 import yaml
 from google.protobuf import struct_pb2
 
+from gestalt._authoring.providers import ProviderKind
 from gestalt._devtools.build import USAGE, _digest, native_platform
 from gestalt._runtime.launch import INHERITED_ENV, handshake
-from gestalt._authoring.providers import ProviderKind
 from gestalt.gen.v1 import plugin_clients, plugin_pb2
 from tests.cli.conftest import HELLO, gestalt, one_line_error, user_env
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gestalt._devtools.devhost import explain_unknown_operation
-from gestalt._runtime.project import ProjectError
+from gestalt._runtime.project import ProjectError, explain_unknown_operation
 from tests.cli.conftest import (
     EXAMPLES,
     StartDev,

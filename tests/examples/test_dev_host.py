@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gestalt._devtools.devhost import DevHost, run_invoke
 from gestalt._authoring.providers import ProviderKind
+from gestalt._devtools.devhost import DevHost, run_invoke
 from gestalt.gen.v1 import plugin_pb2, runtime_pb2
 from tests.conftest import REPO
 

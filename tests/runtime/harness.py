@@ -15,8 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gestalt._runtime.launch import ProviderProcess, provider_env
 from gestalt._authoring.providers import ProviderKind
+from gestalt._runtime.launch import ProviderProcess, provider_env
 from tests.conftest import DATA
 
 EXAMPLES = DATA / "provider"

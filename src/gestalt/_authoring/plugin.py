@@ -8,12 +8,12 @@ The gRPC runtime (``gestalt._runtime.process``) only translates messages; every 
   (handler exception, unencodable result, status outside 100-599 - quirk 7) a 500 with a
   generic body while the details go to ``logging.getLogger(__name__)``.
 * Hook entry points (``configure_provider``, ``catalog_for_request``, ``post_connect_metadata``,
-  ``resolve_http_subject`` and their ``*_async`` twins) raise ``gestalt._authoring.hooks.HookError`` when
+  ``resolve_http_subject`` and their ``*_async`` twins) raise ``HookError`` (``hooks.py``) when
   a hook fails; its text is safe to send to the host. Session catalogs are converted and
   validated (quirk 12), post-connect metadata must be ``dict[str, str]`` (quirk 14).
 * Async handlers: ``execute_async`` awaits them on the caller's loop and runs synchronous
   handlers with ``asyncio.to_thread`` (the loop's default executor sets the concurrency);
-  ``execute`` runs sync handlers inline and async ones on one shared loop (``gestalt._authoring.aio``),
+  ``execute`` runs sync handlers inline and async ones on one shared loop (``aio.py``),
   never a fresh loop per call (quirk 23).
 
 Module functions named ``configure``, ``session_catalog``, ``post_connect`` and

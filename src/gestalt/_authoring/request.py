@@ -4,7 +4,7 @@ The host describes each call with a ``RequestContext``; the runtime turns it int
 dataclasses below (see ``gestalt._runtime.wire``) so handlers never touch protobuf messages.
 
 ``Response`` and ``Error`` carry an HTTP status chosen by the handler. Statuses are validated
-when the result is mapped (``gestalt._authoring.plugin``): anything outside 100-599 becomes a 500, because
+when the result is mapped (``plugin.py``): anything outside 100-599 becomes a 500, because
 the host writes the status straight into an HTTP response (contract quirk 7).
 """
 

@@ -4,7 +4,7 @@
 optional ``_TOKEN`` variable) and calls ``gestalt.provider.v1.Cache`` through the generated
 :class:`~gestalt.gen.v1.cache_clients.CacheClient` on plain pb2 messages. ``AsyncCache`` has
 the same methods as coroutines over ``grpc.aio``. Transport, discovery and the channel pool
-are described in :mod:`gestalt._clients.transport`; the exceptions in :mod:`gestalt._clients.errors`.
+are described in :mod:`.transport`; the exceptions in :mod:`.errors`.
 
 Semantics (those of the host): a missing or expired key is never an error (``get`` returns
 None, ``delete``/``touch`` return False); ``get_many`` returns only the keys found;

@@ -6,7 +6,7 @@ optional ``_TOKEN`` variable) and calls it through the generated
 :class:`~gestalt.gen.v1.datastore_clients.IndexedDBClient` on plain pb2 messages.
 :class:`~gestalt._clients.indexeddb_aio.AsyncIndexedDB` has the same methods as coroutines over
 ``grpc.aio``. Transport and channel sharing are described in :mod:`gestalt._clients.transport`, the
-exceptions in :mod:`gestalt._clients.errors`, record encoding in :mod:`gestalt._clients.indexeddb_codec`, the
+exceptions in :mod:`.errors`, record encoding in :mod:`.indexeddb_codec`, the
 stream plumbing in :mod:`gestalt._clients.indexeddb_streams`.
 
 Shape of the API (the reference's): ``db.object_store(name)`` and ``store.index(name)`` are

@@ -1,6 +1,6 @@
 """IndexedDB values on the wire: records, keys, key ranges, schemas and request messages.
 
-Shared by the sync (:mod:`gestalt._clients.indexeddb`) and asyncio (:mod:`gestalt._clients.indexeddb_aio`)
+Shared by the sync (:mod:`.indexeddb`) and asyncio (:mod:`.indexeddb_aio`)
 clients. Everything here is pure: it checks arguments and builds or reads pb2 messages, so a
 bad argument fails with :class:`TypeError` or :class:`ValueError` before any call is made.
 

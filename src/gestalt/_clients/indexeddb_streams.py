@@ -9,7 +9,7 @@ answer. :class:`SyncExchange` runs that over a sync grpc call, :class:`AioExchan
 * every open exchange is listed in its client's ``streams`` set, so closing the client
   cancels them; cursors and transactions also cancel theirs when garbage collected;
 * a per-step ``timeout`` cancels the call when the host does not answer in time and raises
-  :class:`~gestalt._clients.errors.HostServiceTimeoutError`. Sync exchanges share one watchdog thread
+  :class:`~.errors.HostServiceTimeoutError`. Sync exchanges share one watchdog thread
   for that (started on first use); asyncio ones use ``asyncio.timeout``;
 * closing sends the last frame, half-closes and reads the stream to its end (bounded), so the
   host has finished with it when ``close`` returns. Not waiting would let grpc cancel the

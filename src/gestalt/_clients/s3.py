@@ -5,7 +5,7 @@
 generated clients on plain pb2 messages. ``AsyncS3`` (:mod:`gestalt._clients.s3_aio`) has the same
 methods as coroutines over ``grpc.aio``; ``S3Object``/``AsyncS3Object`` bind one object
 reference. Transport, discovery and the channel pool are described in
-:mod:`gestalt._clients.transport`, the exceptions in :mod:`gestalt._clients.errors`, the value types in
+:mod:`.transport`, the exceptions in :mod:`.errors`, the value types in
 :mod:`gestalt._clients.s3_types` and the streams in :mod:`gestalt._clients.s3_stream`.
 
 Semantics (those of the host): a missing object is ``S3NotFoundError`` except for
@@ -60,7 +60,7 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
   is the default (None: no deadline). For ``read_object`` the deadline covers reading the
   body, too. A host that disappears mid-stream fails the read or write with ``UNAVAILABLE``
   instead of hanging.
-* Q8, Q24: 64 MiB messages and one shared channel per target (see :mod:`gestalt._clients.transport`).
+* Q8, Q24: 64 MiB messages and one shared channel per target (see :mod:`.transport`).
 * Read streams (Q2's lesson applied to S3): closing the client cancels its open read
   streams, and reading one afterwards raises ``ValueError("s3 client is closed")``; a stream
   dropped without ``close()`` cancels its call when it is collected. Streams also offer

@@ -5,7 +5,7 @@ Discovery. A client built with a binding name reads two environment variables: t
 ``_TOKEN``. The suffix is the host's normalisation of the name: trimmed, ASCII letters
 upper-cased, ASCII digits kept, every other code point (punctuation, spaces, any non-ASCII
 character, letters included) one ``_``. A missing or empty target variable raises
-:class:`~gestalt._clients.errors.HostServiceConfigError` (a ``RuntimeError``) ``"<VAR> is not set"``.
+:class:`~.errors.HostServiceConfigError` (a ``RuntimeError``) ``"<VAR> is not set"``.
 
 Targets. :func:`parse_target` is the one parser for all clients. It accepts a socket path
 (used verbatim), ``unix://<path>``, ``unix:<path>``, ``unix-abstract:<name>``,

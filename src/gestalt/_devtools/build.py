@@ -60,9 +60,9 @@ def build(
     Every input is checked first (the target by importing it in a child process); a
     :class:`BuildError` says what is wrong.
     """
-    from gestalt._runtime.project import target_problem
     from gestalt._authoring.providers import ProviderKind
     from gestalt._runtime.process import RuntimeConfigError, split_target
+    from gestalt._runtime.project import target_problem
 
     if not root.is_dir():
         raise BuildError(f"{root}: no such directory")

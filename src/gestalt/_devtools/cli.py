@@ -25,57 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from gestalt._devtools.build import BuildError
+from gestalt._devtools.output import CommandError, Output
 from gestalt._runtime.project import ProjectError
-
-
-class CommandError(Exception):
-    """A command failed for a reason the user can act on; printed as one line.
-
-    ``details`` (a provider's traceback, say) is printed too with ``--debug``.
-    """
-
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.details = details
-
-
-class Output:
-    """Human or JSON output, colour only on a terminal; lines from several threads never mix."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-        self.color = sys.stdout.isatty() and not as_json
-        self._lock = threading.Lock()
-
-    def style(self, text: str, code: str) -> str:
-        """``text`` in ANSI colour ``code`` when writing to a terminal."""
-        return f"\033[{code}m{text}\033[0m" if self.color else text
-
-    def line(self, text: str = "") -> None:
-        """A line for people (suppressed in JSON mode)."""
-        if not self.as_json:
-            self._write(sys.stdout, text)
-
-    def stream(self, text: str) -> None:
-        """A line of what runs (a provider's output, its calls): on stdout for people, on
-        stderr in JSON mode so that stdout stays one document."""
-        self._write(sys.stderr if self.as_json else sys.stdout, text)
-
-    def _write(self, stream: TextIO, text: str) -> None:
-        with self._lock:
-            stream.write(text + "\n")
-            stream.flush()
-
-    def document(self, data: Any) -> None:
-        """The JSON document of a command in JSON mode."""
-        if self.as_json:
-            print(json.dumps(data, indent=2, ensure_ascii=False), flush=True)
 
 
 def parse_assignments(
@@ -114,8 +70,8 @@ def string_parameters(root: Path, operation: str) -> set[str]:
     """
     import yaml
 
-    from gestalt._runtime.project import export_catalog, load_spec
     from gestalt._authoring.providers import ProviderKind
+    from gestalt._runtime.project import export_catalog, load_spec
 
     target, kind = load_spec(root)
     if kind is not ProviderKind.INTEGRATION:

@@ -18,25 +18,20 @@ polled twice a second and a change restarts the provider (the services, and thei
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import tomllib
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gestalt._runtime.launch import START_TIMEOUT, LaunchError, ProviderProcess
-from gestalt._runtime.project import ProjectError, load_spec
 from gestalt._authoring.providers import ProviderKind
-
-if TYPE_CHECKING:
-    from gestalt._devtools.cli import Output
+from gestalt._devtools.output import CommandError, Output
+from gestalt._runtime.launch import START_TIMEOUT, LaunchError, ProviderProcess
+from gestalt._runtime.project import ProjectError, explain_unknown_operation, load_spec
 
 STATE_DIR = ".gestalt"
 STATE_FILE = "dev.json"
@@ -244,37 +239,8 @@ def operations(root: Path) -> list[dict[str, Any]]:
     ]
 
 
-def explain_unknown_operation(
-    operation: str, status: int, body: str, known: Callable[[], list[str]]
-) -> str | None:
-    """Say which operation was asked for and which exist, when the provider's answer to a call
-    of ``operation`` is the contract's unknown-operation reply (404 ``{"error":"unknown
-    operation"}``); ``None`` for any other answer.
-
-    ``known`` lists the provider's operation ids; it is only called for that reply. If it lists
-    ``operation``, the reply came from the handler itself and needs no explanation.
-    """
-    from gestalt._authoring.plugin import _UNKNOWN_OPERATION
-
-    if status != 404 or body != _UNKNOWN_OPERATION:
-        return None
-    try:
-        ids = known()
-    except (ProjectError, LaunchError, OSError, subprocess.SubprocessError) as exc:
-        return f"unknown operation {operation!r} (the operations could not be listed: {exc})"
-    if operation in ids:
-        return None
-    if not ids:
-        return f"unknown operation {operation!r}: the provider has no operations"
-    close = difflib.get_close_matches(operation, ids, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown operation {operation!r}{hint}; the operations are: {', '.join(ids)}"
-
-
 def run_dev(args: argparse.Namespace, out: Output) -> int:
     """``gestalt dev``: run until Ctrl-C (or SIGTERM), restarting on source changes."""
-    from gestalt._devtools.cli import CommandError
-
     try:
         config = json.loads(args.config)
     except ValueError as exc:
@@ -376,8 +342,6 @@ def _dev_provider(root: Path) -> tuple[str, Path] | None:
     Waits while it (re)starts; a provider that failed to start is a ``CommandError``
     saying why, not a reason to start another one on the same data directory.
     """
-    from gestalt._devtools.cli import CommandError
-
     deadline = time.monotonic() + START_TIMEOUT + 15
     while True:
         state = _state(root)
@@ -424,7 +388,6 @@ def run_invoke(
     import grpc
     from google.protobuf import struct_pb2
 
-    from gestalt._devtools.cli import CommandError
     from gestalt._runtime.devcalls import CALL_ID_KEY
     from gestalt.gen.support import RPCError
     from gestalt.gen.v1 import plugin_clients, plugin_pb2

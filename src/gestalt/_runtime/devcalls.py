@@ -54,15 +54,16 @@ class _Capture(logging.Handler):
             lines.append(self.format(record))
 
 
-def interceptors() -> list[grpc.ServerInterceptor]:
-    """The call reporter when the dev host asked for one, else nothing."""
+def interceptors(log_format: str) -> list[grpc.ServerInterceptor]:
+    """The call reporter when the dev host asked for one, else nothing.
+
+    ``log_format`` formats the log records captured for ``gestalt --debug invoke``.
+    """
     raw = os.environ.get(EVENTS_FD_ENV, "").strip()
     if not raw.isdigit():
         return []
-    from gestalt._runtime.process import LOG_FORMAT
-
     capture = _Capture()
-    capture.setFormatter(logging.Formatter(LOG_FORMAT))
+    capture.setFormatter(logging.Formatter(log_format))
     logging.getLogger().addHandler(capture)
     calls = os.environ.get(CALLS_DIR_ENV, "").strip()
     return [_Reporter(int(raw), Path(calls) if calls else None)]

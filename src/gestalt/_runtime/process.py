@@ -308,7 +308,7 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
 
     Plain methods run in the serving loop's default executor, the runtime's bounded pool.
     """
-    from gestalt._runtime.process import servicers as sv
+    from gestalt._runtime import servicers as sv
     from gestalt.gen.v1 import (
         agent_servicers,
         authentication_servicers,
@@ -402,7 +402,7 @@ class RunningServer:
         ]
         from gestalt._runtime.devcalls import interceptors
 
-        self.server = grpc.server(self.pool, options=options, interceptors=interceptors())
+        self.server = grpc.server(self.pool, options=options, interceptors=interceptors(LOG_FORMAT))
         self._close = register_services(self.server, target, kind)
         try:
             port = self.server.add_insecure_port(address)

@@ -8,15 +8,17 @@ the host would load.
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gestalt._runtime.launch import provider_env, runtime_reason
 from gestalt._authoring.providers import ProviderKind
+from gestalt._runtime.launch import LaunchError, provider_env, runtime_reason
 
 if TYPE_CHECKING:
     from gestalt._runtime.process import LaunchSpec
@@ -240,3 +242,30 @@ def _check_launch(root: Path, target: str, kind: ProviderKind) -> list[str]:
     if LOCATED.match(problem):  # FILE:LINE:COLUMN: ... says it all
         return [problem]
     return [f"{root.resolve()}/pyproject.toml: tool.gestalt: {problem}"]
+
+
+def explain_unknown_operation(
+    operation: str, status: int, body: str, known: Callable[[], list[str]]
+) -> str | None:
+    """Say which operation was asked for and which exist, when the provider's answer to a call
+    of ``operation`` is the contract's unknown-operation reply (404 ``{"error":"unknown
+    operation"}``); ``None`` for any other answer.
+
+    ``known`` lists the provider's operation ids; it is only called for that reply. If it lists
+    ``operation``, the reply came from the handler itself and needs no explanation.
+    """
+    from gestalt._authoring.plugin import _UNKNOWN_OPERATION
+
+    if status != 404 or body != _UNKNOWN_OPERATION:
+        return None
+    try:
+        ids = known()
+    except (ProjectError, LaunchError, OSError, subprocess.SubprocessError) as exc:
+        return f"unknown operation {operation!r} (the operations could not be listed: {exc})"
+    if operation in ids:
+        return None
+    if not ids:
+        return f"unknown operation {operation!r}: the provider has no operations"
+    close = difflib.get_close_matches(operation, ids, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown operation {operation!r}{hint}; the operations are: {', '.join(ids)}"

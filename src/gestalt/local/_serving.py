@@ -31,6 +31,7 @@ from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar
 import grpc
 import grpc.aio
 
+from gestalt._clients.transport import MAX_MESSAGE_BYTES, RELAY_TOKEN_HEADER, parse_target
 from gestalt._runtime.socket_path import (
     MAX_SOCKET_PATH_BYTES,
     ListenError,
@@ -38,7 +39,6 @@ from gestalt._runtime.socket_path import (
     check_socket_directory,
     check_socket_path_length,
 )
-from gestalt._clients.transport import MAX_MESSAGE_BYTES, RELAY_TOKEN_HEADER, parse_target
 
 __all__ = [
     "MAX_MESSAGE_BYTES",

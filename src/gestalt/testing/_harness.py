@@ -219,7 +219,7 @@ class ProviderHarness:
         return self._result(operation, result)
 
     def _result(self, operation: str, result: OperationResult) -> InvokeResult:
-        from gestalt._devtools.devhost import explain_unknown_operation
+        from gestalt._runtime.project import explain_unknown_operation
 
         try:
             body: JSONValue = json.loads(result.body)
@@ -238,7 +238,7 @@ class ProviderHarness:
         static catalog (one more short-lived process).
         """
         if self._thread is not None:
-            from gestalt import Plugin
+            from gestalt._authoring.plugin import Plugin
 
             provider = self._thread.provider
             if isinstance(provider, Plugin):
