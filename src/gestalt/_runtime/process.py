@@ -83,7 +83,7 @@ class LaunchSpec:
 def bundle_root() -> Path:
     """Where a bundled ``gestalt-runtime.json`` lives: the frozen bundle or the package dir."""
     frozen = getattr(sys, "_MEIPASS", None)
-    return Path(frozen) if frozen else Path(__file__).resolve().parent
+    return Path(frozen) if frozen else Path(__file__).resolve().parent.parent
 
 
 def parse_args(argv: list[str]) -> LaunchSpec | None:
