@@ -10,7 +10,7 @@ character, letters included) one ``_``. A missing or empty target variable raise
 Targets. :func:`parse_target` is the one parser for all clients. It accepts a socket path
 (used verbatim), ``unix://<path>``, ``unix:<path>``, ``unix-abstract:<name>``,
 ``tcp://host:port`` and ``tls://host:port``; anything else fails with
-:class:`~gestalt._clients.errors.InvalidTargetError` (a ``ValueError`` and a ``RuntimeError``).
+:class:`~.errors.InvalidTargetError` (a ``ValueError`` and a ``RuntimeError``).
 
 Channels. Every channel disables HTTP proxies (the host sets ``HTTP(S)_PROXY`` for egress
 control; host-service traffic must not go through it) and allows 64 MiB messages both ways.
@@ -55,7 +55,7 @@ import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar, cast
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar, cast
 
 import grpc
 import grpc.aio
@@ -77,6 +77,7 @@ __all__ = [
     "RELAY_TOKEN_HEADER",
     "S3",
     "AioConnection",
+    "CallOptions",
     "Endpoint",
     "HostService",
     "StubFactory",
@@ -499,7 +500,34 @@ def _closed_error(endpoint: Endpoint) -> ValueError:
     return ValueError(f"{endpoint.service.label} client is closed")
 
 
-class SyncConnection(Generic[C]):
+class CallOptions(TypedDict):
+    """The keyword arguments every unary call of a client takes."""
+
+    timeout: float | None
+    metadata: Metadata | None
+
+
+class _Share:
+    """What sync and asyncio connections share: the endpoint, its metadata, the timeout."""
+
+    __slots__ = ("endpoint", "metadata", "timeout")
+
+    def __init__(self, endpoint: Endpoint, timeout: float | None) -> None:
+        self.endpoint = endpoint
+        self.metadata = endpoint.metadata
+        #: The client's default deadline in seconds (None: none).
+        self.timeout = check_timeout(timeout)
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """A call's deadline: its own ``timeout`` when given, else the client's default."""
+        return self.timeout if timeout is None else check_timeout(timeout)
+
+    def options(self, timeout: float | None) -> CallOptions:
+        """The keyword arguments of one call: its deadline and the relay metadata."""
+        return {"timeout": self.deadline(timeout), "metadata": self.metadata}
+
+
+class SyncConnection(_Share, Generic[C]):
     """A sync client's share of the pooled channel for its endpoint, and its stub.
 
     ``stub`` is the generated client (built once per channel and error mapper, shared by
@@ -507,13 +535,16 @@ class SyncConnection(Generic[C]):
     :meth:`close`, ``stub`` raises ``ValueError``.
     """
 
-    __slots__ = ("_entry", "_lock", "_stub", "endpoint", "metadata")
+    __slots__ = ("_entry", "_lock", "_stub")
 
     def __init__(
-        self, endpoint: Endpoint, factory: StubFactory[C], error_mapper: ErrorMapper
+        self,
+        endpoint: Endpoint,
+        factory: StubFactory[C],
+        error_mapper: ErrorMapper,
+        timeout: float | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.metadata = endpoint.metadata
+        super().__init__(endpoint, timeout)
         self._lock = threading.Lock()
         pool = _SYNC_POOL
         entry = pool.acquire(endpoint.target)
@@ -550,7 +581,7 @@ class SyncConnection(Generic[C]):
             pool.release(self.endpoint.target, entry)
 
 
-class AioConnection(Generic[C]):
+class AioConnection(_Share, Generic[C]):
     """An asyncio client's shares of the pooled ``grpc.aio`` channels for its endpoint.
 
     :meth:`stub` returns the generated async client for the running event loop, taking a
@@ -566,15 +597,16 @@ class AioConnection(Generic[C]):
         "_leases",
         "_lock",
         "_mapper",
-        "endpoint",
-        "metadata",
     )
 
     def __init__(
-        self, endpoint: Endpoint, factory: StubFactory[C], error_mapper: ErrorMapper
+        self,
+        endpoint: Endpoint,
+        factory: StubFactory[C],
+        error_mapper: ErrorMapper,
+        timeout: float | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.metadata = endpoint.metadata
+        super().__init__(endpoint, timeout)
         self._factory = factory
         self._mapper = error_mapper
         self._lock = threading.Lock()
