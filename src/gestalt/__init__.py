@@ -225,13 +225,13 @@ if TYPE_CHECKING:
         S3 as S3,
     )
     from gestalt._clients.s3 import (
-        S3Object as S3Object,
-    )
-    from gestalt._clients.s3_aio import (
         AsyncS3 as AsyncS3,
     )
-    from gestalt._clients.s3_aio import (
+    from gestalt._clients.s3 import (
         AsyncS3Object as AsyncS3Object,
+    )
+    from gestalt._clients.s3 import (
+        S3Object as S3Object,
     )
     from gestalt._clients.s3_stream import (
         AsyncS3ReadStream as AsyncS3ReadStream,

@@ -29,11 +29,11 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
 import grpc
 
+from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import S3_ERRORS
 from gestalt.gen.v1 import s3_pb2
 
@@ -187,7 +187,7 @@ def _writable_view(buffer: object) -> memoryview:
     return view
 
 
-class S3ReadStream(_Reader):
+class S3ReadStream(_Reader, Closing):
     """Streaming object body reader returned by :meth:`S3.read_object`.
 
     ``stream`` is the rest of a ``ReadObject`` call after its metadata frame: any iterator of
@@ -282,21 +282,8 @@ class S3ReadStream(_Reader):
         """Cancel the underlying RPC stream and discard buffered bytes. Idempotent."""
         self._close()
 
-    def __enter__(self) -> S3ReadStream:
-        """Return the stream for with statements."""
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the stream at the end of a context manager block."""
-        self.close()
-
-
-class AsyncS3ReadStream(_Reader):
+class AsyncS3ReadStream(_Reader, AsyncClosing):
     """Streaming object body reader returned by :meth:`AsyncS3.read_object`.
 
     The methods of :class:`S3ReadStream` as coroutines; iterate with ``async for``.
@@ -385,19 +372,6 @@ class AsyncS3ReadStream(_Reader):
 
     async def close(self) -> None:
         """Cancel the underlying RPC stream and discard buffered bytes. Idempotent."""
-        self._close()
-
-    async def __aenter__(self) -> AsyncS3ReadStream:
-        """Return the stream for ``async with`` statements."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the stream at the end of an ``async with`` block."""
         self._close()
 
 
