@@ -1,0 +1,745 @@
+"""What the sync and asyncio IndexedDB handles share, written once and free of I/O.
+
+* :class:`Call` and the ``store_*`` / ``index_*`` builders: one store or index method as
+  data (the RPC, its checked request, the transaction result field, the decoder). A sync
+  handle runs it with a blocking call, an asyncio handle awaits it; in a transaction it
+  travels as an operation frame.
+* :class:`SessionBase`: what the handles of one client share (stub, metadata, timeout,
+  open streams).
+* Handle bases: names, reprs, ``index()`` and ``open_cursor()`` / ``open_key_cursor()``,
+  generic in the cursor and index classes they build.
+* :class:`CursorBase` and :class:`TransactionBase`: argument checks, state, properties and
+  the bookkeeping around a failed step. The subclasses in :mod:`.indexeddb_sync`
+  and :mod:`.indexeddb_aio` only move frames.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from gestalt._clients.errors import INDEXEDDB_ERRORS, HostServiceError
+from gestalt._clients.indexeddb_codec import (
+    CURSOR_NEXT,
+    KeyRange,
+    ObjectStoreSchema,
+    check_direction,
+    check_id,
+    check_name,
+    cursor_open,
+    decode_record,
+    decode_records,
+    index_request,
+    range_request,
+    record_request,
+    schema_request,
+)
+from gestalt._clients.indexeddb_streams import (
+    CursorState,
+    TransactionState,
+    begin_frame,
+    check_scope,
+    interrupted_error,
+    open_values,
+)
+from gestalt._clients.transport import INDEXEDDB, check_timeout
+from gestalt.gen.support import Metadata
+from gestalt.gen.v1 import datastore_pb2 as pb
+
+__all__ = [
+    "Call",
+    "CursorBase",
+    "DatabaseBase",
+    "IndexCursors",
+    "IndexHandle",
+    "SessionBase",
+    "StoreCursors",
+    "StoreHandle",
+    "TransactionBase",
+    "TransactionIndexHandle",
+    "TransactionStoreHandle",
+    "find_session",
+]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+_Client = TypeVar("_Client")
+_Cursor = TypeVar("_Cursor")
+_Index = TypeVar("_Index")
+_Store = TypeVar("_Store")
+
+
+# -- calls -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One store or index request without I/O.
+
+    ``op`` is the RPC (and the transaction operation), ``request`` the checked message,
+    ``result`` the field of a transaction's operation answer that holds the response, and
+    ``decode`` turns the response into what the method returns.
+    """
+
+    op: str
+    request: Any
+    result: str
+    decode: Callable[[Any], T]
+
+
+def _record(response: Any) -> dict[str, Any]:
+    return decode_record(response.record)
+
+
+def _records(response: Any) -> list[dict[str, Any]]:
+    return decode_records(response.records)
+
+
+def _key(response: Any) -> str:
+    key: str = response.key
+    return key
+
+
+def _keys(response: Any) -> list[str]:
+    return list(response.keys)
+
+
+def _count(response: Any) -> int:
+    return int(response.count)
+
+
+def _deleted(response: Any) -> int:
+    return int(response.deleted)
+
+
+def _nothing(response: Any) -> None:
+    return None
+
+
+def create_store(name: str, schema: ObjectStoreSchema | None) -> Call[None]:
+    """``IndexedDB.create_object_store``."""
+    request = schema_request(check_name(name, "store name"), schema)
+    return Call("create_object_store", request, "", _nothing)
+
+
+def delete_store(name: str) -> Call[None]:
+    """``IndexedDB.delete_object_store``."""
+    request = pb.DeleteObjectStoreRequest(name=check_name(name, "store name"))
+    return Call("delete_object_store", request, "", _nothing)
+
+
+def store_get(store: str, id: str) -> Call[dict[str, Any]]:
+    """``get``: the record with primary key ``id``."""
+    return Call("get", pb.ObjectStoreRequest(store=store, id=check_id(id)), "record", _record)
+
+
+def store_get_key(store: str, id: str) -> Call[str]:
+    """``get_key``: the canonical primary key."""
+    return Call("get_key", pb.ObjectStoreRequest(store=store, id=check_id(id)), "key", _key)
+
+
+def store_write(op: str, store: str, record: dict[str, Any]) -> Call[None]:
+    """``add`` or ``put`` of ``record``."""
+    return Call(op, record_request(store, record), "empty", _nothing)
+
+
+def store_delete(store: str, id: str) -> Call[None]:
+    """``delete`` of the record with primary key ``id``."""
+    return Call("delete", pb.ObjectStoreRequest(store=store, id=check_id(id)), "empty", _nothing)
+
+
+def store_clear(store: str) -> Call[None]:
+    """``clear``: every record goes."""
+    return Call("clear", pb.ObjectStoreNameRequest(store=store), "empty", _nothing)
+
+
+def store_get_all(store: str, key_range: KeyRange | None) -> Call[list[dict[str, Any]]]:
+    """``get_all`` records in ``key_range``."""
+    return Call("get_all", range_request(store, key_range), "records", _records)
+
+
+def store_get_all_keys(store: str, key_range: KeyRange | None) -> Call[list[str]]:
+    """``get_all_keys`` in ``key_range``."""
+    return Call("get_all_keys", range_request(store, key_range), "keys", _keys)
+
+
+def store_count(store: str, key_range: KeyRange | None) -> Call[int]:
+    """``count`` of the records in ``key_range``."""
+    return Call("count", range_request(store, key_range), "count", _count)
+
+
+def store_delete_range(store: str, key_range: KeyRange) -> Call[int]:
+    """``delete_range`` (the range is required)."""
+    request = range_request(store, key_range, required=True)
+    return Call("delete_range", request, "delete", _deleted)
+
+
+def index_get(store: str, index: str, values: tuple[Any, ...]) -> Call[dict[str, Any]]:
+    """``Index.get``: the first matching record."""
+    return Call("index_get", index_request(store, index, values), "record", _record)
+
+
+def index_get_key(store: str, index: str, values: tuple[Any, ...]) -> Call[str]:
+    """``Index.get_key``: the first matching primary key."""
+    return Call("index_get_key", index_request(store, index, values), "key", _key)
+
+
+def index_get_all(
+    store: str, index: str, values: tuple[Any, ...], key_range: KeyRange | None
+) -> Call[list[dict[str, Any]]]:
+    """``Index.get_all`` matching records."""
+    request = index_request(store, index, values, key_range)
+    return Call("index_get_all", request, "records", _records)
+
+
+def index_get_all_keys(
+    store: str, index: str, values: tuple[Any, ...], key_range: KeyRange | None
+) -> Call[list[str]]:
+    """``Index.get_all_keys`` of the matching records."""
+    request = index_request(store, index, values, key_range)
+    return Call("index_get_all_keys", request, "keys", _keys)
+
+
+def index_count(
+    store: str, index: str, values: tuple[Any, ...], key_range: KeyRange | None
+) -> Call[int]:
+    """``Index.count`` of the matching records."""
+    request = index_request(store, index, values, key_range)
+    return Call("index_count", request, "count", _count)
+
+
+def index_delete(store: str, index: str, values: tuple[Any, ...]) -> Call[int]:
+    """``Index.delete`` of the matching records."""
+    return Call("index_delete", index_request(store, index, values), "delete", _deleted)
+
+
+# -- sessions and handles --------------------------------------------------------------------
+
+
+class SessionBase(Generic[_Client]):
+    """What the handles of one client share: the stub, metadata, default timeout, streams.
+
+    ``conn`` is the client's connection, or ``client`` a generated client given directly.
+    ``streams`` lists the open cursor and transaction exchanges that closing cancels.
+    """
+
+    __slots__ = ("_client", "_conn", "metadata", "streams", "timeout")
+
+    def __init__(
+        self,
+        *,
+        conn: Any = None,
+        client: _Client | None = None,
+        metadata: Metadata | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self._conn = conn
+        self._client = client
+        self.metadata = metadata
+        self.timeout = timeout
+        self.streams: set[Any] = set()
+
+    def pick(self, timeout: float | None) -> float | None:
+        """A call's timeout: its own when given, else the client's default."""
+        return self.timeout if timeout is None else check_timeout(timeout)
+
+    def _cancel_streams(self) -> None:
+        for exchange in tuple(self.streams):
+            exchange.cancel()
+
+
+_Session = TypeVar("_Session", bound=SessionBase[Any])
+
+
+def find_session(stub: object, session_type: type[_Session], client_type: type) -> _Session:
+    """The session behind a handle's ``stub`` argument: a client, a session or a stub."""
+    if isinstance(stub, session_type):
+        return stub
+    for attribute in ("_session", "_owner"):  # the ergonomic client, a store or index handle
+        session = getattr(stub, attribute, None)
+        if isinstance(session, session_type):
+            return session
+    if isinstance(stub, client_type):
+        return session_type(client=stub)
+    client = client_type.__name__.removesuffix("Client")
+    raise TypeError(
+        f"stub must be an {client} client (or a generated {client_type.__name__}), "
+        f"not {type(stub).__name__}"
+    )
+
+
+def _in_scope(tx: object, tx_type: type[TransactionBase[Any]], store: str) -> str:
+    if not isinstance(tx, tx_type):
+        name = tx_type.__name__
+        article = "an" if name[0] in "AEIOU" else "a"
+        raise TypeError(f"tx must be {article} {name}, not {type(tx).__name__}")
+    return check_scope(store, tx.stores)
+
+
+class _Made(Protocol[T_co]):
+    """A handle class: built from its owner (session or transaction) and names."""
+
+    def __call__(self, owner: Any, store: str, index: str, /) -> T_co: ...
+
+
+class StoreHandle(Generic[_Index]):
+    """An object store handle: its name, its repr and ``index()``.
+
+    ``_owner`` is what its calls go through: the client's session (plain handles), or a
+    transaction (handles made by :meth:`TransactionBase.object_store`, see
+    :class:`TransactionStoreHandle`).
+    """
+
+    __slots__ = ("_owner", "_store")
+
+    _index_type: _Made[_Index]
+
+    def __init__(self, stub: Any, store: str) -> None:
+        self._owner = self._session_of(stub)
+        self._store = check_name(store, "store name")
+
+    @staticmethod
+    def _session_of(stub: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        """The object store's name."""
+        return self._store
+
+    def index(self, name: str) -> _Index:
+        """Return a handle for a named index on this store (no call is made)."""
+        return self._index_type(self._owner, self._store, name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._store!r})"
+
+
+class IndexHandle:
+    """An index handle: its name, its store's name and its repr."""
+
+    __slots__ = ("_index", "_owner", "_store")
+
+    def __init__(self, stub: Any, store: str, index: str) -> None:
+        self._owner = self._session_of(stub)
+        self._store = check_name(store, "store name")
+        self._index = check_name(index, "index name")
+
+    @staticmethod
+    def _session_of(stub: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        """The index's name."""
+        return self._index
+
+    @property
+    def store_name(self) -> str:
+        """The name of the object store the index belongs to."""
+        return self._store
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._store!r}, {self._index!r})"
+
+
+class TransactionStoreHandle(StoreHandle[_Index]):
+    """A store handle whose calls run in ``tx``, an instance of ``_tx_type``."""
+
+    __slots__ = ()
+
+    _tx_type: type[TransactionBase[Any]]
+
+    def __init__(self, tx: Any, store: str) -> None:
+        self._store = _in_scope(tx, self._tx_type, store)
+        self._owner = tx
+
+
+class TransactionIndexHandle(IndexHandle):
+    """An index handle whose calls run in ``tx``, an instance of ``_tx_type``."""
+
+    __slots__ = ()
+
+    _tx_type: type[TransactionBase[Any]]
+
+    def __init__(self, tx: Any, store: str, index: str) -> None:
+        self._store = _in_scope(tx, self._tx_type, store)
+        self._index = check_name(index, "index name")
+        self._owner = tx
+
+
+class _Opens(Protocol[T_co]):
+    """A cursor class, called as the handles call it."""
+
+    def __call__(
+        self,
+        stub: Any,
+        store: str,
+        *,
+        key_range: KeyRange | None = None,
+        direction: int = CURSOR_NEXT,
+        keys_only: bool = False,
+        index: str = "",
+        values: tuple[Any, ...] = (),
+        timeout: float | None = None,
+    ) -> T_co: ...
+
+
+class StoreCursors(Generic[_Cursor]):
+    """``open_cursor`` and ``open_key_cursor`` of a plain object store handle."""
+
+    __slots__ = ()
+
+    _owner: Any
+    _store: str
+    _cursor_type: _Opens[_Cursor]
+
+    def open_cursor(
+        self,
+        key_range: KeyRange | None = None,
+        direction: int = CURSOR_NEXT,
+        *,
+        timeout: float | None = None,
+    ) -> _Cursor:
+        """Open a record cursor over the store, positioned before the first entry.
+
+        An asyncio cursor opens when it is awaited, entered or first moved.
+        """
+        return self._cursor_type(
+            self._owner, self._store, key_range=key_range, direction=direction, timeout=timeout
+        )
+
+    def open_key_cursor(
+        self,
+        key_range: KeyRange | None = None,
+        direction: int = CURSOR_NEXT,
+        *,
+        timeout: float | None = None,
+    ) -> _Cursor:
+        """Open a key-only cursor over the store, positioned before the first entry."""
+        return self._cursor_type(
+            self._owner,
+            self._store,
+            key_range=key_range,
+            direction=direction,
+            keys_only=True,
+            timeout=timeout,
+        )
+
+
+class IndexCursors(Generic[_Cursor]):
+    """``open_cursor`` and ``open_key_cursor`` of a plain index handle."""
+
+    __slots__ = ()
+
+    _owner: Any
+    _store: str
+    _index: str
+    _cursor_type: _Opens[_Cursor]
+
+    def open_cursor(
+        self,
+        *values: Any,
+        key_range: KeyRange | None = None,
+        direction: int = CURSOR_NEXT,
+        timeout: float | None = None,
+    ) -> _Cursor:
+        """Open a record cursor over the indexed results (before the first entry)."""
+        return self._cursor_type(
+            self._owner,
+            self._store,
+            key_range=key_range,
+            direction=direction,
+            index=self._index,
+            values=values,
+            timeout=timeout,
+        )
+
+    def open_key_cursor(
+        self,
+        *values: Any,
+        key_range: KeyRange | None = None,
+        direction: int = CURSOR_NEXT,
+        timeout: float | None = None,
+    ) -> _Cursor:
+        """Open a key-only cursor over the indexed results (before the first entry)."""
+        return self._cursor_type(
+            self._owner,
+            self._store,
+            key_range=key_range,
+            direction=direction,
+            keys_only=True,
+            index=self._index,
+            values=values,
+            timeout=timeout,
+        )
+
+
+# -- cursors and transactions ----------------------------------------------------------------
+
+
+class _Exchange(Protocol):
+    def cancel(self) -> None: ...
+
+
+class CursorBase:
+    """What sync and asyncio cursors share: checks, state, entry properties, failures.
+
+    The constructor checks every argument and prepares the open frame; :meth:`_start` (a
+    sync cursor opens its stream there) runs last. ``_session_of`` finds the session
+    behind the ``stub`` argument.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_exchange",
+        "_finalizer",
+        "_lock",
+        "_open_frame",
+        "_s",
+        "_session",
+        "_timeout",
+    )
+
+    _lock_type: Callable[[], Any]
+
+    _exchange: Any
+    _finalizer: weakref.finalize[Any, Any] | None
+    _open_frame: pb.CursorClientMessage | None
+    _s: CursorState
+    _session: Any
+    _timeout: float | None
+
+    def __init__(
+        self,
+        stub: Any,
+        store: str,
+        *,
+        key_range: KeyRange | None = None,
+        direction: int = CURSOR_NEXT,
+        keys_only: bool = False,
+        index: str = "",
+        values: tuple[Any, ...] = (),
+        timeout: float | None = None,
+    ) -> None:
+        session = self._session_of(stub)
+        index, values = open_values(values, index)
+        if not isinstance(keys_only, bool):
+            raise TypeError(f"keys_only must be a bool, not {type(keys_only).__name__}")
+        self._open_frame = cursor_open(
+            check_name(store, "store name"),
+            key_range=key_range,
+            direction=check_direction(direction),
+            keys_only=keys_only,
+            index=index,
+            values=values,
+        )
+        self._session = session
+        self._timeout = session.pick(timeout)
+        self._s = CursorState(index, keys_only)
+        self._lock = self._lock_type()
+        self._exchange = None
+        self._finalizer = None
+        self._start()
+
+    @staticmethod
+    def _session_of(stub: Any) -> Any:
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        """Called at the end of the constructor."""
+
+    def _watch(self, exchange: _Exchange) -> None:
+        """Cancel ``exchange`` when the cursor is collected while open."""
+        self._exchange = exchange
+        self._finalizer = weakref.finalize(self, exchange.cancel)
+        self._finalizer.atexit = False
+
+    def _detach(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer.detach()
+
+    def _failed(self, error: BaseException, exchange: _Exchange) -> None:
+        """A step's request failed: remember why; cancel the stream unless the host ended it."""
+        if isinstance(error, HostServiceError):
+            self._s.fail(error)
+            self._detach()
+            return
+        self._s.fail(interrupted_error())
+        self._detach()
+        exchange.cancel()
+
+    def _apply(
+        self,
+        apply: Callable[[pb.CursorResponse | None], T],
+        answer: pb.CursorResponse | None,
+        exchange: _Exchange,
+    ) -> T:
+        """Apply a step's answer to the state; a broken answer cancels the stream."""
+        try:
+            return apply(answer)
+        except HostServiceError:
+            self._detach()
+            exchange.cancel()
+            raise
+
+    @property
+    def key(self) -> Any:
+        """Current key for the cursor entry.
+
+        The primary key on a store cursor; on an index cursor a list with one value per
+        key-path field. None when the cursor is not on an entry.
+        """
+        return self._s.key
+
+    @property
+    def primary_key(self) -> str | None:
+        """Current primary key for the cursor entry (None when not on an entry)."""
+        return self._s.primary_key
+
+    @property
+    def value(self) -> dict[str, Any]:
+        """Current record value for the cursor entry.
+
+        ``TypeError`` on a key cursor; ``ValueError`` when the cursor is not on an entry.
+        """
+        return self._s.record()
+
+
+class TransactionBase(Generic[_Store]):
+    """What sync and asyncio transactions share: checks, scope, state, failure handling.
+
+    The constructor checks the arguments and prepares the begin frame; :meth:`_start` (a
+    sync transaction begins there) runs last.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_begin",
+        "_exchange",
+        "_finalizer",
+        "_lock",
+        "_s",
+        "_session",
+        "_timeout",
+        "mode",
+        "stores",
+    )
+
+    _lock_type: Callable[[], Any]
+
+    _begin: pb.TransactionClientMessage | None
+    _exchange: Any
+    _finalizer: weakref.finalize[Any, Any] | None
+    _s: TransactionState
+    _session: Any
+    _store_type: Callable[[Any, str], _Store]
+    _timeout: float | None
+    mode: str
+    stores: tuple[str, ...]
+
+    def __init__(
+        self,
+        stub: Any,
+        stores: list[str],
+        mode: str = "readonly",
+        *,
+        durability_hint: str = "default",
+        timeout: float | None = None,
+    ) -> None:
+        session = self._session_of(stub)
+        begin = begin_frame(stores, mode, durability_hint)
+        #: The stores in the transaction's scope, in the given order.
+        self.stores = tuple(begin.begin.stores)
+        #: ``"readonly"`` or ``"readwrite"``.
+        self.mode = "readwrite" if begin.begin.mode == pb.TRANSACTION_READWRITE else "readonly"
+        self._begin = begin
+        self._session = session
+        self._timeout = session.pick(timeout)
+        self._s = TransactionState()
+        self._lock = self._lock_type()
+        self._exchange = None
+        self._finalizer = None
+        self._start()
+
+    @staticmethod
+    def _session_of(stub: Any) -> Any:
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        """Called at the end of the constructor."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the transaction was committed, aborted or ended by a failure."""
+        return self._s.finished
+
+    def object_store(self, name: str) -> _Store:
+        """Return a handle whose calls run in this transaction."""
+        return self._store_type(self, name)
+
+    def _watch(self, exchange: _Exchange) -> None:
+        """Cancel ``exchange`` when the transaction is collected unfinished."""
+        self._exchange = exchange
+        self._finalizer = weakref.finalize(self, exchange.cancel)
+        self._finalizer.atexit = False
+
+    def _detach(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer.detach()
+
+    def _step_timeout(self, timeout: float | None) -> float | None:
+        return self._timeout if timeout is None else check_timeout(timeout)
+
+    def _failed(self, error: BaseException) -> bool:
+        """An operation failed: the transaction ends. True when the host rolled back and
+        waits for the stream to be closed, False when the stream must be cancelled."""
+        self._s.fail(error)
+        self._detach()
+        return self._s.rolled_back
+
+
+_Tx = TypeVar("_Tx", bound=TransactionBase[Any])
+
+
+class DatabaseBase(Generic[_Store, _Tx]):
+    """The constructor, ``object_store()`` and ``transaction()`` of both clients."""
+
+    __slots__ = ("_session",)
+
+    _connection_type: Callable[..., Any]
+    _session_type: Callable[..., Any]
+    _client_type: Any
+    _store_type: Callable[[Any, str], _Store]
+    _transaction_type: type[_Tx]
+
+    def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
+        default = check_timeout(timeout)  # checked before the environment is read
+        endpoint = INDEXEDDB.endpoint(name)
+        conn = self._connection_type(endpoint, self._client_type, INDEXEDDB_ERRORS)
+        self._session = self._session_type(conn=conn, metadata=conn.metadata, timeout=default)
+
+    def object_store(self, name: str) -> _Store:
+        """Return a client bound to an object store (no call is made)."""
+        return self._store_type(self._session, name)
+
+    def transaction(
+        self,
+        stores: list[str],
+        mode: str = "readonly",
+        *,
+        durability_hint: str = "default",
+        timeout: float | None = None,
+    ) -> _Tx:
+        """Start an explicit IndexedDB transaction over ``stores``.
+
+        ``mode`` is ``"readonly"`` or ``"readwrite"``; ``durability_hint`` ``"default"``,
+        ``"strict"`` or ``"relaxed"``. A sync transaction returns once the host has begun it;
+        an asyncio one begins when awaited, entered with ``async with`` or at its first
+        operation.
+        """
+        return self._transaction_type(
+            self._session, stores, mode, durability_hint=durability_hint, timeout=timeout
+        )
