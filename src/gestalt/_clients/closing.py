@@ -1,10 +1,11 @@
-"""The ``with`` / ``async with`` plumbing every closable object shares, written once.
+"""The ``with`` / ``async with`` plumbing of every client, stream and server, written once.
 
-A class that has ``close()`` inherits :class:`Closing` and gets ``__enter__`` (returning the
-object) and ``__exit__`` (calling ``close()``); one whose ``close()`` is a coroutine inherits
-:class:`AsyncClosing` and gets ``__aenter__`` / ``__aexit__``. Neither suppresses the
-exception of the block. Classes that do more on entry or exit (a transaction commits or
-aborts, a cursor opens) define their own.
+:class:`Context` gives ``__enter__`` (returning the object) and ``__exit__``, which hands
+the block's exception (or None) to ``_exit``; :class:`AsyncContext` does the same for
+``async with`` with ``_aexit``. Neither suppresses the exception. :class:`Closing` and
+:class:`AsyncClosing` are the common case: ``_exit`` calls ``close()``. A class that ends
+differently (a transaction commits or aborts) overrides ``_exit`` / ``_aexit``; one that
+does more on entry (an async cursor opens) overrides ``__aenter__``.
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-__all__ = ["AsyncClosing", "Closing"]
+__all__ = ["AsyncClosing", "AsyncContext", "Closing", "Context"]
 
 
-class Closing:
-    """Mixin: ``with obj:`` gives ``obj`` and calls ``obj.close()`` when the block ends."""
+class Context:
+    """Mixin: ``with obj:`` gives ``obj`` and calls ``obj._exit(exc)`` when the block ends."""
 
     __slots__ = ()
-
-    def close(self) -> None:
-        """Release what the object holds; subclasses define it."""
-        raise NotImplementedError
 
     def __enter__(self) -> Self:
         """Return the object itself for ``with`` statements."""
@@ -34,18 +31,17 @@ class Closing:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Close the object at the end of the ``with`` block."""
-        self.close()
+        """Close (or finish) the object at the end of the block; its exception propagates."""
+        self._exit(exc)
+
+    def _exit(self, exc: BaseException | None) -> None:
+        raise NotImplementedError
 
 
-class AsyncClosing:
-    """Mixin: ``async with obj:`` gives ``obj`` and awaits ``obj.close()`` when it ends."""
+class AsyncContext:
+    """Mixin: ``async with obj:`` gives ``obj`` and awaits ``obj._aexit(exc)`` at the end."""
 
     __slots__ = ()
-
-    async def close(self) -> None:
-        """Release what the object holds; subclasses define it."""
-        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         """Return the object itself for ``async with`` statements."""
@@ -57,5 +53,34 @@ class AsyncClosing:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Close the object at the end of the ``async with`` block."""
+        """Close (or finish) the object at the end of the block; its exception propagates."""
+        await self._aexit(exc)
+
+    async def _aexit(self, exc: BaseException | None) -> None:
+        raise NotImplementedError
+
+
+class Closing(Context):
+    """Mixin for objects with ``close()``: ``with`` closes them at the end of the block."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        """Release what the object holds; subclasses define it."""
+        raise NotImplementedError
+
+    def _exit(self, exc: BaseException | None) -> None:
+        self.close()
+
+
+class AsyncClosing(AsyncContext):
+    """Mixin for objects with ``async close()``: ``async with`` closes them at the end."""
+
+    __slots__ = ()
+
+    async def close(self) -> None:
+        """Release what the object holds; subclasses define it."""
+        raise NotImplementedError
+
+    async def _aexit(self, exc: BaseException | None) -> None:
         await self.close()

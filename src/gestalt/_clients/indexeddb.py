@@ -83,6 +83,7 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
 
 from __future__ import annotations
 
+from gestalt._clients import indexeddb_handles as core
 from gestalt._clients.closing import Closing
 from gestalt._clients.errors import (
     AlreadyExistsError,
@@ -107,7 +108,6 @@ from gestalt._clients.indexeddb_codec import (
     KeyRange,
     ObjectStoreSchema,
 )
-from gestalt._clients.indexeddb_handles import DatabaseBase, create_store, delete_store
 from gestalt._clients.indexeddb_sync import (
     Cursor,
     Index,
@@ -122,7 +122,6 @@ from gestalt._clients.transport import (
     indexeddb_socket_env,
     indexeddb_socket_token_env,
 )
-from gestalt.gen.v1.datastore_clients import IndexedDBClient
 
 __all__ = [
     "CURSOR_NEXT",
@@ -157,7 +156,7 @@ __all__ = [
 # -- the client ------------------------------------------------------------------------------
 
 
-class IndexedDB(DatabaseBase[ObjectStore, Transaction], Closing):
+class IndexedDB(core.DatabaseBase[ObjectStore, Transaction], Closing):
     """Client for a host-provided IndexedDB-compatible store.
 
     ``name`` selects the binding (``GESTALT_INDEXEDDB_SOCKET_<NAME>``); ``timeout`` is the
@@ -170,7 +169,6 @@ class IndexedDB(DatabaseBase[ObjectStore, Transaction], Closing):
 
     _connection_type = SyncConnection
     _session_type = Session
-    _client_type = IndexedDBClient
     _store_type = ObjectStore
     _transaction_type = Transaction
 
@@ -182,8 +180,8 @@ class IndexedDB(DatabaseBase[ObjectStore, Transaction], Closing):
         self, name: str, schema: ObjectStoreSchema | None = None, *, timeout: float | None = None
     ) -> None:
         """Create an object store with an optional schema (its indexes)."""
-        self._session._call(create_store(name, schema), timeout)
+        self._session._call(core.create_store(name, schema), timeout)
 
     def delete_object_store(self, name: str, *, timeout: float | None = None) -> None:
         """Delete an object store by name, with its records."""
-        self._session._call(delete_store(name), timeout)
+        self._session._call(core.delete_store(name), timeout)

@@ -24,27 +24,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Generator
-from types import TracebackType
 from typing import Any, TypeVar
 
-from gestalt import _indexeddb_handles as calls
-from gestalt._clients.closing import AsyncClosing
+from gestalt._clients import indexeddb_handles as core
+from gestalt._clients.closing import AsyncClosing, AsyncContext
 from gestalt._clients.errors import HostServiceError, TransactionError
 from gestalt._clients.indexeddb_codec import KeyRange, ObjectStoreSchema
-from gestalt._clients.indexeddb_handles import (
-    Call,
-    CursorBase,
-    DatabaseBase,
-    IndexCursors,
-    IndexHandle,
-    SessionBase,
-    StoreCursors,
-    StoreHandle,
-    TransactionBase,
-    TransactionIndexHandle,
-    TransactionStoreHandle,
-    find_session,
-)
 from gestalt._clients.indexeddb_streams import (
     CURSOR_CLOSE_FRAME,
     CURSOR_DELETE_FRAME,
@@ -74,10 +59,12 @@ _T = TypeVar("_T")
 _I = TypeVar("_I")
 
 
-class _AioSession(SessionBase[AsyncIndexedDBClient]):
+class _AioSession(core.SessionBase[AsyncIndexedDBClient]):
     """What the handles of one async client share: stubs, metadata, timeout, open streams."""
 
     __slots__ = ()
+
+    client_type = AsyncIndexedDBClient
 
     def stub(self) -> AsyncIndexedDBClient:
         """The generated client for the running loop; ``ValueError`` once closed."""
@@ -87,7 +74,7 @@ class _AioSession(SessionBase[AsyncIndexedDBClient]):
         assert self._client is not None
         return self._client
 
-    async def _call(self, call: Call[_T], timeout: float | None) -> _T:
+    async def _call(self, call: core.Call[_T], timeout: float | None) -> _T:
         """Make ``call`` as a unary RPC and decode its response."""
         method = getattr(self.stub(), call.op)
         response = await method(call.request, timeout=self.pick(timeout), metadata=self.metadata)
@@ -101,115 +88,115 @@ class _AioSession(SessionBase[AsyncIndexedDBClient]):
 
 
 def _session_of(stub: object) -> _AioSession:
-    return find_session(stub, _AioSession, AsyncIndexedDBClient)
+    return core.find_session(stub, _AioSession)
 
 
 # -- store and index calls -------------------------------------------------------------------
 
 
-class _AsyncStoreCalls(StoreHandle[_I]):
+class _AsyncStoreCalls(core.StoreHandle[_I]):
     """The object-store coroutines; subclasses say how a call travels."""
 
     __slots__ = ()
 
-    async def _run(self, call: Call[_T], timeout: float | None) -> _T:
+    async def _run(self, call: core.Call[_T], timeout: float | None) -> _T:
         owner: _AioSession | AsyncTransaction = self._owner
         return await owner._call(call, timeout)
 
     async def get(self, id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """Fetch a record by primary key; ``NotFoundError`` when missing."""
-        return await self._run(calls.store_get(self._store, id), timeout)
+        return await self._run(core.store_get(self._store, id), timeout)
 
     async def get_key(self, id: str, *, timeout: float | None = None) -> str:
         """Return the canonical key for a primary key lookup; ``NotFoundError`` if absent."""
-        return await self._run(calls.store_get_key(self._store, id), timeout)
+        return await self._run(core.store_get_key(self._store, id), timeout)
 
     async def add(self, record: dict[str, Any], *, timeout: float | None = None) -> None:
         """Insert a new record; ``AlreadyExistsError`` when its id or a unique key is taken."""
-        await self._run(calls.store_write("add", self._store, record), timeout)
+        await self._run(core.store_write("add", self._store, record), timeout)
 
     async def put(self, record: dict[str, Any], *, timeout: float | None = None) -> None:
         """Insert or replace a record."""
-        await self._run(calls.store_write("put", self._store, record), timeout)
+        await self._run(core.store_write("put", self._store, record), timeout)
 
     async def delete(self, id: str, *, timeout: float | None = None) -> None:
         """Delete a record by primary key (a missing record is not an error)."""
-        await self._run(calls.store_delete(self._store, id), timeout)
+        await self._run(core.store_delete(self._store, id), timeout)
 
     async def clear(self, *, timeout: float | None = None) -> None:
         """Delete every record in the store."""
-        await self._run(calls.store_clear(self._store), timeout)
+        await self._run(core.store_clear(self._store), timeout)
 
     async def get_all(
         self, key_range: KeyRange | None = None, *, timeout: float | None = None
     ) -> list[dict[str, Any]]:
         """Return all records that fall within ``key_range`` (every record for None)."""
-        return await self._run(calls.store_get_all(self._store, key_range), timeout)
+        return await self._run(core.store_get_all(self._store, key_range), timeout)
 
     async def get_all_keys(
         self, key_range: KeyRange | None = None, *, timeout: float | None = None
     ) -> list[str]:
         """Return all primary keys that fall within ``key_range``."""
-        return await self._run(calls.store_get_all_keys(self._store, key_range), timeout)
+        return await self._run(core.store_get_all_keys(self._store, key_range), timeout)
 
     async def count(
         self, key_range: KeyRange | None = None, *, timeout: float | None = None
     ) -> int:
         """Return the number of matching records."""
-        return await self._run(calls.store_count(self._store, key_range), timeout)
+        return await self._run(core.store_count(self._store, key_range), timeout)
 
     async def delete_range(self, key_range: KeyRange, *, timeout: float | None = None) -> int:
         """Delete all records within ``key_range`` (required) and return how many."""
-        return await self._run(calls.store_delete_range(self._store, key_range), timeout)
+        return await self._run(core.store_delete_range(self._store, key_range), timeout)
 
 
-class _AsyncIndexCalls(IndexHandle):
+class _AsyncIndexCalls(core.IndexHandle):
     """The index coroutines; subclasses say how a call travels."""
 
     __slots__ = ()
 
-    async def _run(self, call: Call[_T], timeout: float | None) -> _T:
+    async def _run(self, call: core.Call[_T], timeout: float | None) -> _T:
         owner: _AioSession | AsyncTransaction = self._owner
         return await owner._call(call, timeout)
 
     async def get(self, *values: Any, timeout: float | None = None) -> dict[str, Any]:
         """Fetch the first matching record for the values; ``NotFoundError`` if none."""
-        return await self._run(calls.index_get(self._store, self._index, values), timeout)
+        return await self._run(core.index_get(self._store, self._index, values), timeout)
 
     async def get_key(self, *values: Any, timeout: float | None = None) -> str:
         """Fetch the first matching primary key for the indexed values."""
-        return await self._run(calls.index_get_key(self._store, self._index, values), timeout)
+        return await self._run(core.index_get_key(self._store, self._index, values), timeout)
 
     async def get_all(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> list[dict[str, Any]]:
         """Return all records matching the indexed values and key range."""
-        call = calls.index_get_all(self._store, self._index, values, key_range)
+        call = core.index_get_all(self._store, self._index, values, key_range)
         return await self._run(call, timeout)
 
     async def get_all_keys(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> list[str]:
         """Return all primary keys matching the indexed values and key range."""
-        call = calls.index_get_all_keys(self._store, self._index, values, key_range)
+        call = core.index_get_all_keys(self._store, self._index, values, key_range)
         return await self._run(call, timeout)
 
     async def count(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> int:
         """Return the number of records matching the indexed values."""
-        call = calls.index_count(self._store, self._index, values, key_range)
+        call = core.index_count(self._store, self._index, values, key_range)
         return await self._run(call, timeout)
 
     async def delete(self, *values: Any, timeout: float | None = None) -> int:
         """Delete records matching the indexed values and return how many."""
-        return await self._run(calls.index_delete(self._store, self._index, values), timeout)
+        return await self._run(core.index_delete(self._store, self._index, values), timeout)
 
 
 # -- cursors ---------------------------------------------------------------------------------
 
 
-class AsyncCursor(CursorBase, AsyncClosing):
+class AsyncCursor(core.CursorBase, AsyncClosing):
     """Asyncio cursor over object store or index results (see ``Cursor``).
 
     Built without I/O; the stream opens when the cursor is awaited, entered with
@@ -219,7 +206,7 @@ class AsyncCursor(CursorBase, AsyncClosing):
 
     __slots__ = ()
 
-    _session_of = staticmethod(_session_of)
+    _session_type = _AioSession
     _lock_type = asyncio.Lock
     _exchange: AioExchange | None
 
@@ -320,14 +307,14 @@ class AsyncCursor(CursorBase, AsyncClosing):
 # -- transactions ----------------------------------------------------------------------------
 
 
-class AsyncTransactionIndex(_AsyncIndexCalls, TransactionIndexHandle):
+class AsyncTransactionIndex(_AsyncIndexCalls, core.TransactionIndexHandle):
     """An index whose calls run in an :class:`AsyncTransaction`."""
 
     __slots__ = ()
 
 
 class AsyncTransactionObjectStore(
-    _AsyncStoreCalls[AsyncTransactionIndex], TransactionStoreHandle[AsyncTransactionIndex]
+    _AsyncStoreCalls[AsyncTransactionIndex], core.TransactionStoreHandle[AsyncTransactionIndex]
 ):
     """An object store whose calls run in an :class:`AsyncTransaction`."""
 
@@ -336,7 +323,7 @@ class AsyncTransactionObjectStore(
     _index_type = AsyncTransactionIndex
 
 
-class AsyncTransaction(TransactionBase[AsyncTransactionObjectStore]):
+class AsyncTransaction(core.TransactionBase[AsyncTransactionObjectStore], AsyncContext):
     """Asyncio IndexedDB transaction (see ``Transaction``).
 
     Built without I/O; it begins when awaited, entered with ``async with`` or at its first
@@ -345,7 +332,7 @@ class AsyncTransaction(TransactionBase[AsyncTransactionObjectStore]):
 
     __slots__ = ()
 
-    _session_of = staticmethod(_session_of)
+    _session_type = _AioSession
     _lock_type = asyncio.Lock
     _store_type = AsyncTransactionObjectStore
     _exchange: AioExchange | None
@@ -382,7 +369,7 @@ class AsyncTransaction(TransactionBase[AsyncTransactionObjectStore]):
         """``await tx`` begins it and gives the transaction back."""
         return self.begin().__await__()
 
-    async def _call(self, call: Call[_T], timeout: float | None) -> _T:
+    async def _call(self, call: core.Call[_T], timeout: float | None) -> _T:
         """Run ``call`` as the transaction's next operation and decode its result."""
         async with self._lock:
             exchange = await self._begin_locked()
@@ -440,12 +427,7 @@ class AsyncTransaction(TransactionBase[AsyncTransactionObjectStore]):
         """Begin the transaction and return it for ``async with`` statements."""
         return await self.begin()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _aexit(self, exc: BaseException | None) -> None:
         """Commit when the block succeeded, abort when it raised (never suppressing it)."""
         if exc is None:
             await self.commit()
@@ -461,21 +443,21 @@ class AsyncTransaction(TransactionBase[AsyncTransactionObjectStore]):
 # -- the handles and the client --------------------------------------------------------------
 
 
-class AsyncIndex(_AsyncIndexCalls, IndexCursors[AsyncCursor]):
+class AsyncIndex(_AsyncIndexCalls, core.IndexCursors[AsyncCursor]):
     """Asyncio client bound to a secondary index on an object store."""
 
     __slots__ = ()
 
-    _session_of = staticmethod(_session_of)
+    _session_type = _AioSession
     _cursor_type = AsyncCursor
 
 
-class AsyncObjectStore(_AsyncStoreCalls[AsyncIndex], StoreCursors[AsyncCursor]):
+class AsyncObjectStore(_AsyncStoreCalls[AsyncIndex], core.StoreCursors[AsyncCursor]):
     """Asyncio client bound to a single IndexedDB object store."""
 
     __slots__ = ()
 
-    _session_of = staticmethod(_session_of)
+    _session_type = _AioSession
     _cursor_type = AsyncCursor
     _index_type = AsyncIndex
 
@@ -483,7 +465,7 @@ class AsyncObjectStore(_AsyncStoreCalls[AsyncIndex], StoreCursors[AsyncCursor]):
 AsyncTransactionObjectStore._tx_type = AsyncTransactionIndex._tx_type = AsyncTransaction
 
 
-class AsyncIndexedDB(DatabaseBase[AsyncObjectStore, AsyncTransaction], AsyncClosing):
+class AsyncIndexedDB(core.DatabaseBase[AsyncObjectStore, AsyncTransaction], AsyncClosing):
     """Asyncio client for a host-provided IndexedDB-compatible store.
 
     Arguments as for :class:`~.indexeddb.IndexedDB`. Close it with
@@ -494,7 +476,6 @@ class AsyncIndexedDB(DatabaseBase[AsyncObjectStore, AsyncTransaction], AsyncClos
 
     _connection_type = AioConnection
     _session_type = _AioSession
-    _client_type = AsyncIndexedDBClient
     _store_type = AsyncObjectStore
     _transaction_type = AsyncTransaction
 
@@ -506,8 +487,8 @@ class AsyncIndexedDB(DatabaseBase[AsyncObjectStore, AsyncTransaction], AsyncClos
         self, name: str, schema: ObjectStoreSchema | None = None, *, timeout: float | None = None
     ) -> None:
         """Create an object store with an optional schema (its indexes)."""
-        await self._session._call(calls.create_store(name, schema), timeout)
+        await self._session._call(core.create_store(name, schema), timeout)
 
     async def delete_object_store(self, name: str, *, timeout: float | None = None) -> None:
         """Delete an object store by name, with its records."""
-        await self._session._call(calls.delete_store(name), timeout)
+        await self._session._call(core.delete_store(name), timeout)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from operator import attrgetter
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from gestalt._clients.errors import INDEXEDDB_ERRORS, HostServiceError
 from gestalt._clients.indexeddb_codec import (
@@ -64,7 +65,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 _Client = TypeVar("_Client")
 _Cursor = TypeVar("_Cursor")
 _Index = TypeVar("_Index")
@@ -97,25 +97,16 @@ def _records(response: Any) -> list[dict[str, Any]]:
     return decode_records(response.records)
 
 
-def _key(response: Any) -> str:
-    key: str = response.key
-    return key
-
-
 def _keys(response: Any) -> list[str]:
     return list(response.keys)
 
 
-def _count(response: Any) -> int:
-    return int(response.count)
-
-
-def _deleted(response: Any) -> int:
-    return int(response.deleted)
-
-
 def _nothing(response: Any) -> None:
     return None
+
+
+# Scalar answers: the field as it is (protobuf gives str and int).
+_key, _count, _deleted = attrgetter("key"), attrgetter("count"), attrgetter("deleted")
 
 
 def create_store(name: str, schema: ObjectStoreSchema | None) -> Call[None]:
@@ -221,11 +212,14 @@ def index_delete(store: str, index: str, values: tuple[Any, ...]) -> Call[int]:
 class SessionBase(Generic[_Client]):
     """What the handles of one client share: the stub, metadata, default timeout, streams.
 
-    ``conn`` is the client's connection, or ``client`` a generated client given directly.
-    ``streams`` lists the open cursor and transaction exchanges that closing cancels.
+    ``conn`` is the client's connection, or ``client`` a generated client (of
+    ``client_type``) given directly. ``streams`` lists the open cursor and transaction
+    exchanges that closing cancels.
     """
 
     __slots__ = ("_client", "_conn", "metadata", "streams", "timeout")
+
+    client_type: ClassVar[type]
 
     def __init__(
         self,
@@ -253,7 +247,7 @@ class SessionBase(Generic[_Client]):
 _Session = TypeVar("_Session", bound=SessionBase[Any])
 
 
-def find_session(stub: object, session_type: type[_Session], client_type: type) -> _Session:
+def find_session(stub: object, session_type: type[_Session]) -> _Session:
     """The session behind a handle's ``stub`` argument: a client, a session or a stub."""
     if isinstance(stub, session_type):
         return stub
@@ -261,6 +255,7 @@ def find_session(stub: object, session_type: type[_Session], client_type: type) 
         session = getattr(stub, attribute, None)
         if isinstance(session, session_type):
             return session
+    client_type = session_type.client_type
     if isinstance(stub, client_type):
         return session_type(client=stub)
     client = client_type.__name__.removesuffix("Client")
@@ -278,31 +273,21 @@ def _in_scope(tx: object, tx_type: type[TransactionBase[Any]], store: str) -> st
     return check_scope(store, tx.stores)
 
 
-class _Made(Protocol[T_co]):
-    """A handle class: built from its owner (session or transaction) and names."""
-
-    def __call__(self, owner: Any, store: str, index: str, /) -> T_co: ...
-
-
 class StoreHandle(Generic[_Index]):
     """An object store handle: its name, its repr and ``index()``.
 
-    ``_owner`` is what its calls go through: the client's session (plain handles), or a
-    transaction (handles made by :meth:`TransactionBase.object_store`, see
-    :class:`TransactionStoreHandle`).
+    ``_owner`` is what its calls go through: the client's session (found from ``stub`` as
+    a ``_session_type``), or a transaction (:class:`TransactionStoreHandle`).
     """
 
     __slots__ = ("_owner", "_store")
 
-    _index_type: _Made[_Index]
+    _session_type: type[SessionBase[Any]]
+    _index_type: Callable[[Any, str, str], _Index]
 
     def __init__(self, stub: Any, store: str) -> None:
-        self._owner = self._session_of(stub)
+        self._owner: Any = find_session(stub, self._session_type)
         self._store = check_name(store, "store name")
-
-    @staticmethod
-    def _session_of(stub: Any) -> Any:
-        raise NotImplementedError
 
     @property
     def name(self) -> str:
@@ -322,14 +307,12 @@ class IndexHandle:
 
     __slots__ = ("_index", "_owner", "_store")
 
+    _session_type: type[SessionBase[Any]]
+
     def __init__(self, stub: Any, store: str, index: str) -> None:
-        self._owner = self._session_of(stub)
+        self._owner: Any = find_session(stub, self._session_type)
         self._store = check_name(store, "store name")
         self._index = check_name(index, "index name")
-
-    @staticmethod
-    def _session_of(stub: Any) -> Any:
-        raise NotImplementedError
 
     @property
     def name(self) -> str:
@@ -370,31 +353,41 @@ class TransactionIndexHandle(IndexHandle):
         self._owner = tx
 
 
-class _Opens(Protocol[T_co]):
-    """A cursor class, called as the handles call it."""
-
-    def __call__(
-        self,
-        stub: Any,
-        store: str,
-        *,
-        key_range: KeyRange | None = None,
-        direction: int = CURSOR_NEXT,
-        keys_only: bool = False,
-        index: str = "",
-        values: tuple[Any, ...] = (),
-        timeout: float | None = None,
-    ) -> T_co: ...
-
-
-class StoreCursors(Generic[_Cursor]):
-    """``open_cursor`` and ``open_key_cursor`` of a plain object store handle."""
-
+class _Opens(Generic[_Cursor]):
     __slots__ = ()
 
     _owner: Any
     _store: str
-    _cursor_type: _Opens[_Cursor]
+    _cursor_type: Callable[..., _Cursor]
+
+    def _open(
+        self,
+        keys_only: bool,
+        key_range: KeyRange | None,
+        direction: int,
+        timeout: float | None,
+        index: str = "",
+        values: tuple[Any, ...] = (),
+    ) -> _Cursor:
+        return self._cursor_type(
+            self._owner,
+            self._store,
+            key_range=key_range,
+            direction=direction,
+            keys_only=keys_only,
+            index=index,
+            values=values,
+            timeout=timeout,
+        )
+
+
+class StoreCursors(_Opens[_Cursor]):
+    """``open_cursor`` and ``open_key_cursor`` of a plain object store handle.
+
+    A sync cursor opens at once; an asyncio one when it is awaited, entered or first moved.
+    """
+
+    __slots__ = ()
 
     def open_cursor(
         self,
@@ -403,13 +396,8 @@ class StoreCursors(Generic[_Cursor]):
         *,
         timeout: float | None = None,
     ) -> _Cursor:
-        """Open a record cursor over the store, positioned before the first entry.
-
-        An asyncio cursor opens when it is awaited, entered or first moved.
-        """
-        return self._cursor_type(
-            self._owner, self._store, key_range=key_range, direction=direction, timeout=timeout
-        )
+        """Open a record cursor over the store, positioned before the first entry."""
+        return self._open(False, key_range, direction, timeout)
 
     def open_key_cursor(
         self,
@@ -419,25 +407,15 @@ class StoreCursors(Generic[_Cursor]):
         timeout: float | None = None,
     ) -> _Cursor:
         """Open a key-only cursor over the store, positioned before the first entry."""
-        return self._cursor_type(
-            self._owner,
-            self._store,
-            key_range=key_range,
-            direction=direction,
-            keys_only=True,
-            timeout=timeout,
-        )
+        return self._open(True, key_range, direction, timeout)
 
 
-class IndexCursors(Generic[_Cursor]):
+class IndexCursors(_Opens[_Cursor]):
     """``open_cursor`` and ``open_key_cursor`` of a plain index handle."""
 
     __slots__ = ()
 
-    _owner: Any
-    _store: str
     _index: str
-    _cursor_type: _Opens[_Cursor]
 
     def open_cursor(
         self,
@@ -447,15 +425,7 @@ class IndexCursors(Generic[_Cursor]):
         timeout: float | None = None,
     ) -> _Cursor:
         """Open a record cursor over the indexed results (before the first entry)."""
-        return self._cursor_type(
-            self._owner,
-            self._store,
-            key_range=key_range,
-            direction=direction,
-            index=self._index,
-            values=values,
-            timeout=timeout,
-        )
+        return self._open(False, key_range, direction, timeout, self._index, values)
 
     def open_key_cursor(
         self,
@@ -465,16 +435,7 @@ class IndexCursors(Generic[_Cursor]):
         timeout: float | None = None,
     ) -> _Cursor:
         """Open a key-only cursor over the indexed results (before the first entry)."""
-        return self._cursor_type(
-            self._owner,
-            self._store,
-            key_range=key_range,
-            direction=direction,
-            keys_only=True,
-            index=self._index,
-            values=values,
-            timeout=timeout,
-        )
+        return self._open(True, key_range, direction, timeout, self._index, values)
 
 
 # -- cursors and transactions ----------------------------------------------------------------
@@ -484,33 +445,46 @@ class _Exchange(Protocol):
     def cancel(self) -> None: ...
 
 
-class CursorBase:
-    """What sync and asyncio cursors share: checks, state, entry properties, failures.
+class _Stream:
+    """What cursors and transactions share: session, lock, exchange and its finalizer.
 
-    The constructor checks every argument and prepares the open frame; :meth:`_start` (a
-    sync cursor opens its stream there) runs last. ``_session_of`` finds the session
-    behind the ``stub`` argument.
+    ``_start`` runs at the end of the constructor (a sync object opens its stream there).
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_exchange",
-        "_finalizer",
-        "_lock",
-        "_open_frame",
-        "_s",
-        "_session",
-        "_timeout",
-    )
+    __slots__ = ("__weakref__", "_exchange", "_finalizer", "_lock", "_session", "_timeout")
 
+    _session_type: type[SessionBase[Any]]
     _lock_type: Callable[[], Any]
 
-    _exchange: Any
-    _finalizer: weakref.finalize[Any, Any] | None
-    _open_frame: pb.CursorClientMessage | None
-    _s: CursorState
-    _session: Any
-    _timeout: float | None
+    def _setup(self, stub: Any, timeout: float | None) -> None:
+        self._session: Any = find_session(stub, self._session_type)
+        session = self._session
+        self._timeout = session.pick(timeout)
+        self._lock = self._lock_type()
+        self._exchange: Any = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def _start(self) -> None:
+        """Called at the end of the constructor."""
+
+    def _watch(self, exchange: _Exchange) -> None:
+        """Cancel ``exchange`` when the object is collected with its stream open."""
+        self._exchange = exchange
+        self._finalizer = weakref.finalize(self, exchange.cancel)
+        self._finalizer.atexit = False
+
+    def _detach(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer.detach()
+
+
+class CursorBase(_Stream):
+    """What sync and asyncio cursors share: checks, state, entry properties, failures.
+
+    The constructor checks every argument and prepares the open frame.
+    """
+
+    __slots__ = ("_open_frame", "_s")
 
     def __init__(
         self,
@@ -524,11 +498,11 @@ class CursorBase:
         values: tuple[Any, ...] = (),
         timeout: float | None = None,
     ) -> None:
-        session = self._session_of(stub)
+        self._setup(stub, timeout)
         index, values = open_values(values, index)
         if not isinstance(keys_only, bool):
             raise TypeError(f"keys_only must be a bool, not {type(keys_only).__name__}")
-        self._open_frame = cursor_open(
+        self._open_frame: pb.CursorClientMessage | None = cursor_open(
             check_name(store, "store name"),
             key_range=key_range,
             direction=check_direction(direction),
@@ -536,30 +510,8 @@ class CursorBase:
             index=index,
             values=values,
         )
-        self._session = session
-        self._timeout = session.pick(timeout)
         self._s = CursorState(index, keys_only)
-        self._lock = self._lock_type()
-        self._exchange = None
-        self._finalizer = None
         self._start()
-
-    @staticmethod
-    def _session_of(stub: Any) -> Any:
-        raise NotImplementedError
-
-    def _start(self) -> None:
-        """Called at the end of the constructor."""
-
-    def _watch(self, exchange: _Exchange) -> None:
-        """Cancel ``exchange`` when the cursor is collected while open."""
-        self._exchange = exchange
-        self._finalizer = weakref.finalize(self, exchange.cancel)
-        self._finalizer.atexit = False
-
-    def _detach(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer.detach()
 
     def _failed(self, error: BaseException, exchange: _Exchange) -> None:
         """A step's request failed: remember why; cancel the stream unless the host ended it."""
@@ -608,37 +560,15 @@ class CursorBase:
         return self._s.record()
 
 
-class TransactionBase(Generic[_Store]):
+class TransactionBase(_Stream, Generic[_Store]):
     """What sync and asyncio transactions share: checks, scope, state, failure handling.
 
-    The constructor checks the arguments and prepares the begin frame; :meth:`_start` (a
-    sync transaction begins there) runs last.
+    The constructor checks the arguments and prepares the begin frame.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_begin",
-        "_exchange",
-        "_finalizer",
-        "_lock",
-        "_s",
-        "_session",
-        "_timeout",
-        "mode",
-        "stores",
-    )
+    __slots__ = ("_begin", "_s", "mode", "stores")
 
-    _lock_type: Callable[[], Any]
-
-    _begin: pb.TransactionClientMessage | None
-    _exchange: Any
-    _finalizer: weakref.finalize[Any, Any] | None
-    _s: TransactionState
-    _session: Any
     _store_type: Callable[[Any, str], _Store]
-    _timeout: float | None
-    mode: str
-    stores: tuple[str, ...]
 
     def __init__(
         self,
@@ -649,27 +579,15 @@ class TransactionBase(Generic[_Store]):
         durability_hint: str = "default",
         timeout: float | None = None,
     ) -> None:
-        session = self._session_of(stub)
+        self._setup(stub, timeout)
         begin = begin_frame(stores, mode, durability_hint)
         #: The stores in the transaction's scope, in the given order.
         self.stores = tuple(begin.begin.stores)
         #: ``"readonly"`` or ``"readwrite"``.
         self.mode = "readwrite" if begin.begin.mode == pb.TRANSACTION_READWRITE else "readonly"
-        self._begin = begin
-        self._session = session
-        self._timeout = session.pick(timeout)
+        self._begin: pb.TransactionClientMessage | None = begin
         self._s = TransactionState()
-        self._lock = self._lock_type()
-        self._exchange = None
-        self._finalizer = None
         self._start()
-
-    @staticmethod
-    def _session_of(stub: Any) -> Any:
-        raise NotImplementedError
-
-    def _start(self) -> None:
-        """Called at the end of the constructor."""
 
     @property
     def finished(self) -> bool:
@@ -679,16 +597,6 @@ class TransactionBase(Generic[_Store]):
     def object_store(self, name: str) -> _Store:
         """Return a handle whose calls run in this transaction."""
         return self._store_type(self, name)
-
-    def _watch(self, exchange: _Exchange) -> None:
-        """Cancel ``exchange`` when the transaction is collected unfinished."""
-        self._exchange = exchange
-        self._finalizer = weakref.finalize(self, exchange.cancel)
-        self._finalizer.atexit = False
-
-    def _detach(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer.detach()
 
     def _step_timeout(self, timeout: float | None) -> float | None:
         return self._timeout if timeout is None else check_timeout(timeout)
@@ -710,16 +618,16 @@ class DatabaseBase(Generic[_Store, _Tx]):
     __slots__ = ("_session",)
 
     _connection_type: Callable[..., Any]
-    _session_type: Callable[..., Any]
-    _client_type: Any
+    _session_type: type[SessionBase[Any]]
     _store_type: Callable[[Any, str], _Store]
     _transaction_type: type[_Tx]
 
     def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
         default = check_timeout(timeout)  # checked before the environment is read
         endpoint = INDEXEDDB.endpoint(name)
-        conn = self._connection_type(endpoint, self._client_type, INDEXEDDB_ERRORS)
-        self._session = self._session_type(conn=conn, metadata=conn.metadata, timeout=default)
+        client_type = self._session_type.client_type
+        conn = self._connection_type(endpoint, client_type, INDEXEDDB_ERRORS)
+        self._session: Any = self._session_type(conn=conn, metadata=conn.metadata, timeout=default)
 
     def object_store(self, name: str) -> _Store:
         """Return a client bound to an object store (no call is made)."""

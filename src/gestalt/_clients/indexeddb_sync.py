@@ -11,26 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any, TypeVar
 
-from gestalt import _indexeddb_handles as calls
-from gestalt._clients.closing import Closing
+from gestalt._clients import indexeddb_handles as core
+from gestalt._clients.closing import Closing, Context
 from gestalt._clients.errors import HostServiceError, TransactionError
 from gestalt._clients.indexeddb_codec import KeyRange
-from gestalt._clients.indexeddb_handles import (
-    Call,
-    CursorBase,
-    IndexCursors,
-    IndexHandle,
-    SessionBase,
-    StoreCursors,
-    StoreHandle,
-    TransactionBase,
-    TransactionIndexHandle,
-    TransactionStoreHandle,
-    find_session,
-)
 from gestalt._clients.indexeddb_streams import (
     CURSOR_CLOSE_FRAME,
     CURSOR_DELETE_FRAME,
@@ -60,10 +46,12 @@ _T = TypeVar("_T")
 _I = TypeVar("_I")
 
 
-class Session(SessionBase[IndexedDBClient]):
+class Session(core.SessionBase[IndexedDBClient]):
     """What the handles of one client share: the stub, metadata, default timeout, streams."""
 
     __slots__ = ()
+
+    client_type = IndexedDBClient
 
     @property
     def stub(self) -> IndexedDBClient:
@@ -74,7 +62,7 @@ class Session(SessionBase[IndexedDBClient]):
         assert self._client is not None
         return self._client
 
-    def _call(self, call: Call[_T], timeout: float | None) -> _T:
+    def _call(self, call: core.Call[_T], timeout: float | None) -> _T:
         """Make ``call`` as a unary RPC and decode its response."""
         method = getattr(self.stub, call.op)
         return call.decode(method(call.request, timeout=self.pick(timeout), metadata=self.metadata))
@@ -88,113 +76,113 @@ class Session(SessionBase[IndexedDBClient]):
 
 def session_of(stub: object) -> Session:
     """The session behind a handle's ``stub`` argument: a client, a session or a stub."""
-    return find_session(stub, Session, IndexedDBClient)
+    return core.find_session(stub, Session)
 
 
 # -- store and index calls (shared by plain and transactional handles) -----------------------
 
 
-class _StoreCalls(StoreHandle[_I]):
+class _StoreCalls(core.StoreHandle[_I]):
     """The object-store methods, run through the owner: a session or a transaction."""
 
     __slots__ = ()
 
-    def _run(self, call: Call[_T], timeout: float | None) -> _T:
+    def _run(self, call: core.Call[_T], timeout: float | None) -> _T:
         owner: Session | Transaction = self._owner
         return owner._call(call, timeout)
 
     def get(self, id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """Fetch a record by primary key; :class:`NotFoundError` when missing."""
-        return self._run(calls.store_get(self._store, id), timeout)
+        return self._run(core.store_get(self._store, id), timeout)
 
     def get_key(self, id: str, *, timeout: float | None = None) -> str:
         """Return the canonical key for a primary key lookup; :class:`NotFoundError` if absent."""
-        return self._run(calls.store_get_key(self._store, id), timeout)
+        return self._run(core.store_get_key(self._store, id), timeout)
 
     def add(self, record: dict[str, Any], *, timeout: float | None = None) -> None:
         """Insert a new record; :class:`AlreadyExistsError` when its id or a unique key is taken."""
-        self._run(calls.store_write("add", self._store, record), timeout)
+        self._run(core.store_write("add", self._store, record), timeout)
 
     def put(self, record: dict[str, Any], *, timeout: float | None = None) -> None:
         """Insert or replace a record."""
-        self._run(calls.store_write("put", self._store, record), timeout)
+        self._run(core.store_write("put", self._store, record), timeout)
 
     def delete(self, id: str, *, timeout: float | None = None) -> None:
         """Delete a record by primary key (a missing record is not an error)."""
-        self._run(calls.store_delete(self._store, id), timeout)
+        self._run(core.store_delete(self._store, id), timeout)
 
     def clear(self, *, timeout: float | None = None) -> None:
         """Delete every record in the store."""
-        self._run(calls.store_clear(self._store), timeout)
+        self._run(core.store_clear(self._store), timeout)
 
     def get_all(
         self, key_range: KeyRange | None = None, *, timeout: float | None = None
     ) -> list[dict[str, Any]]:
         """Return all records that fall within ``key_range`` (every record for None)."""
-        return self._run(calls.store_get_all(self._store, key_range), timeout)
+        return self._run(core.store_get_all(self._store, key_range), timeout)
 
     def get_all_keys(
         self, key_range: KeyRange | None = None, *, timeout: float | None = None
     ) -> list[str]:
         """Return all primary keys that fall within ``key_range``."""
-        return self._run(calls.store_get_all_keys(self._store, key_range), timeout)
+        return self._run(core.store_get_all_keys(self._store, key_range), timeout)
 
     def count(self, key_range: KeyRange | None = None, *, timeout: float | None = None) -> int:
         """Return the number of matching records."""
-        return self._run(calls.store_count(self._store, key_range), timeout)
+        return self._run(core.store_count(self._store, key_range), timeout)
 
     def delete_range(self, key_range: KeyRange, *, timeout: float | None = None) -> int:
         """Delete all records within ``key_range`` (required) and return how many."""
-        return self._run(calls.store_delete_range(self._store, key_range), timeout)
+        return self._run(core.store_delete_range(self._store, key_range), timeout)
 
 
-class _IndexCalls(IndexHandle):
+class _IndexCalls(core.IndexHandle):
     """The index methods, run through the owner: a session or a transaction."""
 
     __slots__ = ()
 
-    def _run(self, call: Call[_T], timeout: float | None) -> _T:
+    def _run(self, call: core.Call[_T], timeout: float | None) -> _T:
         owner: Session | Transaction = self._owner
         return owner._call(call, timeout)
 
     def get(self, *values: Any, timeout: float | None = None) -> dict[str, Any]:
         """Fetch the first matching record for the values; :class:`NotFoundError` if none."""
-        return self._run(calls.index_get(self._store, self._index, values), timeout)
+        return self._run(core.index_get(self._store, self._index, values), timeout)
 
     def get_key(self, *values: Any, timeout: float | None = None) -> str:
         """Fetch the first matching primary key for the indexed values."""
-        return self._run(calls.index_get_key(self._store, self._index, values), timeout)
+        return self._run(core.index_get_key(self._store, self._index, values), timeout)
 
     def get_all(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> list[dict[str, Any]]:
         """Return all records matching the indexed values and key range."""
-        call = calls.index_get_all(self._store, self._index, values, key_range)
+        call = core.index_get_all(self._store, self._index, values, key_range)
         return self._run(call, timeout)
 
     def get_all_keys(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> list[str]:
         """Return all primary keys matching the indexed values and key range."""
-        call = calls.index_get_all_keys(self._store, self._index, values, key_range)
+        call = core.index_get_all_keys(self._store, self._index, values, key_range)
         return self._run(call, timeout)
 
     def count(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> int:
         """Return the number of records matching the indexed values."""
-        call = calls.index_count(self._store, self._index, values, key_range)
+        call = core.index_count(self._store, self._index, values, key_range)
         return self._run(call, timeout)
 
     def delete(self, *values: Any, timeout: float | None = None) -> int:
         """Delete records matching the indexed values and return how many."""
-        return self._run(calls.index_delete(self._store, self._index, values), timeout)
+        return self._run(core.index_delete(self._store, self._index, values), timeout)
 
 
 # -- cursors ---------------------------------------------------------------------------------
 
 
-class Cursor(CursorBase, Closing):
+class Cursor(core.CursorBase, Closing):
     """Stateful cursor over object store or index results.
 
     Made by ``open_cursor`` / ``open_key_cursor``; the constructor opens the stream and
@@ -206,7 +194,7 @@ class Cursor(CursorBase, Closing):
 
     __slots__ = ()
 
-    _session_of = staticmethod(session_of)
+    _session_type = Session
     _lock_type = threading.Lock
     _exchange: SyncExchange
 
@@ -295,14 +283,14 @@ class Cursor(CursorBase, Closing):
 # -- transactions ----------------------------------------------------------------------------
 
 
-class TransactionIndex(_IndexCalls, TransactionIndexHandle):
+class TransactionIndex(_IndexCalls, core.TransactionIndexHandle):
     """An index whose calls run in a transaction (from :meth:`TransactionObjectStore.index`)."""
 
     __slots__ = ()
 
 
 class TransactionObjectStore(
-    _StoreCalls[TransactionIndex], TransactionStoreHandle[TransactionIndex]
+    _StoreCalls[TransactionIndex], core.TransactionStoreHandle[TransactionIndex]
 ):
     """An object store whose calls run in a transaction (from :meth:`Transaction.object_store`)."""
 
@@ -311,7 +299,7 @@ class TransactionObjectStore(
     _index_type = TransactionIndex
 
 
-class Transaction(TransactionBase["TransactionObjectStore"]):
+class Transaction(core.TransactionBase["TransactionObjectStore"], Context):
     """An explicit IndexedDB transaction (from :meth:`IndexedDB.transaction`).
 
     The constructor opens the stream and waits for the host to begin. Operations on
@@ -325,7 +313,7 @@ class Transaction(TransactionBase["TransactionObjectStore"]):
 
     __slots__ = ()
 
-    _session_of = staticmethod(session_of)
+    _session_type = Session
     _lock_type = threading.Lock
     _store_type = TransactionObjectStore
     _exchange: SyncExchange
@@ -346,7 +334,7 @@ class Transaction(TransactionBase["TransactionObjectStore"]):
             exchange.cancel()
             raise
 
-    def _call(self, call: Call[_T], timeout: float | None) -> _T:
+    def _call(self, call: core.Call[_T], timeout: float | None) -> _T:
         """Run ``call`` as the transaction's next operation and decode its result."""
         with self._lock:
             frame = self._s.operation(call.op, call.request)
@@ -392,16 +380,7 @@ class Transaction(TransactionBase["TransactionObjectStore"]):
                 self._detach()
                 self._exchange.cancel()
 
-    def __enter__(self) -> Transaction:
-        """Return the transaction for with statements."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _exit(self, exc: BaseException | None) -> None:
         """Commit when the block succeeded, abort when it raised (never suppressing it)."""
         if exc is None:
             self.commit()
@@ -417,7 +396,7 @@ class Transaction(TransactionBase["TransactionObjectStore"]):
 # -- the handles -----------------------------------------------------------------------------
 
 
-class Index(_IndexCalls, IndexCursors[Cursor]):
+class Index(_IndexCalls, core.IndexCursors[Cursor]):
     """Client bound to a secondary index on an object store.
 
     Built by :meth:`ObjectStore.index`. Methods take the index key as positional values,
@@ -426,11 +405,11 @@ class Index(_IndexCalls, IndexCursors[Cursor]):
 
     __slots__ = ()
 
-    _session_of = staticmethod(session_of)
+    _session_type = Session
     _cursor_type = Cursor
 
 
-class ObjectStore(_StoreCalls[Index], StoreCursors[Cursor]):
+class ObjectStore(_StoreCalls[Index], core.StoreCursors[Cursor]):
     """Client bound to a single IndexedDB object store.
 
     Built by :meth:`IndexedDB.object_store`; ``stub`` is the ``IndexedDB`` client. No call is
@@ -439,7 +418,7 @@ class ObjectStore(_StoreCalls[Index], StoreCursors[Cursor]):
 
     __slots__ = ()
 
-    _session_of = staticmethod(session_of)
+    _session_type = Session
     _cursor_type = Cursor
     _index_type = Index
 

@@ -87,7 +87,12 @@ import grpc
 import grpc.aio
 
 from gestalt._clients.closing import AsyncClosing, Closing
-from gestalt._clients.errors import S3_ACCESS_URL_ERRORS, S3_ERRORS, HostServiceError, S3NotFoundError
+from gestalt._clients.errors import (
+    S3_ACCESS_URL_ERRORS,
+    S3_ERRORS,
+    HostServiceError,
+    S3NotFoundError,
+)
 from gestalt._clients.s3_stream import (
     AsyncBody,
     AsyncS3ReadStream,

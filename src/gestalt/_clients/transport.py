@@ -87,6 +87,7 @@ __all__ = [
     "cache_socket_env",
     "cache_socket_token_env",
     "check_timeout",
+    "clean_relay_token",
     "indexeddb_socket_env",
     "indexeddb_socket_token_env",
     "parse_target",
@@ -174,12 +175,13 @@ class HostService:
             raise HostServiceConfigError(f"{var} is not set")
         target = parse_target(raw, self.label)
         token_var = var + "_TOKEN"
-        token = env.get(token_var, "").strip() or None
-        if token is not None and not all(" " <= char <= "~" for char in token):
+        try:
+            token = clean_relay_token(env.get(token_var, ""))
+        except ValueError:
             raise HostServiceConfigError(
                 f"{token_var} holds characters a gRPC header cannot carry "
                 "(only printable ASCII is allowed)"
-            )
+            ) from None
         if token is not None and target.scheme == "tcp" and not _loopback(target.address):
             _warn_plaintext(token_var, target)
         return Endpoint(self, var, target, token)
@@ -215,6 +217,19 @@ def _warn_plaintext(token_var: str, target: Target) -> None:
         token_var,
         target.address,
     )
+
+
+def clean_relay_token(token: str) -> str | None:
+    """A relay token as it travels in ``x-gestalt-host-service-relay-token``: trimmed.
+
+    None for a blank token (no token); ``ValueError`` when a gRPC header cannot carry it
+    (only printable ASCII can). The clients read it from the environment, the embedded
+    servers take it to check calls against.
+    """
+    stripped = token.strip()
+    if stripped and not all(" " <= char <= "~" for char in stripped):
+        raise ValueError("the relay token must be printable ASCII (it travels in a gRPC header)")
+    return stripped or None
 
 
 #: The Cache service (``GESTALT_CACHE_SOCKET``).
