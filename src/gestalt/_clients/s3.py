@@ -142,25 +142,57 @@ WRITE_METHOD = "/gestalt.provider.v1.S3/WriteObject"
 _RELAY_REFUSED = "host-service-relay-method-not-allowed"
 
 _O = TypeVar("_O", bound="_Object[Any]")
+_Objects = TypeVar("_Objects")
+_Access = TypeVar("_Access")
+_Write = TypeVar("_Write")
 _C = TypeVar("_C")
 _R = TypeVar("_R", bound=_Reader)
 
 
-class SyncStubs:
-    """What an S3 client calls on one channel; the pool builds it once per channel."""
+class _Stubs(Generic[_Objects, _Access, _Write]):
+    """What an S3 client calls on one channel; the pool builds it once per channel.
+
+    ``_kinds`` are the generated S3 and S3ObjectAccess client classes for the channel's kind
+    (sync or ``grpc.aio``). Writes go through a multicallable of our own (Q11, Q17).
+    """
 
     __slots__ = ("access", "objects", "urls", "write")
 
-    def __init__(self, channel: grpc.Channel, *, error_mapper: ErrorMapper) -> None:
-        self.objects = S3Client(channel, error_mapper=error_mapper)
-        self.urls = S3Client(channel, error_mapper=S3_ACCESS_URL_ERRORS)
-        self.access = S3ObjectAccessClient(channel, error_mapper=S3_ACCESS_URL_ERRORS)
-        self.write: grpc.StreamUnaryMultiCallable[Any, s3_pb2.WriteObjectResponse]
-        self.write = channel.stream_unary(
+    _kinds: tuple[Callable[..., _Objects], Callable[..., _Access]]
+
+    def __init__(self, channel: Any, *, error_mapper: ErrorMapper) -> None:
+        objects, access = self._kinds
+        self.objects = objects(channel, error_mapper=error_mapper)
+        self.urls = objects(channel, error_mapper=S3_ACCESS_URL_ERRORS)
+        self.access = access(channel, error_mapper=S3_ACCESS_URL_ERRORS)
+        self.write: _Write = channel.stream_unary(
             WRITE_METHOD,
             request_serializer=serialize_write_frame,
             response_deserializer=s3_pb2.WriteObjectResponse.FromString,
         )
+
+
+# The multicallable types only exist for type checkers, hence the strings.
+class _SyncStubs(
+    _Stubs[
+        S3Client,
+        S3ObjectAccessClient,
+        "grpc.StreamUnaryMultiCallable[Any, s3_pb2.WriteObjectResponse]",
+    ]
+):
+    __slots__ = ()
+    _kinds = (S3Client, S3ObjectAccessClient)
+
+
+class _AioStubs(
+    _Stubs[
+        AsyncS3Client,
+        AsyncS3ObjectAccessClient,
+        "grpc.aio.StreamUnaryMultiCallable[Any, s3_pb2.WriteObjectResponse]",
+    ]
+):
+    __slots__ = ()
+    _kinds = (AsyncS3Client, AsyncS3ObjectAccessClient)
 
 
 def relay_refused(error: HostServiceError) -> bool:
@@ -239,13 +271,22 @@ class _Upload:
 class _Client(Generic[_O]):
     """What S3 and AsyncS3 share: object helpers and the set of open read streams."""
 
-    __slots__ = ("__weakref__", "_lock", "_streams")
+    __slots__ = ("__weakref__", "_conn", "_lock", "_streams")
 
     _object_type: type[_O]
+    _connection_type: Callable[..., Any]
+    _stubs_type: Callable[..., Any]
 
-    def __init__(self) -> None:
+    def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
+        default = check_timeout(timeout)  # checked before the environment is read
+        endpoint = S3_SERVICE.endpoint(name)
+        self._conn: Any = self._connection_type(endpoint, self._stubs_type, S3_ERRORS, default)
         self._lock = threading.Lock()
         self._streams: weakref.WeakSet[_Reader] = weakref.WeakSet()
+
+    def _opts(self, timeout: float | None) -> CallOptions:
+        options: CallOptions = self._conn.options(timeout)
+        return options
 
     def object(self, bucket: str, key: str) -> _O:
         """Return an object helper for the latest version."""
@@ -400,13 +441,12 @@ class S3(_Client[S3Object], Closing):
     binding's variable is not set. Use as a context manager or call :meth:`close`.
     """
 
-    __slots__ = ("_conn",)
-    _object_type = S3Object
+    __slots__ = ()
 
-    def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
-        default = check_timeout(timeout)  # checked before the environment is read
-        self._conn = SyncConnection(S3_SERVICE.endpoint(name), SyncStubs, S3_ERRORS, default)
-        super().__init__()
+    _object_type = S3Object
+    _connection_type = SyncConnection
+    _stubs_type = _SyncStubs
+    _conn: SyncConnection[_SyncStubs]
 
     def close(self) -> None:
         """Close the client and cancel its open read streams; idempotent."""
@@ -526,28 +566,8 @@ class S3(_Client[S3Object], Closing):
         """Create a host-mediated object access URL (same as :meth:`create_object_access_url`)."""
         return self.create_object_access_url(ref, opts, timeout=timeout)
 
-    def _opts(self, timeout: float | None) -> CallOptions:
-        return self._conn.options(timeout)
-
 
 # -- asyncio -------------------------------------------------------------------------------
-
-
-class _AioStubs:
-    """What an AsyncS3 client calls on one ``grpc.aio`` channel."""
-
-    __slots__ = ("access", "objects", "urls", "write")
-
-    def __init__(self, channel: grpc.aio.Channel, *, error_mapper: ErrorMapper) -> None:
-        self.objects = AsyncS3Client(channel, error_mapper=error_mapper)
-        self.urls = AsyncS3Client(channel, error_mapper=S3_ACCESS_URL_ERRORS)
-        self.access = AsyncS3ObjectAccessClient(channel, error_mapper=S3_ACCESS_URL_ERRORS)
-        self.write: grpc.aio.StreamUnaryMultiCallable[Any, s3_pb2.WriteObjectResponse]
-        self.write = channel.stream_unary(
-            WRITE_METHOD,
-            request_serializer=serialize_write_frame,
-            response_deserializer=s3_pb2.WriteObjectResponse.FromString,
-        )
 
 
 class _BodyFailed(Exception):
@@ -689,13 +709,12 @@ class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
     loop and used from any loop; close it with ``await s3.close()`` or ``async with``.
     """
 
-    __slots__ = ("_conn",)
-    _object_type = AsyncS3Object
+    __slots__ = ()
 
-    def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
-        default = check_timeout(timeout)  # checked before the environment is read
-        self._conn = AioConnection(S3_SERVICE.endpoint(name), _AioStubs, S3_ERRORS, default)
-        super().__init__()
+    _object_type = AsyncS3Object
+    _connection_type = AioConnection
+    _stubs_type = _AioStubs
+    _conn: AioConnection[_AioStubs]
 
     async def close(self) -> None:
         """Close the client and cancel its open read streams; idempotent."""
@@ -822,6 +841,3 @@ class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
     ) -> PresignResult:
         """Create a host-mediated object access URL (same as :meth:`create_object_access_url`)."""
         return await self.create_object_access_url(ref, opts, timeout=timeout)
-
-    def _opts(self, timeout: float | None) -> CallOptions:
-        return self._conn.options(timeout)
