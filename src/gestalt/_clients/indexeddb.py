@@ -90,15 +90,6 @@ from gestalt._clients.errors import (
     NotFoundError,
     TransactionError,
 )
-from gestalt._clients.indexeddb_aio import (
-    AsyncCursor,
-    AsyncIndex,
-    AsyncIndexedDB,
-    AsyncObjectStore,
-    AsyncTransaction,
-    AsyncTransactionIndex,
-    AsyncTransactionObjectStore,
-)
 from gestalt._clients.indexeddb_codec import (
     CURSOR_NEXT,
     CURSOR_NEXT_UNIQUE,
@@ -129,13 +120,6 @@ __all__ = [
     "CURSOR_PREV",
     "CURSOR_PREV_UNIQUE",
     "AlreadyExistsError",
-    "AsyncCursor",
-    "AsyncIndex",
-    "AsyncIndexedDB",
-    "AsyncObjectStore",
-    "AsyncTransaction",
-    "AsyncTransactionIndex",
-    "AsyncTransactionObjectStore",
     "Cursor",
     "Index",
     "IndexSchema",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Generator
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from gestalt._clients import indexeddb_handles as core
 from gestalt._clients.closing import AsyncClosing, AsyncContext
@@ -59,6 +59,10 @@ _T = TypeVar("_T")
 _I = TypeVar("_I")
 
 
+def _session_of(stub: object) -> _AioSession:
+    return core.find_session(stub, _AioSession)
+
+
 class _AioSession(core.SessionBase[AsyncIndexedDBClient]):
     """What the handles of one async client share: stubs, metadata, timeout, open streams."""
 
@@ -85,10 +89,6 @@ class _AioSession(core.SessionBase[AsyncIndexedDBClient]):
         self._cancel_streams()
         if self._conn is not None:
             await self._conn.close()
-
-
-def _session_of(stub: object) -> _AioSession:
-    return core.find_session(stub, _AioSession)
 
 
 # -- store and index calls -------------------------------------------------------------------
@@ -196,7 +196,32 @@ class _AsyncIndexCalls(core.IndexHandle):
 # -- cursors ---------------------------------------------------------------------------------
 
 
-class AsyncCursor(core.CursorBase, AsyncClosing):
+class _OpensLazily:
+    """Cursors and transactions open their stream on first use, or when awaited or entered."""
+
+    __slots__ = ()
+
+    _lock: asyncio.Lock
+
+    async def _prepare(self) -> Any:
+        """Open the stream unless it is open already; the lock is held."""
+        raise NotImplementedError
+
+    async def _ready(self) -> Self:
+        async with self._lock:
+            await self._prepare()
+        return self
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        """``await`` it to open its stream now (once); gives the object back."""
+        return self._ready().__await__()
+
+    async def __aenter__(self) -> Self:
+        """Open the stream now (once) and return the object for ``async with``."""
+        return await self._ready()
+
+
+class AsyncCursor(core.CursorBase, _OpensLazily, AsyncClosing):
     """Asyncio cursor over object store or index results (see ``Cursor``).
 
     Built without I/O; the stream opens when the cursor is awaited, entered with
@@ -222,7 +247,7 @@ class AsyncCursor(core.CursorBase, AsyncClosing):
             raise
         return self._apply(apply, answer, exchange)
 
-    async def _open_locked(self) -> None:
+    async def _prepare(self) -> None:
         frame = self._open_frame
         if frame is None:
             return
@@ -234,17 +259,11 @@ class AsyncCursor(core.CursorBase, AsyncClosing):
 
     async def open(self) -> AsyncCursor:
         """Open the stream now (once) and return the cursor."""
-        async with self._lock:
-            await self._open_locked()
-        return self
-
-    def __await__(self) -> Generator[Any, None, AsyncCursor]:
-        """``await cursor`` opens it and gives the cursor back."""
-        return self.open().__await__()
+        return await self._ready()
 
     async def _move(self, frame: pb.CursorClientMessage) -> bool:
         async with self._lock:
-            await self._open_locked()
+            await self._prepare()
             if not self._s.check_movable():
                 return False
             if await self._command(frame, self._s.moved):
@@ -299,22 +318,19 @@ class AsyncCursor(core.CursorBase, AsyncClosing):
         while await self.continue_():
             yield self
 
-    async def __aenter__(self) -> AsyncCursor:
-        """Open the cursor and return it for ``async with`` statements."""
-        return await self.open()
-
 
 # -- transactions ----------------------------------------------------------------------------
 
 
-class AsyncTransactionIndex(_AsyncIndexCalls, core.TransactionIndexHandle):
+class AsyncTransactionIndex(_AsyncIndexCalls, core.TransactionIndexHandle["AsyncTransaction"]):
     """An index whose calls run in an :class:`AsyncTransaction`."""
 
     __slots__ = ()
 
 
 class AsyncTransactionObjectStore(
-    _AsyncStoreCalls[AsyncTransactionIndex], core.TransactionStoreHandle[AsyncTransactionIndex]
+    _AsyncStoreCalls[AsyncTransactionIndex],
+    core.TransactionStoreHandle[AsyncTransactionIndex, "AsyncTransaction"],
 ):
     """An object store whose calls run in an :class:`AsyncTransaction`."""
 
@@ -323,7 +339,9 @@ class AsyncTransactionObjectStore(
     _index_type = AsyncTransactionIndex
 
 
-class AsyncTransaction(core.TransactionBase[AsyncTransactionObjectStore], AsyncContext):
+class AsyncTransaction(
+    core.TransactionBase[AsyncTransactionObjectStore], _OpensLazily, AsyncContext
+):
     """Asyncio IndexedDB transaction (see ``Transaction``).
 
     Built without I/O; it begins when awaited, entered with ``async with`` or at its first
@@ -337,7 +355,7 @@ class AsyncTransaction(core.TransactionBase[AsyncTransactionObjectStore], AsyncC
     _store_type = AsyncTransactionObjectStore
     _exchange: AioExchange | None
 
-    async def _begin_locked(self) -> AioExchange:
+    async def _prepare(self) -> AioExchange:
         exchange = self._exchange
         if exchange is not None:
             return exchange
@@ -361,18 +379,12 @@ class AsyncTransaction(core.TransactionBase[AsyncTransactionObjectStore], AsyncC
 
     async def begin(self) -> AsyncTransaction:
         """Begin now (once) and return the transaction."""
-        async with self._lock:
-            await self._begin_locked()
-        return self
-
-    def __await__(self) -> Generator[Any, None, AsyncTransaction]:
-        """``await tx`` begins it and gives the transaction back."""
-        return self.begin().__await__()
+        return await self._ready()
 
     async def _call(self, call: core.Call[_T], timeout: float | None) -> _T:
         """Run ``call`` as the transaction's next operation and decode its result."""
         async with self._lock:
-            exchange = await self._begin_locked()
+            exchange = await self._prepare()
             frame = self._s.operation(call.op, call.request)
             try:
                 answer = await exchange.request(frame, self._step_timeout(timeout))
@@ -387,7 +399,7 @@ class AsyncTransaction(core.TransactionBase[AsyncTransactionObjectStore], AsyncC
     async def _end(
         self, frame: pb.TransactionClientMessage, step: str, timeout: float | None
     ) -> None:
-        exchange = await self._begin_locked()
+        exchange = await self._prepare()
         self._s.finished = True
         self._detach()
         try:
@@ -422,10 +434,6 @@ class AsyncTransaction(core.TransactionBase[AsyncTransactionObjectStore], AsyncC
             self._detach()
             if self._exchange is not None:
                 self._exchange.cancel()
-
-    async def __aenter__(self) -> AsyncTransaction:
-        """Begin the transaction and return it for ``async with`` statements."""
-        return await self.begin()
 
     async def _aexit(self, exc: BaseException | None) -> None:
         """Commit when the block succeeded, abort when it raised (never suppressing it)."""

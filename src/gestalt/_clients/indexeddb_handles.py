@@ -265,6 +265,9 @@ def find_session(stub: object, session_type: type[_Session]) -> _Session:
     )
 
 
+_InTx = TypeVar("_InTx", bound="TransactionBase[Any]")
+
+
 def _in_scope(tx: object, tx_type: type[TransactionBase[Any]], store: str) -> str:
     if not isinstance(tx, tx_type):
         name = tx_type.__name__
@@ -328,26 +331,26 @@ class IndexHandle:
         return f"{type(self).__name__}({self._store!r}, {self._index!r})"
 
 
-class TransactionStoreHandle(StoreHandle[_Index]):
+class TransactionStoreHandle(StoreHandle[_Index], Generic[_Index, _InTx]):
     """A store handle whose calls run in ``tx``, an instance of ``_tx_type``."""
 
     __slots__ = ()
 
     _tx_type: type[TransactionBase[Any]]
 
-    def __init__(self, tx: Any, store: str) -> None:
+    def __init__(self, tx: _InTx, store: str) -> None:
         self._store = _in_scope(tx, self._tx_type, store)
         self._owner = tx
 
 
-class TransactionIndexHandle(IndexHandle):
+class TransactionIndexHandle(IndexHandle, Generic[_InTx]):
     """An index handle whose calls run in ``tx``, an instance of ``_tx_type``."""
 
     __slots__ = ()
 
     _tx_type: type[TransactionBase[Any]]
 
-    def __init__(self, tx: Any, store: str, index: str) -> None:
+    def __init__(self, tx: _InTx, store: str, index: str) -> None:
         self._store = _in_scope(tx, self._tx_type, store)
         self._index = check_name(index, "index name")
         self._owner = tx

@@ -283,14 +283,14 @@ class Cursor(core.CursorBase, Closing):
 # -- transactions ----------------------------------------------------------------------------
 
 
-class TransactionIndex(_IndexCalls, core.TransactionIndexHandle):
+class TransactionIndex(_IndexCalls, core.TransactionIndexHandle["Transaction"]):
     """An index whose calls run in a transaction (from :meth:`TransactionObjectStore.index`)."""
 
     __slots__ = ()
 
 
 class TransactionObjectStore(
-    _StoreCalls[TransactionIndex], core.TransactionStoreHandle[TransactionIndex]
+    _StoreCalls[TransactionIndex], core.TransactionStoreHandle[TransactionIndex, "Transaction"]
 ):
     """An object store whose calls run in a transaction (from :meth:`Transaction.object_store`)."""
 
