@@ -1,9 +1,9 @@
 """What the sync and asyncio IndexedDB handles share, written once and free of I/O.
 
-* :class:`Call` and the ``store_*`` / ``index_*`` builders: one store or index method as
-  data (the RPC, its checked request, the transaction result field, the decoder). A sync
-  handle runs it with a blocking call, an asyncio handle awaits it; in a transaction it
-  travels as an operation frame.
+* :class:`Call`: one store or index method as data (the RPC, its checked request, the
+  transaction result field, the decoder), built by the handle bases' ``_<method>_call``
+  methods. A sync handle runs it with a blocking call, an asyncio handle awaits it; in a
+  transaction it travels as an operation frame.
 * :class:`SessionBase`: what the handles of one client share (stub, metadata, timeout,
   open streams).
 * Handle bases: names, reprs, ``index()`` and ``open_cursor()`` / ``open_key_cursor()``,
@@ -18,7 +18,6 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from gestalt._clients.errors import INDEXEDDB_ERRORS, HostServiceError
@@ -105,8 +104,17 @@ def _nothing(response: Any) -> None:
     return None
 
 
-# Scalar answers: the field as it is (protobuf gives str and int).
-_key, _count, _deleted = attrgetter("key"), attrgetter("count"), attrgetter("deleted")
+def _key(response: Any) -> str:
+    key: str = response.key
+    return key
+
+
+def _count(response: Any) -> int:
+    return int(response.count)
+
+
+def _deleted(response: Any) -> int:
+    return int(response.deleted)
 
 
 def create_store(name: str, schema: ObjectStoreSchema | None) -> Call[None]:
@@ -119,91 +127,6 @@ def delete_store(name: str) -> Call[None]:
     """``IndexedDB.delete_object_store``."""
     request = pb.DeleteObjectStoreRequest(name=check_name(name, "store name"))
     return Call("delete_object_store", request, "", _nothing)
-
-
-def store_get(store: str, id: str) -> Call[dict[str, Any]]:
-    """``get``: the record with primary key ``id``."""
-    return Call("get", pb.ObjectStoreRequest(store=store, id=check_id(id)), "record", _record)
-
-
-def store_get_key(store: str, id: str) -> Call[str]:
-    """``get_key``: the canonical primary key."""
-    return Call("get_key", pb.ObjectStoreRequest(store=store, id=check_id(id)), "key", _key)
-
-
-def store_write(op: str, store: str, record: dict[str, Any]) -> Call[None]:
-    """``add`` or ``put`` of ``record``."""
-    return Call(op, record_request(store, record), "empty", _nothing)
-
-
-def store_delete(store: str, id: str) -> Call[None]:
-    """``delete`` of the record with primary key ``id``."""
-    return Call("delete", pb.ObjectStoreRequest(store=store, id=check_id(id)), "empty", _nothing)
-
-
-def store_clear(store: str) -> Call[None]:
-    """``clear``: every record goes."""
-    return Call("clear", pb.ObjectStoreNameRequest(store=store), "empty", _nothing)
-
-
-def store_get_all(store: str, key_range: KeyRange | None) -> Call[list[dict[str, Any]]]:
-    """``get_all`` records in ``key_range``."""
-    return Call("get_all", range_request(store, key_range), "records", _records)
-
-
-def store_get_all_keys(store: str, key_range: KeyRange | None) -> Call[list[str]]:
-    """``get_all_keys`` in ``key_range``."""
-    return Call("get_all_keys", range_request(store, key_range), "keys", _keys)
-
-
-def store_count(store: str, key_range: KeyRange | None) -> Call[int]:
-    """``count`` of the records in ``key_range``."""
-    return Call("count", range_request(store, key_range), "count", _count)
-
-
-def store_delete_range(store: str, key_range: KeyRange) -> Call[int]:
-    """``delete_range`` (the range is required)."""
-    request = range_request(store, key_range, required=True)
-    return Call("delete_range", request, "delete", _deleted)
-
-
-def index_get(store: str, index: str, values: tuple[Any, ...]) -> Call[dict[str, Any]]:
-    """``Index.get``: the first matching record."""
-    return Call("index_get", index_request(store, index, values), "record", _record)
-
-
-def index_get_key(store: str, index: str, values: tuple[Any, ...]) -> Call[str]:
-    """``Index.get_key``: the first matching primary key."""
-    return Call("index_get_key", index_request(store, index, values), "key", _key)
-
-
-def index_get_all(
-    store: str, index: str, values: tuple[Any, ...], key_range: KeyRange | None
-) -> Call[list[dict[str, Any]]]:
-    """``Index.get_all`` matching records."""
-    request = index_request(store, index, values, key_range)
-    return Call("index_get_all", request, "records", _records)
-
-
-def index_get_all_keys(
-    store: str, index: str, values: tuple[Any, ...], key_range: KeyRange | None
-) -> Call[list[str]]:
-    """``Index.get_all_keys`` of the matching records."""
-    request = index_request(store, index, values, key_range)
-    return Call("index_get_all_keys", request, "keys", _keys)
-
-
-def index_count(
-    store: str, index: str, values: tuple[Any, ...], key_range: KeyRange | None
-) -> Call[int]:
-    """``Index.count`` of the matching records."""
-    request = index_request(store, index, values, key_range)
-    return Call("index_count", request, "count", _count)
-
-
-def index_delete(store: str, index: str, values: tuple[Any, ...]) -> Call[int]:
-    """``Index.delete`` of the matching records."""
-    return Call("index_delete", index_request(store, index, values), "delete", _deleted)
 
 
 # -- sessions and handles --------------------------------------------------------------------
@@ -304,6 +227,41 @@ class StoreHandle(Generic[_Index]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._store!r})"
 
+    # The store's requests as calls (run by the subclasses' methods of the same name).
+
+    def _by_id(self, id: str) -> pb.ObjectStoreRequest:
+        return pb.ObjectStoreRequest(store=self._store, id=check_id(id))
+
+    def _range(self, key_range: KeyRange | None, required: bool = False) -> Any:
+        return range_request(self._store, key_range, required=required)
+
+    def _get_call(self, id: str) -> Call[dict[str, Any]]:
+        return Call("get", self._by_id(id), "record", _record)
+
+    def _get_key_call(self, id: str) -> Call[str]:
+        return Call("get_key", self._by_id(id), "key", _key)
+
+    def _write_call(self, op: str, record: dict[str, Any]) -> Call[None]:
+        return Call(op, record_request(self._store, record), "empty", _nothing)
+
+    def _delete_call(self, id: str) -> Call[None]:
+        return Call("delete", self._by_id(id), "empty", _nothing)
+
+    def _clear_call(self) -> Call[None]:
+        return Call("clear", pb.ObjectStoreNameRequest(store=self._store), "empty", _nothing)
+
+    def _get_all_call(self, key_range: KeyRange | None) -> Call[list[dict[str, Any]]]:
+        return Call("get_all", self._range(key_range), "records", _records)
+
+    def _get_all_keys_call(self, key_range: KeyRange | None) -> Call[list[str]]:
+        return Call("get_all_keys", self._range(key_range), "keys", _keys)
+
+    def _count_call(self, key_range: KeyRange | None) -> Call[int]:
+        return Call("count", self._range(key_range), "count", _count)
+
+    def _delete_range_call(self, key_range: KeyRange) -> Call[int]:
+        return Call("delete_range", self._range(key_range, True), "delete", _deleted)
+
 
 class IndexHandle:
     """An index handle: its name, its store's name and its repr."""
@@ -329,6 +287,33 @@ class IndexHandle:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._store!r}, {self._index!r})"
+
+    # The index's requests as calls (run by the subclasses' methods of the same name).
+
+    def _query(self, values: tuple[Any, ...], key_range: KeyRange | None = None) -> Any:
+        return index_request(self._store, self._index, values, key_range)
+
+    def _get_call(self, values: tuple[Any, ...]) -> Call[dict[str, Any]]:
+        return Call("index_get", self._query(values), "record", _record)
+
+    def _get_key_call(self, values: tuple[Any, ...]) -> Call[str]:
+        return Call("index_get_key", self._query(values), "key", _key)
+
+    def _get_all_call(
+        self, values: tuple[Any, ...], key_range: KeyRange | None
+    ) -> Call[list[dict[str, Any]]]:
+        return Call("index_get_all", self._query(values, key_range), "records", _records)
+
+    def _get_all_keys_call(
+        self, values: tuple[Any, ...], key_range: KeyRange | None
+    ) -> Call[list[str]]:
+        return Call("index_get_all_keys", self._query(values, key_range), "keys", _keys)
+
+    def _count_call(self, values: tuple[Any, ...], key_range: KeyRange | None) -> Call[int]:
+        return Call("index_count", self._query(values, key_range), "count", _count)
+
+    def _delete_call(self, values: tuple[Any, ...]) -> Call[int]:
+        return Call("index_delete", self._query(values), "delete", _deleted)
 
 
 class TransactionStoreHandle(StoreHandle[_Index], Generic[_Index, _InTx]):

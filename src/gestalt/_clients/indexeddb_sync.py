@@ -93,47 +93,47 @@ class _StoreCalls(core.StoreHandle[_I]):
 
     def get(self, id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """Fetch a record by primary key; :class:`NotFoundError` when missing."""
-        return self._run(core.store_get(self._store, id), timeout)
+        return self._run(self._get_call(id), timeout)
 
     def get_key(self, id: str, *, timeout: float | None = None) -> str:
         """Return the canonical key for a primary key lookup; :class:`NotFoundError` if absent."""
-        return self._run(core.store_get_key(self._store, id), timeout)
+        return self._run(self._get_key_call(id), timeout)
 
     def add(self, record: dict[str, Any], *, timeout: float | None = None) -> None:
         """Insert a new record; :class:`AlreadyExistsError` when its id or a unique key is taken."""
-        self._run(core.store_write("add", self._store, record), timeout)
+        self._run(self._write_call("add", record), timeout)
 
     def put(self, record: dict[str, Any], *, timeout: float | None = None) -> None:
         """Insert or replace a record."""
-        self._run(core.store_write("put", self._store, record), timeout)
+        self._run(self._write_call("put", record), timeout)
 
     def delete(self, id: str, *, timeout: float | None = None) -> None:
         """Delete a record by primary key (a missing record is not an error)."""
-        self._run(core.store_delete(self._store, id), timeout)
+        self._run(self._delete_call(id), timeout)
 
     def clear(self, *, timeout: float | None = None) -> None:
         """Delete every record in the store."""
-        self._run(core.store_clear(self._store), timeout)
+        self._run(self._clear_call(), timeout)
 
     def get_all(
         self, key_range: KeyRange | None = None, *, timeout: float | None = None
     ) -> list[dict[str, Any]]:
         """Return all records that fall within ``key_range`` (every record for None)."""
-        return self._run(core.store_get_all(self._store, key_range), timeout)
+        return self._run(self._get_all_call(key_range), timeout)
 
     def get_all_keys(
         self, key_range: KeyRange | None = None, *, timeout: float | None = None
     ) -> list[str]:
         """Return all primary keys that fall within ``key_range``."""
-        return self._run(core.store_get_all_keys(self._store, key_range), timeout)
+        return self._run(self._get_all_keys_call(key_range), timeout)
 
     def count(self, key_range: KeyRange | None = None, *, timeout: float | None = None) -> int:
         """Return the number of matching records."""
-        return self._run(core.store_count(self._store, key_range), timeout)
+        return self._run(self._count_call(key_range), timeout)
 
     def delete_range(self, key_range: KeyRange, *, timeout: float | None = None) -> int:
         """Delete all records within ``key_range`` (required) and return how many."""
-        return self._run(core.store_delete_range(self._store, key_range), timeout)
+        return self._run(self._delete_range_call(key_range), timeout)
 
 
 class _IndexCalls(core.IndexHandle):
@@ -147,36 +147,33 @@ class _IndexCalls(core.IndexHandle):
 
     def get(self, *values: Any, timeout: float | None = None) -> dict[str, Any]:
         """Fetch the first matching record for the values; :class:`NotFoundError` if none."""
-        return self._run(core.index_get(self._store, self._index, values), timeout)
+        return self._run(self._get_call(values), timeout)
 
     def get_key(self, *values: Any, timeout: float | None = None) -> str:
         """Fetch the first matching primary key for the indexed values."""
-        return self._run(core.index_get_key(self._store, self._index, values), timeout)
+        return self._run(self._get_key_call(values), timeout)
 
     def get_all(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> list[dict[str, Any]]:
         """Return all records matching the indexed values and key range."""
-        call = core.index_get_all(self._store, self._index, values, key_range)
-        return self._run(call, timeout)
+        return self._run(self._get_all_call(values, key_range), timeout)
 
     def get_all_keys(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> list[str]:
         """Return all primary keys matching the indexed values and key range."""
-        call = core.index_get_all_keys(self._store, self._index, values, key_range)
-        return self._run(call, timeout)
+        return self._run(self._get_all_keys_call(values, key_range), timeout)
 
     def count(
         self, *values: Any, key_range: KeyRange | None = None, timeout: float | None = None
     ) -> int:
         """Return the number of records matching the indexed values."""
-        call = core.index_count(self._store, self._index, values, key_range)
-        return self._run(call, timeout)
+        return self._run(self._count_call(values, key_range), timeout)
 
     def delete(self, *values: Any, timeout: float | None = None) -> int:
         """Delete records matching the indexed values and return how many."""
-        return self._run(core.index_delete(self._store, self._index, values), timeout)
+        return self._run(self._delete_call(values), timeout)
 
 
 # -- cursors ---------------------------------------------------------------------------------
