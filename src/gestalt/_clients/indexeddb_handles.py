@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 from gestalt._clients.errors import INDEXEDDB_ERRORS, HostServiceError
 from gestalt._clients.indexeddb_codec import (
@@ -73,8 +72,7 @@ _Store = TypeVar("_Store")
 # -- calls -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Call(Generic[T]):
+class Call(NamedTuple, Generic[T]):
     """One store or index request without I/O.
 
     ``op`` is the RPC (and the transaction operation), ``request`` the checked message,
