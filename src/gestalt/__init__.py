@@ -171,27 +171,6 @@ if TYPE_CHECKING:
         CURSOR_PREV_UNIQUE as CURSOR_PREV_UNIQUE,
     )
     from gestalt._clients.indexeddb import (
-        AsyncCursor as AsyncCursor,
-    )
-    from gestalt._clients.indexeddb import (
-        AsyncIndex as AsyncIndex,
-    )
-    from gestalt._clients.indexeddb import (
-        AsyncIndexedDB as AsyncIndexedDB,
-    )
-    from gestalt._clients.indexeddb import (
-        AsyncObjectStore as AsyncObjectStore,
-    )
-    from gestalt._clients.indexeddb import (
-        AsyncTransaction as AsyncTransaction,
-    )
-    from gestalt._clients.indexeddb import (
-        AsyncTransactionIndex as AsyncTransactionIndex,
-    )
-    from gestalt._clients.indexeddb import (
-        AsyncTransactionObjectStore as AsyncTransactionObjectStore,
-    )
-    from gestalt._clients.indexeddb import (
         Cursor as Cursor,
     )
     from gestalt._clients.indexeddb import (
@@ -221,17 +200,38 @@ if TYPE_CHECKING:
     from gestalt._clients.indexeddb import (
         TransactionObjectStore as TransactionObjectStore,
     )
+    from gestalt._clients.indexeddb_aio import (
+        AsyncCursor as AsyncCursor,
+    )
+    from gestalt._clients.indexeddb_aio import (
+        AsyncIndex as AsyncIndex,
+    )
+    from gestalt._clients.indexeddb_aio import (
+        AsyncIndexedDB as AsyncIndexedDB,
+    )
+    from gestalt._clients.indexeddb_aio import (
+        AsyncObjectStore as AsyncObjectStore,
+    )
+    from gestalt._clients.indexeddb_aio import (
+        AsyncTransaction as AsyncTransaction,
+    )
+    from gestalt._clients.indexeddb_aio import (
+        AsyncTransactionIndex as AsyncTransactionIndex,
+    )
+    from gestalt._clients.indexeddb_aio import (
+        AsyncTransactionObjectStore as AsyncTransactionObjectStore,
+    )
     from gestalt._clients.s3 import (
         S3 as S3,
     )
     from gestalt._clients.s3 import (
-        S3Object as S3Object,
-    )
-    from gestalt._clients.s3_aio import (
         AsyncS3 as AsyncS3,
     )
-    from gestalt._clients.s3_aio import (
+    from gestalt._clients.s3 import (
         AsyncS3Object as AsyncS3Object,
+    )
+    from gestalt._clients.s3 import (
+        S3Object as S3Object,
     )
     from gestalt._clients.s3_stream import (
         AsyncS3ReadStream as AsyncS3ReadStream,

@@ -46,9 +46,6 @@ from gestalt._clients.indexeddb import (
     CURSOR_NEXT_UNIQUE,
     CURSOR_PREV,
     CURSOR_PREV_UNIQUE,
-    AsyncCursor,
-    AsyncIndexedDB,
-    AsyncTransaction,
     Cursor,
     Index,
     IndexedDB,
@@ -61,6 +58,7 @@ from gestalt._clients.indexeddb import (
     TransactionObjectStore,
     indexeddb_socket_env,
 )
+from gestalt._clients.indexeddb_aio import AsyncCursor, AsyncIndexedDB, AsyncTransaction
 from gestalt._clients.transport import INDEXEDDB
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_clients import AsyncIndexedDBClient, IndexedDBClient
@@ -1757,7 +1755,7 @@ async def test_async_transactions(host: Host) -> None:
         with pytest.raises(ValueError, match="at least one"):
             client.transaction([])
         with pytest.raises(TypeError, match="AsyncTransaction"):
-            from gestalt._clients.indexeddb import AsyncTransactionObjectStore
+            from gestalt._clients.indexeddb_aio import AsyncTransactionObjectStore
 
             AsyncTransactionObjectStore(object(), "s")  # type: ignore[arg-type]
     assert wait_for(lambda: streams_closed(host))
@@ -1892,7 +1890,7 @@ async def test_async_client_builds_outside_a_loop(host: Host) -> None:
     with grpc.insecure_channel(host.target) as channel:
         assert ObjectStore(IndexedDBClient(channel), "s").get_all_keys() == ["a"]
     async with grpc.aio.insecure_channel(host.target) as channel:
-        from gestalt._clients.indexeddb import AsyncObjectStore
+        from gestalt._clients.indexeddb_aio import AsyncObjectStore
 
         raw = AsyncObjectStore(AsyncIndexedDBClient(channel), "s")
         assert await raw.count() == 1

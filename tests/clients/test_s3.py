@@ -41,8 +41,7 @@ from gestalt._clients.errors import (
     S3NotFoundError,
     S3PreconditionFailedError,
 )
-from gestalt._clients.s3 import S3, S3Object
-from gestalt._clients.s3_aio import AsyncS3, AsyncS3Object
+from gestalt._clients.s3 import S3, AsyncS3, AsyncS3Object, S3Object
 from gestalt._clients.s3_stream import (
     CHUNK_SIZE,
     AsyncS3ReadStream,

@@ -25,9 +25,9 @@ each checked before any call is made:
   :class:`ValueError`, as the host itself would answer ``INVALID_ARGUMENT``. A TTL that is
   not a ``timedelta`` is a :class:`TypeError`; one beyond the Duration range (10,000 years)
   a :class:`ValueError`.
-* Q4 [compat]: failures raise :class:`~gestalt._clients.errors.HostServiceError` (``.code``,
+* Q4 [compat]: failures raise :class:`~.errors.HostServiceError` (``.code``,
   ``.message``, the ``grpc.RpcError`` as ``__cause__``) instead of the raw ``grpc.RpcError``;
-  a ``timeout`` that passes raises :class:`~gestalt._clients.errors.HostServiceTimeoutError`.
+  a ``timeout`` that passes raises :class:`~.errors.HostServiceTimeoutError`.
 * Q18: every method takes an optional ``timeout`` in seconds; the constructor's ``timeout``
   is the default for all calls (None: wait as long as it takes, as the reference did).
 * Q8: values up to 64 MiB can be read back (the reference's limit was grpc's 4 MiB).
@@ -42,11 +42,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Protocol
 
 from google.protobuf import duration_pb2
 
+from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import CACHE_ERRORS
 from gestalt._clients.transport import CACHE, AioConnection, SyncConnection, check_timeout
 from gestalt.gen.v1 import cache_pb2
@@ -155,6 +155,14 @@ def _set_entries(entries: object) -> list[cache_pb2.CacheSetEntry]:
     return result
 
 
+def _get_request(key: str) -> cache_pb2.CacheGetRequest:
+    return cache_pb2.CacheGetRequest(key=_key(key))
+
+
+def _get_many_request(keys: object) -> cache_pb2.CacheGetManyRequest:
+    return cache_pb2.CacheGetManyRequest(keys=_keys(keys))
+
+
 def _set_request(key: str, value: object, ttl: object) -> cache_pb2.CacheSetRequest:
     return cache_pb2.CacheSetRequest(key=_key(key), value=_value(value), ttl=_ttl(ttl))
 
@@ -165,18 +173,35 @@ def _set_many_request(entries: object, ttl: object) -> cache_pb2.CacheSetManyReq
     return cache_pb2.CacheSetManyRequest(entries=_set_entries(entries), ttl=duration)
 
 
+def _delete_request(key: str) -> cache_pb2.CacheDeleteRequest:
+    return cache_pb2.CacheDeleteRequest(key=_key(key))
+
+
+def _delete_many_request(keys: object) -> cache_pb2.CacheDeleteManyRequest:
+    return cache_pb2.CacheDeleteManyRequest(keys=_keys(keys))
+
+
 def _touch_request(key: str, ttl: object) -> cache_pb2.CacheTouchRequest:
     return cache_pb2.CacheTouchRequest(key=_key(key), ttl=_ttl(ttl))
+
+
+def _got(response: cache_pb2.CacheGetResponse) -> bytes | None:
+    return response.value if response.found else None
 
 
 def _found(response: cache_pb2.CacheGetManyResponse) -> dict[str, bytes]:
     return {entry.key: entry.value for entry in response.entries if entry.found}
 
 
-# -- clients -------------------------------------------------------------------------------
+# -- clients: thin shells over the functions above -----------------------------------------
+
+#: What ``set_many`` takes: entries with ``.key`` and ``.value``, or a mapping.
+_Entries = Iterable[_EntryLike] | Mapping[str, bytes | bytearray | memoryview]
+_Value = bytes | bytearray | memoryview
+_TTL = dt.timedelta | None
 
 
-class Cache:
+class Cache(Closing):
     """Client for a host-provided Gestalt cache provider.
 
     ``name`` selects the binding (``GESTALT_CACHE_SOCKET_<NAME>``); ``timeout`` is the
@@ -184,14 +209,11 @@ class Cache:
     when the binding's variable is not set. Use as a context manager or call :meth:`close`.
     """
 
-    __slots__ = ("_conn", "_metadata", "_timeout")
+    __slots__ = ("_conn",)
 
     def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
-        self._timeout = check_timeout(timeout)
-        self._conn: SyncConnection[CacheClient] = SyncConnection(
-            CACHE.endpoint(name), CacheClient, CACHE_ERRORS
-        )
-        self._metadata = self._conn.metadata
+        default = check_timeout(timeout)  # checked before the environment is read
+        self._conn = SyncConnection(CACHE.endpoint(name), CacheClient, CACHE_ERRORS, default)
 
     def close(self) -> None:
         """Close the client (the shared channel closes with its last client); idempotent."""
@@ -199,93 +221,43 @@ class Cache:
 
     def get(self, key: str, *, timeout: float | None = None) -> bytes | None:
         """Return the cached value for ``key`` if it exists, else None."""
-        response = self._conn.stub.get(
-            cache_pb2.CacheGetRequest(key=_key(key)),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return response.value if response.found else None
+        return _got(self._conn.stub.get(_get_request(key), **self._conn.options(timeout)))
 
     def get_many(self, keys: Iterable[str], *, timeout: float | None = None) -> dict[str, bytes]:
         """Return the subset of ``keys`` that currently exist, as a dict of key to value."""
-        response = self._conn.stub.get_many(
-            cache_pb2.CacheGetManyRequest(keys=_keys(keys)),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return _found(response)
+        request = _get_many_request(keys)
+        return _found(self._conn.stub.get_many(request, **self._conn.options(timeout)))
 
     def set(
-        self,
-        key: str,
-        value: bytes | bytearray | memoryview,
-        ttl: dt.timedelta | None = None,
-        *,
-        timeout: float | None = None,
+        self, key: str, value: _Value, ttl: _TTL = None, *, timeout: float | None = None
     ) -> None:
         """Store ``value`` for ``key`` with an optional TTL (None or zero: no expiry)."""
-        self._conn.stub.set(
-            _set_request(key, value, ttl),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
+        self._conn.stub.set(_set_request(key, value, ttl), **self._conn.options(timeout))
 
     def set_many(
-        self,
-        entries: Iterable[_EntryLike] | Mapping[str, bytes | bytearray | memoryview],
-        ttl: dt.timedelta | None = None,
-        *,
-        timeout: float | None = None,
+        self, entries: _Entries, ttl: _TTL = None, *, timeout: float | None = None
     ) -> None:
         """Store multiple cache entries with one RPC, all with the same optional TTL."""
-        self._conn.stub.set_many(
-            _set_many_request(entries, ttl),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
+        request = _set_many_request(entries, ttl)
+        self._conn.stub.set_many(request, **self._conn.options(timeout))
 
     def delete(self, key: str, *, timeout: float | None = None) -> bool:
         """Delete ``key`` and return whether an entry existed."""
-        response = self._conn.stub.delete(
-            cache_pb2.CacheDeleteRequest(key=_key(key)),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return response.deleted
+        request = _delete_request(key)
+        return self._conn.stub.delete(request, **self._conn.options(timeout)).deleted
 
     def delete_many(self, keys: Iterable[str], *, timeout: float | None = None) -> int:
         """Delete multiple keys and return the number of distinct keys that existed."""
-        response = self._conn.stub.delete_many(
-            cache_pb2.CacheDeleteManyRequest(keys=_keys(keys)),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return int(response.deleted)
+        request = _delete_many_request(keys)
+        return int(self._conn.stub.delete_many(request, **self._conn.options(timeout)).deleted)
 
-    def touch(self, key: str, ttl: dt.timedelta | None, *, timeout: float | None = None) -> bool:
+    def touch(self, key: str, ttl: _TTL, *, timeout: float | None = None) -> bool:
         """Refresh the TTL for ``key`` if the entry exists; zero or None clears its expiry."""
-        response = self._conn.stub.touch(
-            _touch_request(key, ttl),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return response.touched
-
-    def __enter__(self) -> Cache:
-        """Return the cache client for with statements."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the cache client at the end of a context manager block."""
-        self.close()
+        request = _touch_request(key, ttl)
+        return self._conn.stub.touch(request, **self._conn.options(timeout)).touched
 
 
-class AsyncCache:
+class AsyncCache(AsyncClosing):
     """Asyncio client for a host-provided Gestalt cache provider.
 
     The methods of :class:`Cache` as coroutines, over ``grpc.aio``. The object may be built
@@ -293,14 +265,11 @@ class AsyncCache:
     close it with ``await cache.close()`` or ``async with``.
     """
 
-    __slots__ = ("_conn", "_metadata", "_timeout")
+    __slots__ = ("_conn",)
 
     def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
-        self._timeout = check_timeout(timeout)
-        self._conn: AioConnection[AsyncCacheClient] = AioConnection(
-            CACHE.endpoint(name), AsyncCacheClient, CACHE_ERRORS
-        )
-        self._metadata = self._conn.metadata
+        default = check_timeout(timeout)  # checked before the environment is read
+        self._conn = AioConnection(CACHE.endpoint(name), AsyncCacheClient, CACHE_ERRORS, default)
 
     async def close(self) -> None:
         """Close the client (a shared channel closes with its last client); idempotent."""
@@ -308,91 +277,40 @@ class AsyncCache:
 
     async def get(self, key: str, *, timeout: float | None = None) -> bytes | None:
         """Return the cached value for ``key`` if it exists, else None."""
-        response = await self._conn.stub().get(
-            cache_pb2.CacheGetRequest(key=_key(key)),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return response.value if response.found else None
+        return _got(await self._conn.stub().get(_get_request(key), **self._conn.options(timeout)))
 
     async def get_many(
         self, keys: Iterable[str], *, timeout: float | None = None
     ) -> dict[str, bytes]:
         """Return the subset of ``keys`` that currently exist, as a dict of key to value."""
-        response = await self._conn.stub().get_many(
-            cache_pb2.CacheGetManyRequest(keys=_keys(keys)),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return _found(response)
+        request = _get_many_request(keys)
+        return _found(await self._conn.stub().get_many(request, **self._conn.options(timeout)))
 
     async def set(
-        self,
-        key: str,
-        value: bytes | bytearray | memoryview,
-        ttl: dt.timedelta | None = None,
-        *,
-        timeout: float | None = None,
+        self, key: str, value: _Value, ttl: _TTL = None, *, timeout: float | None = None
     ) -> None:
         """Store ``value`` for ``key`` with an optional TTL (None or zero: no expiry)."""
-        await self._conn.stub().set(
-            _set_request(key, value, ttl),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
+        await self._conn.stub().set(_set_request(key, value, ttl), **self._conn.options(timeout))
 
     async def set_many(
-        self,
-        entries: Iterable[_EntryLike] | Mapping[str, bytes | bytearray | memoryview],
-        ttl: dt.timedelta | None = None,
-        *,
-        timeout: float | None = None,
+        self, entries: _Entries, ttl: _TTL = None, *, timeout: float | None = None
     ) -> None:
         """Store multiple cache entries with one RPC, all with the same optional TTL."""
-        await self._conn.stub().set_many(
-            _set_many_request(entries, ttl),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
+        request = _set_many_request(entries, ttl)
+        await self._conn.stub().set_many(request, **self._conn.options(timeout))
 
     async def delete(self, key: str, *, timeout: float | None = None) -> bool:
         """Delete ``key`` and return whether an entry existed."""
-        response = await self._conn.stub().delete(
-            cache_pb2.CacheDeleteRequest(key=_key(key)),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return response.deleted
+        request = _delete_request(key)
+        return (await self._conn.stub().delete(request, **self._conn.options(timeout))).deleted
 
     async def delete_many(self, keys: Iterable[str], *, timeout: float | None = None) -> int:
         """Delete multiple keys and return the number of distinct keys that existed."""
-        response = await self._conn.stub().delete_many(
-            cache_pb2.CacheDeleteManyRequest(keys=_keys(keys)),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
+        request = _delete_many_request(keys)
+        response = await self._conn.stub().delete_many(request, **self._conn.options(timeout))
         return int(response.deleted)
 
-    async def touch(
-        self, key: str, ttl: dt.timedelta | None, *, timeout: float | None = None
-    ) -> bool:
+    async def touch(self, key: str, ttl: _TTL, *, timeout: float | None = None) -> bool:
         """Refresh the TTL for ``key`` if the entry exists; zero or None clears its expiry."""
-        response = await self._conn.stub().touch(
-            _touch_request(key, ttl),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._metadata,
-        )
-        return response.touched
-
-    async def __aenter__(self) -> AsyncCache:
-        """Return the client for ``async with`` statements."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the client at the end of an ``async with`` block."""
-        await self.close()
+        request = _touch_request(key, ttl)
+        return (await self._conn.stub().touch(request, **self._conn.options(timeout))).touched

@@ -4,10 +4,10 @@ transactions on the host's ``gestalt.provider.v1.IndexedDB`` service.
 ``IndexedDB(name=None)`` finds its host through ``GESTALT_INDEXEDDB_SOCKET[_<NAME>]`` (plus the
 optional ``_TOKEN`` variable) and calls it through the generated
 :class:`~gestalt.gen.v1.datastore_clients.IndexedDBClient` on plain pb2 messages.
-:class:`~gestalt._clients.indexeddb_aio.AsyncIndexedDB` has the same methods as coroutines over
-``grpc.aio``. Transport and channel sharing are described in :mod:`gestalt._clients.transport`, the
+:class:`~.indexeddb_aio.AsyncIndexedDB` has the same methods as coroutines over
+``grpc.aio``. Transport and channel sharing are described in :mod:`.transport`, the
 exceptions in :mod:`.errors`, record encoding in :mod:`.indexeddb_codec`, the
-stream plumbing in :mod:`gestalt._clients.indexeddb_streams`.
+stream plumbing in :mod:`.indexeddb_streams`.
 
 Shape of the API (the reference's): ``db.object_store(name)`` and ``store.index(name)`` are
 plain handles with no I/O; cursors come from ``open_cursor`` / ``open_key_cursor`` and start
@@ -27,7 +27,7 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
 * Q5 [compat]: one mapping for every call, cursors included: ``NOT_FOUND`` ->
   :class:`NotFoundError`, ``ALREADY_EXISTS`` -> :class:`AlreadyExistsError`,
   ``INVALID_ARGUMENT``/``FAILED_PRECONDITION`` -> :class:`TransactionError`, anything else
-  -> :class:`~gestalt._clients.errors.HostServiceError` (``.code``, ``.message``, the
+  -> :class:`~.errors.HostServiceError` (``.code``, ``.message``, the
   ``grpc.RpcError`` as ``__cause__``) instead of the raw ``grpc.RpcError``. Inside a
   transaction a failed operation is always a ``TransactionError`` unless it is
   ``NOT_FOUND``/``ALREADY_EXISTS``, as in the reference, now with its status code.
@@ -68,7 +68,7 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
   (given to ``open_cursor``) and a transaction's (given to ``transaction``; operations,
   ``commit`` and ``abort`` may pass their own) bound each step (open, each move or
   command, each operation), not the life of the stream; a step that runs out cancels the
-  stream and raises :class:`~gestalt._clients.errors.HostServiceTimeoutError`.
+  stream and raises :class:`~.errors.HostServiceTimeoutError`.
 * Q19: ``ObjectStore``, ``Index``, ``Cursor`` and ``Transaction`` keep the reference's
   constructors (``stub`` first), where ``stub`` is the ``IndexedDB`` client (or a generated
   ``IndexedDBClient``). As in the reference, opening a cursor or a transaction waits for the
@@ -83,22 +83,12 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
 
 from __future__ import annotations
 
-from types import TracebackType
-
+from gestalt._clients import indexeddb_handles as core
+from gestalt._clients.closing import Closing
 from gestalt._clients.errors import (
-    INDEXEDDB_ERRORS,
     AlreadyExistsError,
     NotFoundError,
     TransactionError,
-)
-from gestalt._clients.indexeddb_aio import (
-    AsyncCursor,
-    AsyncIndex,
-    AsyncIndexedDB,
-    AsyncObjectStore,
-    AsyncTransaction,
-    AsyncTransactionIndex,
-    AsyncTransactionObjectStore,
 )
 from gestalt._clients.indexeddb_codec import (
     CURSOR_NEXT,
@@ -108,8 +98,6 @@ from gestalt._clients.indexeddb_codec import (
     IndexSchema,
     KeyRange,
     ObjectStoreSchema,
-    check_name,
-    schema_request,
 )
 from gestalt._clients.indexeddb_sync import (
     Cursor,
@@ -121,14 +109,10 @@ from gestalt._clients.indexeddb_sync import (
     TransactionObjectStore,
 )
 from gestalt._clients.transport import (
-    INDEXEDDB,
     SyncConnection,
-    check_timeout,
     indexeddb_socket_env,
     indexeddb_socket_token_env,
 )
-from gestalt.gen.v1 import datastore_pb2 as pb
-from gestalt.gen.v1.datastore_clients import IndexedDBClient
 
 __all__ = [
     "CURSOR_NEXT",
@@ -136,13 +120,6 @@ __all__ = [
     "CURSOR_PREV",
     "CURSOR_PREV_UNIQUE",
     "AlreadyExistsError",
-    "AsyncCursor",
-    "AsyncIndex",
-    "AsyncIndexedDB",
-    "AsyncObjectStore",
-    "AsyncTransaction",
-    "AsyncTransactionIndex",
-    "AsyncTransactionObjectStore",
     "Cursor",
     "Index",
     "IndexSchema",
@@ -163,7 +140,7 @@ __all__ = [
 # -- the client ------------------------------------------------------------------------------
 
 
-class IndexedDB:
+class IndexedDB(core.DatabaseBase[ObjectStore, Transaction], Closing):
     """Client for a host-provided IndexedDB-compatible store.
 
     ``name`` selects the binding (``GESTALT_INDEXEDDB_SOCKET_<NAME>``); ``timeout`` is the
@@ -172,14 +149,12 @@ class IndexedDB:
     context manager or call :meth:`close`.
     """
 
-    __slots__ = ("_session",)
+    __slots__ = ()
 
-    def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
-        default = check_timeout(timeout)
-        conn: SyncConnection[IndexedDBClient] = SyncConnection(
-            INDEXEDDB.endpoint(name), IndexedDBClient, INDEXEDDB_ERRORS
-        )
-        self._session = Session(conn=conn, metadata=conn.metadata, timeout=default)
+    _connection_type = SyncConnection
+    _session_type = Session
+    _store_type = ObjectStore
+    _transaction_type = Transaction
 
     def close(self) -> None:
         """Close the client: cancel its open cursors and transactions; idempotent."""
@@ -189,52 +164,8 @@ class IndexedDB:
         self, name: str, schema: ObjectStoreSchema | None = None, *, timeout: float | None = None
     ) -> None:
         """Create an object store with an optional schema (its indexes)."""
-        session = self._session
-        session.stub.create_object_store(
-            schema_request(check_name(name, "store name"), schema),
-            timeout=session.pick(timeout),
-            metadata=session.metadata,
-        )
+        self._session._call(core.create_store(name, schema), timeout)
 
     def delete_object_store(self, name: str, *, timeout: float | None = None) -> None:
         """Delete an object store by name, with its records."""
-        session = self._session
-        session.stub.delete_object_store(
-            pb.DeleteObjectStoreRequest(name=check_name(name, "store name")),
-            timeout=session.pick(timeout),
-            metadata=session.metadata,
-        )
-
-    def object_store(self, name: str) -> ObjectStore:
-        """Return a client bound to an object store (no call is made)."""
-        return ObjectStore(self._session, name)
-
-    def transaction(
-        self,
-        stores: list[str],
-        mode: str = "readonly",
-        *,
-        durability_hint: str = "default",
-        timeout: float | None = None,
-    ) -> Transaction:
-        """Start an explicit IndexedDB transaction over ``stores``.
-
-        ``mode`` is ``"readonly"`` or ``"readwrite"``; ``durability_hint`` ``"default"``,
-        ``"strict"`` or ``"relaxed"``. Returns once the host has begun it.
-        """
-        return Transaction(
-            self._session, stores, mode, durability_hint=durability_hint, timeout=timeout
-        )
-
-    def __enter__(self) -> IndexedDB:
-        """Return the client for with statements."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the client at the end of a context manager block."""
-        self.close()
+        self._session._call(core.delete_store(name), timeout)

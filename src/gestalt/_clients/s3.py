@@ -2,11 +2,16 @@
 
 ``S3(name=None)`` finds its host through ``GESTALT_S3_SOCKET[_<NAME>]`` (plus the optional
 ``_TOKEN`` variable) and calls ``gestalt.provider.v1.S3`` and ``S3ObjectAccess`` through the
-generated clients on plain pb2 messages. ``AsyncS3`` (:mod:`gestalt._clients.s3_aio`) has the same
-methods as coroutines over ``grpc.aio``; ``S3Object``/``AsyncS3Object`` bind one object
-reference. Transport, discovery and the channel pool are described in
-:mod:`.transport`, the exceptions in :mod:`.errors`, the value types in
-:mod:`gestalt._clients.s3_types` and the streams in :mod:`gestalt._clients.s3_stream`.
+generated clients on plain pb2 messages. ``AsyncS3`` has the same methods as coroutines over
+``grpc.aio``; ``S3Object``/``AsyncS3Object`` bind one object reference. Both clients share
+one set of request builders and decoders (:mod:`.s3_types`), the object helpers and
+stream bookkeeping (``_Client``, ``_Object``); only the calls themselves are written twice.
+Asyncio differences: bodies may also be async iterables or objects with an async ``read``; a
+blocking file's ``read`` runs on the event loop; an upload is written frame by frame on the
+call, which is cancelled when the body fails; read streams are ``AsyncS3ReadStream``.
+Transport, discovery and the channel pool are described in :mod:`.transport`, the
+exceptions in :mod:`.errors`, the value types in :mod:`.s3_types` and the
+streams in :mod:`.s3_stream`.
 
 Semantics (those of the host): a missing object is ``S3NotFoundError`` except for
 ``delete_object``, which succeeds; failed ``if_match``/``if_none_match``/date conditions are
@@ -45,14 +50,14 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
   default". Whole seconds are truncated as before.
 * Q12: a ``FAILED_PRECONDITION`` from ``presign_object`` or ``create_object_access_url`` means
   the host cannot mint URLs (no base URL, no key, unsupported method); it is a plain
-  :class:`~gestalt._clients.errors.HostServiceError`, not ``S3PreconditionFailedError``.
+  :class:`~.errors.HostServiceError`, not ``S3PreconditionFailedError``.
 * Q25: through the public relay the host refuses ``S3ObjectAccess`` with ``PERMISSION_DENIED``
   ``host-service-relay-method-not-allowed``; ``create_object_access_url`` then asks
   ``S3/PresignObject``, which the relay allows and which mints the same hosted URL for plugin
   bindings.
 * Q23 [compat]: ``S3Object.write_text`` stores ``text/plain; charset=<encoding>`` unless the
   options name a content type (the reference stored none).
-* Q13, Q4 [compat]: every failure is a :class:`~gestalt._clients.errors.HostServiceError` (the three
+* Q13, Q4 [compat]: every failure is a :class:`~.errors.HostServiceError` (the three
   named S3 errors are subclasses) with ``.code`` and ``.message`` and the original
   ``grpc.RpcError`` as ``__cause__``; the reference re-raised unmapped errors with themselves
   as their cause.
@@ -75,12 +80,13 @@ import json
 import logging
 import threading
 import weakref
-from collections.abc import Iterator
-from types import TracebackType
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 import grpc
+import grpc.aio
 
+from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import (
     S3_ACCESS_URL_ERRORS,
     S3_ERRORS,
@@ -88,9 +94,13 @@ from gestalt._clients.errors import (
     S3NotFoundError,
 )
 from gestalt._clients.s3_stream import (
+    AsyncBody,
+    AsyncS3ReadStream,
     Body,
     Frame,
     S3ReadStream,
+    _Reader,
+    aio_frames,
     serialize_write_frame,
     sync_frames,
 )
@@ -115,33 +125,74 @@ from gestalt._clients.s3_types import (
     write_header,
 )
 from gestalt._clients.transport import S3 as S3_SERVICE
-from gestalt._clients.transport import SyncConnection, check_timeout
+from gestalt._clients.transport import AioConnection, CallOptions, SyncConnection, check_timeout
 from gestalt.gen.support import ErrorMapper
 from gestalt.gen.v1 import s3_pb2
-from gestalt.gen.v1.s3_clients import S3Client, S3ObjectAccessClient
+from gestalt.gen.v1.s3_clients import (
+    AsyncS3Client,
+    AsyncS3ObjectAccessClient,
+    S3Client,
+    S3ObjectAccessClient,
+)
 
-__all__ = ["S3", "S3Object"]
+__all__ = ["S3", "AsyncS3", "AsyncS3Object", "S3Object"]
 
 #: The RPC both clients call with a multicallable of their own (see Q11, Q17 above).
 WRITE_METHOD = "/gestalt.provider.v1.S3/WriteObject"
 _RELAY_REFUSED = "host-service-relay-method-not-allowed"
 
+_O = TypeVar("_O", bound="_Object[Any]")
+_Objects = TypeVar("_Objects")
+_Access = TypeVar("_Access")
+_Write = TypeVar("_Write")
+_C = TypeVar("_C")
+_R = TypeVar("_R", bound=_Reader)
 
-class _SyncStubs:
-    """What an S3 client calls on one channel; the pool builds it once per channel."""
+
+class _Stubs(Generic[_Objects, _Access, _Write]):
+    """What an S3 client calls on one channel; the pool builds it once per channel.
+
+    ``_kinds`` are the generated S3 and S3ObjectAccess client classes for the channel's kind
+    (sync or ``grpc.aio``). Writes go through a multicallable of our own (Q11, Q17).
+    """
 
     __slots__ = ("access", "objects", "urls", "write")
 
-    def __init__(self, channel: grpc.Channel, *, error_mapper: ErrorMapper) -> None:
-        self.objects = S3Client(channel, error_mapper=error_mapper)
-        self.urls = S3Client(channel, error_mapper=S3_ACCESS_URL_ERRORS)
-        self.access = S3ObjectAccessClient(channel, error_mapper=S3_ACCESS_URL_ERRORS)
-        self.write: grpc.StreamUnaryMultiCallable[Any, s3_pb2.WriteObjectResponse]
-        self.write = channel.stream_unary(
+    _kinds: tuple[Callable[..., _Objects], Callable[..., _Access]]
+
+    def __init__(self, channel: Any, *, error_mapper: ErrorMapper) -> None:
+        objects, access = self._kinds
+        self.objects = objects(channel, error_mapper=error_mapper)
+        self.urls = objects(channel, error_mapper=S3_ACCESS_URL_ERRORS)
+        self.access = access(channel, error_mapper=S3_ACCESS_URL_ERRORS)
+        self.write: _Write = channel.stream_unary(
             WRITE_METHOD,
             request_serializer=serialize_write_frame,
             response_deserializer=s3_pb2.WriteObjectResponse.FromString,
         )
+
+
+# The multicallable types only exist for type checkers, hence the strings.
+class _SyncStubs(
+    _Stubs[
+        S3Client,
+        S3ObjectAccessClient,
+        "grpc.StreamUnaryMultiCallable[Any, s3_pb2.WriteObjectResponse]",
+    ]
+):
+    __slots__ = ()
+    _kinds = (S3Client, S3ObjectAccessClient)
+
+
+class _AioStubs(
+    _Stubs[
+        AsyncS3Client,
+        AsyncS3ObjectAccessClient,
+        "grpc.aio.StreamUnaryMultiCallable[Any, s3_pb2.WriteObjectResponse]",
+    ]
+):
+    __slots__ = ()
+    _kinds = (AsyncS3Client, AsyncS3ObjectAccessClient)
 
 
 def relay_refused(error: HostServiceError) -> bool:
@@ -217,211 +268,78 @@ class _Upload:
             yield frame
 
 
-class S3:
-    """Client for a host-provided Gestalt S3 runtime.
+class _Client(Generic[_O]):
+    """What S3 and AsyncS3 share: object helpers and the set of open read streams."""
 
-    ``name`` selects the binding (``GESTALT_S3_SOCKET_<NAME>``); ``timeout`` is the default
-    deadline in seconds for every call (None: no deadline). Raises ``RuntimeError`` when the
-    binding's variable is not set. Use as a context manager or call :meth:`close`.
-    """
+    __slots__ = ("__weakref__", "_conn", "_lock", "_streams")
 
-    __slots__ = ("__weakref__", "_conn", "_lock", "_metadata", "_streams", "_timeout")
+    _object_type: type[_O]
+    _connection_type: Callable[..., Any]
+    _stubs_type: Callable[..., Any]
 
     def __init__(self, name: str | None = None, *, timeout: float | None = None) -> None:
-        self._timeout = check_timeout(timeout)
-        self._conn: SyncConnection[_SyncStubs] = SyncConnection(
-            S3_SERVICE.endpoint(name), _SyncStubs, S3_ERRORS
-        )
-        self._metadata = self._conn.metadata
+        default = check_timeout(timeout)  # checked before the environment is read
+        endpoint = S3_SERVICE.endpoint(name)
+        self._conn: Any = self._connection_type(endpoint, self._stubs_type, S3_ERRORS, default)
         self._lock = threading.Lock()
-        self._streams: weakref.WeakSet[S3ReadStream] = weakref.WeakSet()
+        self._streams: weakref.WeakSet[_Reader] = weakref.WeakSet()
 
-    def _deadline(self, timeout: float | None) -> float | None:
-        return self._timeout if timeout is None else check_timeout(timeout)
+    def _opts(self, timeout: float | None) -> CallOptions:
+        options: CallOptions = self._conn.options(timeout)
+        return options
 
-    def close(self) -> None:
-        """Close the client and cancel its open read streams; idempotent."""
+    def object(self, bucket: str, key: str) -> _O:
+        """Return an object helper for the latest version."""
+        return self._object_type(self, ObjectRef(bucket, key))
+
+    def object_version(self, bucket: str, key: str, version_id: str) -> _O:
+        """Return an object helper pinned to a specific version."""
+        return self._object_type(self, ObjectRef(bucket, key, version_id))
+
+    def _opened(
+        self, first: Any, stream: Any, reader: Callable[[Any], _R]
+    ) -> tuple[ObjectMeta, _R]:
+        """Check a read's first frame (the metadata) and track the stream of the body."""
+        if first is None or first is grpc.aio.EOF:
+            raise RuntimeError("s3: read stream ended before metadata")
+        if first.WhichOneof("result") != "meta":
+            stream.cancel()
+            raise RuntimeError("s3: read stream did not start with metadata")
+        body = reader(stream)
+        with self._lock:
+            self._streams.add(body)
+        return meta_from_pb(first.meta), body
+
+    def _orphan_streams(self) -> None:
+        """Cancel the open read streams; reading them later raises ``ValueError``."""
         with self._lock:
             streams = list(self._streams)
             self._streams.clear()
         for stream in streams:
             stream._orphan()
-        self._conn.close()
-
-    def object(self, bucket: str, key: str) -> S3Object:
-        """Return an object helper for the latest version."""
-        return S3Object(self, ObjectRef(bucket, key))
-
-    def object_version(self, bucket: str, key: str, version_id: str) -> S3Object:
-        """Return an object helper pinned to a specific version."""
-        return S3Object(self, ObjectRef(bucket, key, version_id))
-
-    def head_object(self, ref: ObjectRef, *, timeout: float | None = None) -> ObjectMeta:
-        """Fetch metadata for an object without reading its body."""
-        response = self._conn.stub.objects.head_object(
-            s3_pb2.HeadObjectRequest(ref=ref_to_pb(ref)),
-            timeout=self._deadline(timeout),
-            metadata=self._metadata,
-        )
-        return meta_from_pb(response.meta)
-
-    def read_object(
-        self, ref: ObjectRef, opts: ReadOptions | None = None, *, timeout: float | None = None
-    ) -> tuple[ObjectMeta, S3ReadStream]:
-        """Open a streaming read for an object: its metadata and a stream of its body.
-
-        Close the stream (or use it in a ``with`` block) when not reading it to the end.
-        """
-        request = read_request(ref, opts)
-        stream = self._conn.stub.objects.read_object(
-            request, timeout=self._deadline(timeout), metadata=self._metadata
-        )
-        try:
-            first = next(stream)
-        except StopIteration:
-            raise RuntimeError("s3: read stream ended before metadata") from None
-        except BaseException:
-            stream.cancel()
-            raise
-        if first.WhichOneof("result") != "meta":
-            stream.cancel()
-            raise RuntimeError("s3: read stream did not start with metadata")
-        reader = S3ReadStream(stream)
-        with self._lock:
-            self._streams.add(reader)
-        return meta_from_pb(first.meta), reader
-
-    def write_object(
-        self,
-        ref: ObjectRef,
-        body: Body = None,
-        opts: WriteOptions | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> ObjectMeta:
-        """Write an object body and return the resulting metadata.
-
-        ``body`` may be bytes-like, a binary file (read 64 KiB at a time), an iterable of
-        bytes-like chunks, or None for an empty object; it is streamed, never copied whole.
-        """
-        return self._write(write_header(ref, opts), body, timeout)
-
-    def _write(
-        self, header: s3_pb2.WriteObjectRequest, body: builtins.object, timeout: float | None
-    ) -> ObjectMeta:
-        stubs = self._conn.stub
-        deadline = self._deadline(timeout)
-        frames = sync_frames(body)
-        first = next(frames, None)  # a body that fails at once never opens a call
-        upload = _Upload(frames)
-        try:
-            response = stubs.write(
-                upload.requests(header, first), timeout=deadline, metadata=self._metadata
-            )
-        except grpc.RpcError as exc:
-            if upload.failure is None:
-                raise S3_ERRORS(exc) from exc
-        else:
-            return meta_from_pb(response.meta)
-        failure, upload.failure = upload.failure, None
-        try:
-            raise failure
-        finally:
-            del failure
-
-    def delete_object(self, ref: ObjectRef, *, timeout: float | None = None) -> None:
-        """Delete an object (a missing object is not an error)."""
-        self._conn.stub.objects.delete_object(
-            s3_pb2.DeleteObjectRequest(ref=ref_to_pb(ref)),
-            timeout=self._deadline(timeout),
-            metadata=self._metadata,
-        )
-
-    def list_objects(self, opts: ListOptions, *, timeout: float | None = None) -> ListPage:
-        """List objects within a bucket, one page per call."""
-        response = self._conn.stub.objects.list_objects(
-            list_request(opts), timeout=self._deadline(timeout), metadata=self._metadata
-        )
-        return page_from_pb(response)
-
-    def copy_object(
-        self,
-        source: ObjectRef,
-        destination: ObjectRef,
-        opts: CopyOptions | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> ObjectMeta:
-        """Copy an object and return metadata for the destination."""
-        response = self._conn.stub.objects.copy_object(
-            copy_request(source, destination, opts),
-            timeout=self._deadline(timeout),
-            metadata=self._metadata,
-        )
-        return meta_from_pb(response.meta)
-
-    def presign_object(
-        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
-    ) -> PresignResult:
-        """Generate a presigned URL for an object operation."""
-        fields, method = presign_fields(ref, opts)
-        response = self._conn.stub.urls.presign_object(
-            s3_pb2.PresignObjectRequest(**fields),
-            timeout=self._deadline(timeout),
-            metadata=self._metadata,
-        )
-        return presign_result(response, method)
-
-    def create_object_access_url(
-        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
-    ) -> PresignResult:
-        """Create a host-mediated object access URL (served by the host itself)."""
-        fields, method = presign_fields(ref, opts)
-        stubs = self._conn.stub
-        deadline = self._deadline(timeout)
-        try:
-            response: Any = stubs.access.create_object_access_url(
-                s3_pb2.CreateObjectAccessURLRequest(**fields),
-                timeout=deadline,
-                metadata=self._metadata,
-            )
-        except HostServiceError as err:
-            if not relay_refused(err):
-                raise
-            response = stubs.urls.presign_object(
-                s3_pb2.PresignObjectRequest(**fields), timeout=deadline, metadata=self._metadata
-            )
-        return presign_result(response, method)
-
-    def create_access_url(
-        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
-    ) -> PresignResult:
-        """Create a host-mediated object access URL (same as :meth:`create_object_access_url`)."""
-        return self.create_object_access_url(ref, opts, timeout=timeout)
-
-    def __enter__(self) -> S3:
-        """Return the client for with statements."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the client at the end of a context manager block."""
-        self.close()
 
 
-class S3Object:
-    """Convenience wrapper for a single S3 object reference (``ref``) on a client."""
+class _Object(Generic[_C]):
+    """What S3Object and AsyncS3Object share: the client and the checked reference."""
 
     __slots__ = ("_client", "ref")
 
-    def __init__(self, client: S3, ref: ObjectRef) -> None:
+    def __init__(self, client: _C, ref: ObjectRef) -> None:
         ref_to_pb(ref)  # checks the reference now rather than at the first call
         self._client = client
         self.ref = ref
+
+    def _header(self, opts: WriteOptions | None, content_type: str) -> s3_pb2.WriteObjectRequest:
+        return write_header(self.ref, opts, default_content_type=content_type)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.ref!r})"
+
+
+class S3Object(_Object["S3"]):
+    """Convenience wrapper for a single S3 object reference (``ref``) on a client."""
+
+    __slots__ = ()
 
     def stat(self, *, timeout: float | None = None) -> ObjectMeta:
         """Fetch object metadata."""
@@ -488,14 +406,14 @@ class S3Object:
         timeout: float | None = None,
     ) -> ObjectMeta:
         """Encode and write text; the content type defaults to ``text/plain; charset=...``."""
-        header = write_header(self.ref, opts, default_content_type=text_type(encoding))
+        header = self._header(opts, text_type(encoding))
         return self._client._write(header, encode_text(body, encoding), timeout)
 
     def write_json(
         self, value: Any, opts: WriteOptions | None = None, *, timeout: float | None = None
     ) -> ObjectMeta:
         """Encode and write JSON; the content type defaults to ``application/json``."""
-        header = write_header(self.ref, opts, default_content_type="application/json")
+        header = self._header(opts, "application/json")
         return self._client._write(header, encode_json(value), timeout)
 
     def delete(self, *, timeout: float | None = None) -> None:
@@ -514,5 +432,412 @@ class S3Object:
         """Create a host-mediated object access URL for this object."""
         return self._client.create_object_access_url(self.ref, opts, timeout=timeout)
 
-    def __repr__(self) -> str:
-        return f"S3Object({self.ref!r})"
+
+class S3(_Client[S3Object], Closing):
+    """Client for a host-provided Gestalt S3 runtime.
+
+    ``name`` selects the binding (``GESTALT_S3_SOCKET_<NAME>``); ``timeout`` is the default
+    deadline in seconds for every call (None: no deadline). Raises ``RuntimeError`` when the
+    binding's variable is not set. Use as a context manager or call :meth:`close`.
+    """
+
+    __slots__ = ()
+
+    _object_type = S3Object
+    _connection_type = SyncConnection
+    _stubs_type = _SyncStubs
+    _conn: SyncConnection[_SyncStubs]
+
+    def close(self) -> None:
+        """Close the client and cancel its open read streams; idempotent."""
+        self._orphan_streams()
+        self._conn.close()
+
+    def head_object(self, ref: ObjectRef, *, timeout: float | None = None) -> ObjectMeta:
+        """Fetch metadata for an object without reading its body."""
+        request = s3_pb2.HeadObjectRequest(ref=ref_to_pb(ref))
+        return meta_from_pb(
+            self._conn.stub.objects.head_object(request, **self._opts(timeout)).meta
+        )
+
+    def read_object(
+        self, ref: ObjectRef, opts: ReadOptions | None = None, *, timeout: float | None = None
+    ) -> tuple[ObjectMeta, S3ReadStream]:
+        """Open a streaming read for an object: its metadata and a stream of its body.
+
+        Close the stream (or use it in a ``with`` block) when not reading it to the end.
+        """
+        request = read_request(ref, opts)
+        stream = self._conn.stub.objects.read_object(request, **self._opts(timeout))
+        try:
+            first = next(stream, None)
+        except BaseException:
+            stream.cancel()
+            raise
+        return self._opened(first, stream, S3ReadStream)
+
+    def write_object(
+        self,
+        ref: ObjectRef,
+        body: Body = None,
+        opts: WriteOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> ObjectMeta:
+        """Write an object body and return the resulting metadata.
+
+        ``body`` may be bytes-like, a binary file (read 64 KiB at a time), an iterable of
+        bytes-like chunks, or None for an empty object; it is streamed, never copied whole.
+        """
+        return self._write(write_header(ref, opts), body, timeout)
+
+    def _write(
+        self, header: s3_pb2.WriteObjectRequest, body: builtins.object, timeout: float | None
+    ) -> ObjectMeta:
+        stubs = self._conn.stub
+        options = self._opts(timeout)
+        frames = sync_frames(body)
+        first = next(frames, None)  # a body that fails at once never opens a call
+        upload = _Upload(frames)
+        try:
+            response = stubs.write(upload.requests(header, first), **options)
+        except grpc.RpcError as exc:
+            if upload.failure is None:
+                raise S3_ERRORS(exc) from exc
+        else:
+            return meta_from_pb(response.meta)
+        failure, upload.failure = upload.failure, None
+        try:
+            raise failure
+        finally:
+            del failure
+
+    def delete_object(self, ref: ObjectRef, *, timeout: float | None = None) -> None:
+        """Delete an object (a missing object is not an error)."""
+        request = s3_pb2.DeleteObjectRequest(ref=ref_to_pb(ref))
+        self._conn.stub.objects.delete_object(request, **self._opts(timeout))
+
+    def list_objects(self, opts: ListOptions, *, timeout: float | None = None) -> ListPage:
+        """List objects within a bucket, one page per call."""
+        request = list_request(opts)
+        return page_from_pb(self._conn.stub.objects.list_objects(request, **self._opts(timeout)))
+
+    def copy_object(
+        self,
+        source: ObjectRef,
+        destination: ObjectRef,
+        opts: CopyOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> ObjectMeta:
+        """Copy an object and return metadata for the destination."""
+        request = copy_request(source, destination, opts)
+        return meta_from_pb(
+            self._conn.stub.objects.copy_object(request, **self._opts(timeout)).meta
+        )
+
+    def presign_object(
+        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
+    ) -> PresignResult:
+        """Generate a presigned URL for an object operation."""
+        fields, method = presign_fields(ref, opts)
+        request = s3_pb2.PresignObjectRequest(**fields)
+        response = self._conn.stub.urls.presign_object(request, **self._opts(timeout))
+        return presign_result(response, method)
+
+    def create_object_access_url(
+        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
+    ) -> PresignResult:
+        """Create a host-mediated object access URL (served by the host itself)."""
+        fields, method = presign_fields(ref, opts)
+        stubs, options = self._conn.stub, self._opts(timeout)
+        try:
+            request = s3_pb2.CreateObjectAccessURLRequest(**fields)
+            response: Any = stubs.access.create_object_access_url(request, **options)
+        except HostServiceError as err:
+            if not relay_refused(err):
+                raise
+            response = stubs.urls.presign_object(s3_pb2.PresignObjectRequest(**fields), **options)
+        return presign_result(response, method)
+
+    def create_access_url(
+        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
+    ) -> PresignResult:
+        """Create a host-mediated object access URL (same as :meth:`create_object_access_url`)."""
+        return self.create_object_access_url(ref, opts, timeout=timeout)
+
+
+# -- asyncio -------------------------------------------------------------------------------
+
+
+class _BodyFailed(Exception):
+    """Carries an exception raised by the body of an async write out of the send loop."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+async def _first_frame(frames: Iterator[Frame] | AsyncIterator[Frame]) -> Frame | None:
+    if isinstance(frames, AsyncIterator):
+        return await anext(frames, None)
+    return next(frames, None)
+
+
+async def _send_frames(
+    call: grpc.aio.StreamUnaryCall[Any, Any], frames: Iterator[Frame] | AsyncIterator[Frame]
+) -> None:
+    while True:
+        try:
+            if isinstance(frames, AsyncIterator):
+                frame = await anext(frames)
+            else:
+                frame = next(frames)
+        except (StopIteration, StopAsyncIteration):
+            return
+        except Exception as exc:
+            raise _BodyFailed(exc) from None
+        await call.write(frame)
+
+
+class AsyncS3Object(_Object["AsyncS3"]):
+    """The helpers of :class:`S3Object` as coroutines, on an :class:`AsyncS3` client."""
+
+    __slots__ = ()
+
+    async def stat(self, *, timeout: float | None = None) -> ObjectMeta:
+        """Fetch object metadata."""
+        return await self._client.head_object(self.ref, timeout=timeout)
+
+    async def exists(self, *, timeout: float | None = None) -> bool:
+        """Return whether the object exists (other failures propagate)."""
+        try:
+            await self._client.head_object(self.ref, timeout=timeout)
+        except S3NotFoundError:
+            return False
+        return True
+
+    async def stream(
+        self, opts: ReadOptions | None = None, *, timeout: float | None = None
+    ) -> tuple[ObjectMeta, AsyncS3ReadStream]:
+        """Open a streaming read for the object."""
+        return await self._client.read_object(self.ref, opts, timeout=timeout)
+
+    async def bytes(
+        self, opts: ReadOptions | None = None, *, timeout: float | None = None
+    ) -> builtins.bytes:
+        """Read the full object body as bytes."""
+        _, stream = await self._client.read_object(self.ref, opts, timeout=timeout)
+        async with stream:
+            return await stream.read()
+
+    async def text(
+        self,
+        opts: ReadOptions | None = None,
+        *,
+        encoding: str = "utf-8",
+        timeout: float | None = None,
+    ) -> str:
+        """Read the full object body as text (strict decoding)."""
+        return (await self.bytes(opts, timeout=timeout)).decode(encoding)
+
+    async def json(self, opts: ReadOptions | None = None, *, timeout: float | None = None) -> Any:
+        """Read and decode the full object body as JSON."""
+        return json.loads(await self.bytes(opts, timeout=timeout))
+
+    async def write(
+        self,
+        body: AsyncBody = None,
+        opts: WriteOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> ObjectMeta:
+        """Write an object body (see :meth:`AsyncS3.write_object`)."""
+        return await self._client.write_object(self.ref, body, opts, timeout=timeout)
+
+    async def write_bytes(
+        self,
+        body: builtins.bytes | bytearray | memoryview,
+        opts: WriteOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> ObjectMeta:
+        """Write bytes to the object."""
+        return await self._client.write_object(self.ref, body, opts, timeout=timeout)
+
+    async def write_text(
+        self,
+        body: str,
+        opts: WriteOptions | None = None,
+        *,
+        encoding: str = "utf-8",
+        timeout: float | None = None,
+    ) -> ObjectMeta:
+        """Encode and write text; the content type defaults to ``text/plain; charset=...``."""
+        header = self._header(opts, text_type(encoding))
+        return await self._client._write(header, encode_text(body, encoding), timeout)
+
+    async def write_json(
+        self, value: Any, opts: WriteOptions | None = None, *, timeout: float | None = None
+    ) -> ObjectMeta:
+        """Encode and write JSON; the content type defaults to ``application/json``."""
+        header = self._header(opts, "application/json")
+        return await self._client._write(header, encode_json(value), timeout)
+
+    async def delete(self, *, timeout: float | None = None) -> None:
+        """Delete the object."""
+        await self._client.delete_object(self.ref, timeout=timeout)
+
+    async def presign(
+        self, opts: PresignOptions | None = None, *, timeout: float | None = None
+    ) -> PresignResult:
+        """Generate a presigned URL for this object."""
+        return await self._client.presign_object(self.ref, opts, timeout=timeout)
+
+    async def create_access_url(
+        self, opts: PresignOptions | None = None, *, timeout: float | None = None
+    ) -> PresignResult:
+        """Create a host-mediated object access URL for this object."""
+        return await self._client.create_object_access_url(self.ref, opts, timeout=timeout)
+
+
+class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
+    """Asyncio client for a host-provided Gestalt S3 runtime.
+
+    The methods of :class:`S3` as coroutines, over ``grpc.aio``; bodies may also be async
+    iterables or files with an async ``read``. The object may be built outside a running
+    loop and used from any loop; close it with ``await s3.close()`` or ``async with``.
+    """
+
+    __slots__ = ()
+
+    _object_type = AsyncS3Object
+    _connection_type = AioConnection
+    _stubs_type = _AioStubs
+    _conn: AioConnection[_AioStubs]
+
+    async def close(self) -> None:
+        """Close the client and cancel its open read streams; idempotent."""
+        self._orphan_streams()
+        await self._conn.close()
+
+    async def head_object(self, ref: ObjectRef, *, timeout: float | None = None) -> ObjectMeta:
+        """Fetch metadata for an object without reading its body."""
+        request = s3_pb2.HeadObjectRequest(ref=ref_to_pb(ref))
+        response = await self._conn.stub().objects.head_object(request, **self._opts(timeout))
+        return meta_from_pb(response.meta)
+
+    async def read_object(
+        self, ref: ObjectRef, opts: ReadOptions | None = None, *, timeout: float | None = None
+    ) -> tuple[ObjectMeta, AsyncS3ReadStream]:
+        """Open a streaming read: the metadata and a stream of the body (``async for``)."""
+        request = read_request(ref, opts)
+        stream = self._conn.stub().objects.read_object(request, **self._opts(timeout))
+        try:
+            first = await stream.read()
+        except BaseException:
+            stream.cancel()
+            raise
+        return self._opened(first, stream, AsyncS3ReadStream)
+
+    async def write_object(
+        self,
+        ref: ObjectRef,
+        body: AsyncBody = None,
+        opts: WriteOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> ObjectMeta:
+        """Write an object body and return the resulting metadata (see :meth:`S3.write_object`).
+
+        A file whose ``read`` is blocking is read on the event loop; pass an async iterable
+        or a file with an async ``read`` to keep slow sources off the loop.
+        """
+        return await self._write(write_header(ref, opts), body, timeout)
+
+    async def _write(
+        self, header: s3_pb2.WriteObjectRequest, body: builtins.object, timeout: float | None
+    ) -> ObjectMeta:
+        stubs = self._conn.stub()
+        options = self._opts(timeout)
+        frames = aio_frames(body)
+        first = await _first_frame(frames)  # a body that fails at once never opens a call
+        call = stubs.write(**options)
+        failure: Exception | None = None
+        try:
+            await call.write(header)
+            if first is not None:
+                await call.write(first)
+                await _send_frames(call, frames)
+            await call.done_writing()
+            response = await call
+        except _BodyFailed as failed:
+            failure = failed.error
+        except grpc.RpcError as exc:
+            raise S3_ERRORS(exc) from exc
+        except BaseException:
+            call.cancel()
+            raise
+        else:
+            return meta_from_pb(response.meta)
+        call.cancel()
+        try:
+            raise failure
+        finally:
+            del failure
+
+    async def delete_object(self, ref: ObjectRef, *, timeout: float | None = None) -> None:
+        """Delete an object (a missing object is not an error)."""
+        request = s3_pb2.DeleteObjectRequest(ref=ref_to_pb(ref))
+        await self._conn.stub().objects.delete_object(request, **self._opts(timeout))
+
+    async def list_objects(self, opts: ListOptions, *, timeout: float | None = None) -> ListPage:
+        """List objects within a bucket, one page per call."""
+        request = list_request(opts)
+        return page_from_pb(
+            await self._conn.stub().objects.list_objects(request, **self._opts(timeout))
+        )
+
+    async def copy_object(
+        self,
+        source: ObjectRef,
+        destination: ObjectRef,
+        opts: CopyOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> ObjectMeta:
+        """Copy an object and return metadata for the destination."""
+        request = copy_request(source, destination, opts)
+        response = await self._conn.stub().objects.copy_object(request, **self._opts(timeout))
+        return meta_from_pb(response.meta)
+
+    async def presign_object(
+        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
+    ) -> PresignResult:
+        """Generate a presigned URL for an object operation."""
+        fields, method = presign_fields(ref, opts)
+        request = s3_pb2.PresignObjectRequest(**fields)
+        response = await self._conn.stub().urls.presign_object(request, **self._opts(timeout))
+        return presign_result(response, method)
+
+    async def create_object_access_url(
+        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
+    ) -> PresignResult:
+        """Create a host-mediated object access URL (served by the host itself)."""
+        fields, method = presign_fields(ref, opts)
+        stubs, options = self._conn.stub(), self._opts(timeout)
+        try:
+            request = s3_pb2.CreateObjectAccessURLRequest(**fields)
+            response: Any = await stubs.access.create_object_access_url(request, **options)
+        except HostServiceError as err:
+            if not relay_refused(err):
+                raise
+            presign = s3_pb2.PresignObjectRequest(**fields)
+            response = await stubs.urls.presign_object(presign, **options)
+        return presign_result(response, method)
+
+    async def create_access_url(
+        self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
+    ) -> PresignResult:
+        """Create a host-mediated object access URL (same as :meth:`create_object_access_url`)."""
+        return await self.create_object_access_url(ref, opts, timeout=timeout)

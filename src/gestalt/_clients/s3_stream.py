@@ -29,11 +29,11 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
 import grpc
 
+from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import S3_ERRORS
 from gestalt.gen.v1 import s3_pb2
 
@@ -128,11 +128,25 @@ class _Reader:
         self._stop(_CLOSED)
         self._state = _CLOSED
 
-    def _no_meta(self, chunk: Any) -> None:
-        """Refuse a second metadata frame (a protocol error); empty data frames pass."""
-        if chunk.WhichOneof("result") == "meta":
+    def _data(self, chunk: Any) -> bytes:
+        """A frame's body bytes; a second metadata frame is refused (a protocol error)."""
+        data: bytes = chunk.data
+        if not data and chunk.WhichOneof("result") == "meta":
             self._stop(_CLOSED)
             raise RuntimeError("s3: read stream yielded metadata after the first frame")
+        return data
+
+    def _fill(self, target: memoryview, filled: int) -> int:
+        """Copy buffered bytes into ``target`` from ``filled`` on; returns the new fill."""
+        parts, _ = self._take(len(target) - filled)
+        for part in parts:
+            target[filled : filled + len(part)] = part
+            filled += len(part)
+        return filled
+
+    def _hold(self, data: bytes) -> None:
+        """Buffer a whole received frame."""
+        self._buf, self._pos = data, 0
 
     def _take(self, size: int) -> tuple[list[bytes | memoryview], int]:
         """Up to ``size`` buffered bytes (as parts to join) and how many are still needed."""
@@ -180,14 +194,19 @@ def _writable_view(buffer: object) -> memoryview:
     if view.readonly:
         view.release()
         raise TypeError("readinto needs a writable buffer")
+    return _flat(view)
+
+
+def _flat(view: memoryview) -> memoryview:
+    """``view`` as one dimension of bytes (the original is released when cast)."""
     if view.ndim != 1 or view.format != "B":
-        cast = view.cast("B")
+        flat = view.cast("B")
         view.release()
-        return cast
+        return flat
     return view
 
 
-class S3ReadStream(_Reader):
+class S3ReadStream(_Reader, Closing):
     """Streaming object body reader returned by :meth:`S3.read_object`.
 
     ``stream`` is the rest of a ``ReadObject`` call after its metadata frame: any iterator of
@@ -218,10 +237,8 @@ class S3ReadStream(_Reader):
                 if isinstance(exc, grpc.RpcError):  # a raw grpc call was passed in
                     raise S3_ERRORS(exc) from exc
                 raise
-            data: bytes = chunk.data
-            if data:
+            if data := self._data(chunk):
                 return data
-            self._no_meta(chunk)
         self._check()
         return None
 
@@ -252,17 +269,10 @@ class S3ReadStream(_Reader):
         Fewer than ``len(buffer)`` bytes are written only at the end of the body.
         """
         with _writable_view(buffer) as target:
-            filled, total = 0, len(target)
-            while filled < total:
-                parts, _ = self._take(total - filled)
-                if not parts:
-                    data = self._pull()
-                    if data is None:
-                        break
-                    parts = self._keep(data, total - filled)
-                for part in parts:
-                    target[filled : filled + len(part)] = part
-                    filled += len(part)
+            filled = self._fill(target, 0)
+            while filled < len(target) and (data := self._pull()) is not None:
+                self._hold(data)
+                filled = self._fill(target, filled)
             return filled
 
     def iter_chunks(self) -> Iterator[bytes]:
@@ -282,21 +292,8 @@ class S3ReadStream(_Reader):
         """Cancel the underlying RPC stream and discard buffered bytes. Idempotent."""
         self._close()
 
-    def __enter__(self) -> S3ReadStream:
-        """Return the stream for with statements."""
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the stream at the end of a context manager block."""
-        self.close()
-
-
-class AsyncS3ReadStream(_Reader):
+class AsyncS3ReadStream(_Reader, AsyncClosing):
     """Streaming object body reader returned by :meth:`AsyncS3.read_object`.
 
     The methods of :class:`S3ReadStream` as coroutines; iterate with ``async for``.
@@ -330,10 +327,8 @@ class AsyncS3ReadStream(_Reader):
             if chunk is None or chunk is grpc.aio.EOF:
                 self._stop(_DONE)
                 return None
-            data: bytes = chunk.data
-            if data:
+            if data := self._data(chunk):
                 return data
-            self._no_meta(chunk)
         self._check()
         return None
 
@@ -357,17 +352,10 @@ class AsyncS3ReadStream(_Reader):
     async def readinto(self, buffer: Any) -> int:
         """Fill ``buffer`` from the stream; fewer bytes only at the end of the body."""
         with _writable_view(buffer) as target:
-            filled, total = 0, len(target)
-            while filled < total:
-                parts, _ = self._take(total - filled)
-                if not parts:
-                    data = await self._pull()
-                    if data is None:
-                        break
-                    parts = self._keep(data, total - filled)
-                for part in parts:
-                    target[filled : filled + len(part)] = part
-                    filled += len(part)
+            filled = self._fill(target, 0)
+            while filled < len(target) and (data := await self._pull()) is not None:
+                self._hold(data)
+                filled = self._fill(target, filled)
             return filled
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
@@ -385,19 +373,6 @@ class AsyncS3ReadStream(_Reader):
 
     async def close(self) -> None:
         """Cancel the underlying RPC stream and discard buffered bytes. Idempotent."""
-        self._close()
-
-    async def __aenter__(self) -> AsyncS3ReadStream:
-        """Return the stream for ``async with`` statements."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the stream at the end of an ``async with`` block."""
         self._close()
 
 
@@ -437,11 +412,7 @@ def _buffer(value: object) -> memoryview | None:
     if not view.c_contiguous:
         view.release()
         raise TypeError("a body buffer must be C-contiguous")
-    if view.ndim != 1 or view.format != "B":
-        flat = view.cast("B")
-        view.release()
-        return flat
-    return view
+    return _flat(view)
 
 
 def _chunk(value: object) -> Frame:

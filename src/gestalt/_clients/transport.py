@@ -10,7 +10,7 @@ character, letters included) one ``_``. A missing or empty target variable raise
 Targets. :func:`parse_target` is the one parser for all clients. It accepts a socket path
 (used verbatim), ``unix://<path>``, ``unix:<path>``, ``unix-abstract:<name>``,
 ``tcp://host:port`` and ``tls://host:port``; anything else fails with
-:class:`~gestalt._clients.errors.InvalidTargetError` (a ``ValueError`` and a ``RuntimeError``).
+:class:`~.errors.InvalidTargetError` (a ``ValueError`` and a ``RuntimeError``).
 
 Channels. Every channel disables HTTP proxies (the host sets ``HTTP(S)_PROXY`` for egress
 control; host-service traffic must not go through it) and allows 64 MiB messages both ways.
@@ -55,7 +55,7 @@ import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar, cast
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar, cast
 
 import grpc
 import grpc.aio
@@ -77,6 +77,7 @@ __all__ = [
     "RELAY_TOKEN_HEADER",
     "S3",
     "AioConnection",
+    "CallOptions",
     "Endpoint",
     "HostService",
     "StubFactory",
@@ -86,6 +87,7 @@ __all__ = [
     "cache_socket_env",
     "cache_socket_token_env",
     "check_timeout",
+    "clean_relay_token",
     "indexeddb_socket_env",
     "indexeddb_socket_token_env",
     "parse_target",
@@ -173,12 +175,13 @@ class HostService:
             raise HostServiceConfigError(f"{var} is not set")
         target = parse_target(raw, self.label)
         token_var = var + "_TOKEN"
-        token = env.get(token_var, "").strip() or None
-        if token is not None and not all(" " <= char <= "~" for char in token):
+        try:
+            token = clean_relay_token(env.get(token_var, ""))
+        except ValueError:
             raise HostServiceConfigError(
                 f"{token_var} holds characters a gRPC header cannot carry "
                 "(only printable ASCII is allowed)"
-            )
+            ) from None
         if token is not None and target.scheme == "tcp" and not _loopback(target.address):
             _warn_plaintext(token_var, target)
         return Endpoint(self, var, target, token)
@@ -214,6 +217,19 @@ def _warn_plaintext(token_var: str, target: Target) -> None:
         token_var,
         target.address,
     )
+
+
+def clean_relay_token(token: str) -> str | None:
+    """A relay token as it travels in ``x-gestalt-host-service-relay-token``: trimmed.
+
+    None for a blank token (no token); ``ValueError`` when a gRPC header cannot carry it
+    (only printable ASCII can). The clients read it from the environment, the embedded
+    servers take it to check calls against.
+    """
+    stripped = token.strip()
+    if stripped and not all(" " <= char <= "~" for char in stripped):
+        raise ValueError("the relay token must be printable ASCII (it travels in a gRPC header)")
+    return stripped or None
 
 
 #: The Cache service (``GESTALT_CACHE_SOCKET``).
@@ -499,7 +515,34 @@ def _closed_error(endpoint: Endpoint) -> ValueError:
     return ValueError(f"{endpoint.service.label} client is closed")
 
 
-class SyncConnection(Generic[C]):
+class CallOptions(TypedDict):
+    """The keyword arguments every unary call of a client takes."""
+
+    timeout: float | None
+    metadata: Metadata | None
+
+
+class _Share:
+    """What sync and asyncio connections share: the endpoint, its metadata, the timeout."""
+
+    __slots__ = ("endpoint", "metadata", "timeout")
+
+    def __init__(self, endpoint: Endpoint, timeout: float | None) -> None:
+        self.endpoint = endpoint
+        self.metadata = endpoint.metadata
+        #: The client's default deadline in seconds (None: none).
+        self.timeout = check_timeout(timeout)
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """A call's deadline: its own ``timeout`` when given, else the client's default."""
+        return self.timeout if timeout is None else check_timeout(timeout)
+
+    def options(self, timeout: float | None) -> CallOptions:
+        """The keyword arguments of one call: its deadline and the relay metadata."""
+        return {"timeout": self.deadline(timeout), "metadata": self.metadata}
+
+
+class SyncConnection(_Share, Generic[C]):
     """A sync client's share of the pooled channel for its endpoint, and its stub.
 
     ``stub`` is the generated client (built once per channel and error mapper, shared by
@@ -507,13 +550,16 @@ class SyncConnection(Generic[C]):
     :meth:`close`, ``stub`` raises ``ValueError``.
     """
 
-    __slots__ = ("_entry", "_lock", "_stub", "endpoint", "metadata")
+    __slots__ = ("_entry", "_lock", "_stub")
 
     def __init__(
-        self, endpoint: Endpoint, factory: StubFactory[C], error_mapper: ErrorMapper
+        self,
+        endpoint: Endpoint,
+        factory: StubFactory[C],
+        error_mapper: ErrorMapper,
+        timeout: float | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.metadata = endpoint.metadata
+        super().__init__(endpoint, timeout)
         self._lock = threading.Lock()
         pool = _SYNC_POOL
         entry = pool.acquire(endpoint.target)
@@ -550,7 +596,7 @@ class SyncConnection(Generic[C]):
             pool.release(self.endpoint.target, entry)
 
 
-class AioConnection(Generic[C]):
+class AioConnection(_Share, Generic[C]):
     """An asyncio client's shares of the pooled ``grpc.aio`` channels for its endpoint.
 
     :meth:`stub` returns the generated async client for the running event loop, taking a
@@ -566,15 +612,16 @@ class AioConnection(Generic[C]):
         "_leases",
         "_lock",
         "_mapper",
-        "endpoint",
-        "metadata",
     )
 
     def __init__(
-        self, endpoint: Endpoint, factory: StubFactory[C], error_mapper: ErrorMapper
+        self,
+        endpoint: Endpoint,
+        factory: StubFactory[C],
+        error_mapper: ErrorMapper,
+        timeout: float | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.metadata = endpoint.metadata
+        super().__init__(endpoint, timeout)
         self._factory = factory
         self._mapper = error_mapper
         self._lock = threading.Lock()

@@ -25,13 +25,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
 
-from gestalt._clients.transport import MAX_MESSAGE_BYTES, RELAY_TOKEN_HEADER, parse_target
+from gestalt._clients.closing import AsyncContext, Context
+from gestalt._clients.transport import (
+    MAX_MESSAGE_BYTES,
+    RELAY_TOKEN_HEADER,
+    clean_relay_token,
+    parse_target,
+)
 from gestalt._runtime.socket_path import (
     MAX_SOCKET_PATH_BYTES,
     ListenError,
@@ -171,12 +176,10 @@ Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 def _checked_token(token: str) -> bytes:
-    stripped = token.strip()
-    if not stripped:
+    checked = clean_relay_token(token)
+    if checked is None:
         raise ValueError("relay token must not be blank")
-    if not all(" " <= char <= "~" for char in stripped):
-        raise ValueError("relay token must be printable ASCII (it travels in a gRPC header)")
-    return stripped.encode("ascii")
+    return checked.encode("ascii")
 
 
 def _token_ok(expected: bytes, metadata: Sequence[tuple[str, str | bytes]] | None) -> bool:
@@ -295,7 +298,7 @@ class _Handle(Generic[S, G]):
         return f"<{type(self).__name__} {self.target!r} {state}>"
 
 
-class LocalServer(_Handle[S, grpc.Server]):
+class LocalServer(_Handle[S, grpc.Server], Context):
     """A service running on a ``grpc.Server``; stop it with :meth:`stop` or ``with``.
 
     ``target`` is the value for ``GESTALT_<SERVICE>_SOCKET`` (for TCP with the port really
@@ -316,21 +319,11 @@ class LocalServer(_Handle[S, grpc.Server]):
         finally:
             self._release()
 
-    def __enter__(self) -> Self:
-        """Return the running server."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
+    def _exit(self, exc: BaseException | None) -> None:
         self.stop()
 
 
-class AsyncLocalServer(_Handle[S, grpc.aio.Server]):
+class AsyncLocalServer(_Handle[S, grpc.aio.Server], AsyncContext):
     """A service running on a ``grpc.aio`` server; ``await stop()`` or ``async with``.
 
     Same attributes as :class:`LocalServer`.
@@ -349,17 +342,7 @@ class AsyncLocalServer(_Handle[S, grpc.aio.Server]):
         finally:
             self._release()
 
-    async def __aenter__(self) -> Self:
-        """Return the running server."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
+    async def _aexit(self, exc: BaseException | None) -> None:
         await self.stop()
 
 

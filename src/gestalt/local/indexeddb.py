@@ -48,13 +48,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
 import grpc
 import grpc.aio
 from google.protobuf import empty_pb2
 
+from gestalt._clients.closing import Closing
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_servicers import add_indexed_db_to_server
 from gestalt.local._indexeddb_access import Gate
@@ -71,7 +71,7 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 T = TypeVar("T")
 
 
-class IndexedDBService:
+class IndexedDBService(Closing):
     """The host's IndexedDB service on SQLite, ready for ``add_indexed_db_to_server``.
 
     ``path`` is the SQLite file (created with its folder when missing; data survives a
@@ -133,17 +133,6 @@ class IndexedDBService:
     def close(self) -> None:
         """Stop serving calls and close the database; an open transaction is rolled back."""
         self._gate.close()
-
-    def __enter__(self) -> IndexedDBService:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- plumbing -----------------------------------------------------------------------
 

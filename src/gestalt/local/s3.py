@@ -43,11 +43,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
 
+from gestalt._clients.closing import Closing
 from gestalt.gen.v1 import s3_pb2
 from gestalt.gen.v1.s3_servicers import add_s3_object_access_to_server, add_s3_to_server
 from gestalt.local._files import private_dir
@@ -113,7 +113,7 @@ def _meta(obj: StoredObject) -> s3_pb2.S3ObjectMeta:
     )
 
 
-class S3Service:
+class S3Service(Closing):
     """Real S3 host services on a directory, for :func:`add_s3_to_server` and friends.
 
     ``root`` keeps objects across restarts; without it a temporary directory is used and
@@ -187,17 +187,6 @@ class S3Service:
         self._store.close()
         if self._owns_root:
             shutil.rmtree(self._root, ignore_errors=True)
-
-    def __enter__(self) -> S3Service:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- S3 -----------------------------------------------------------------------------
 

@@ -26,10 +26,11 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
 
 from gestalt._authoring.providers import ProviderKind
+from gestalt._clients.closing import Context
 from gestalt._runtime.launch import LaunchError, ProviderProcess, handshake
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class InvokeResult:
         return value
 
 
-class ProviderHarness:
+class ProviderHarness(Context):
     """A provider started for a test; see :func:`start_provider`.
 
     :attr:`channel` is a ``grpc.Channel`` to the provider (use it with any generated client
@@ -293,15 +294,7 @@ class ProviderHarness:
                 os.environ[key] = value
         self._saved_env.clear()
 
-    def __enter__(self) -> ProviderHarness:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _exit(self, exc: BaseException | None) -> None:
         self.stop()
 
 
