@@ -724,7 +724,8 @@ def test_error_types_keep_the_reference_shape() -> None:
         assert issubclass(local, named) and issubclass(local, ValueError)
         assert local.default_code is named.default_code
     header = pickle.loads(pickle.dumps(S3HeaderValueError("opts.content_type", "\r", 4)))
-    assert isinstance(header, ValueError) and not isinstance(header, HostServiceError)
+    assert isinstance(header, S3HeaderValueError) and isinstance(header, ValueError)
+    assert not issubclass(S3HeaderValueError, HostServiceError)
     assert (header.field, header.character, header.position) == ("opts.content_type", "\r", 4)
     assert str(header) == "opts.content_type contains a control character ('\\r' at 4)"
     timeout = pickle.loads(pickle.dumps(HostServiceTimeoutError("late")))
