@@ -147,6 +147,9 @@ if TYPE_CHECKING:
         NotFoundError as NotFoundError,
     )
     from gestalt._clients.errors import (
+        S3HeaderValueError as S3HeaderValueError,
+    )
+    from gestalt._clients.errors import (
         S3InvalidRangeError as S3InvalidRangeError,
     )
     from gestalt._clients.errors import (

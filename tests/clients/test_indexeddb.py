@@ -177,11 +177,16 @@ def _stable(value: object) -> str:
     return stable_repr(value)
 
 
+def _public_name(error: BaseException) -> str:
+    """The name of the first public class of ``error`` (private subclasses stand for it)."""
+    return next(cls.__name__ for cls in type(error).__mro__ if not cls.__name__.startswith("_"))
+
+
 def _outcome(call: Callable[[], Any]) -> tuple[str, str]:
     try:
         value = call()
     except Exception as exc:
-        return "raised", f"{type(exc).__name__}: {exc}"
+        return "raised", f"{_public_name(exc)}: {exc}"
     if isinstance(value, Cursor):
         return "returned", "<Cursor object>"
     return "returned", _stable(value)
@@ -455,9 +460,11 @@ _DIFFERENT_OUTCOMES: dict[str, tuple[str, str]] = {
         "raised",
         "ValueError: cannot read a value: the cursor is not on an entry yet (call continue_())",
     ),
+    # The reference's NotFoundError (a private subclass that is also a ValueError) with a
+    # message naming the action.
     "cursor.delete() when exhausted": (
         "raised",
-        "ValueError: cannot delete: the cursor is exhausted",
+        "NotFoundError: cannot delete: the cursor is exhausted",
     ),
     # Q16: refused locally, so the stream survives and the next move works.
     "cursor.advance(0)  (host INVALID_ARGUMENT; not mapped by Cursor)": (
@@ -1206,6 +1213,93 @@ def test_transaction_rules(db: IndexedDB, host: Host) -> None:
     assert wait_for(lambda: streams_closed(host))
 
 
+# -- conditions the seed names, caught before any call ---------------------------------------
+
+
+def _assert_local_not_found(raised: pytest.ExceptionInfo[BaseException], match: str) -> None:
+    """A ``NotFoundError`` made by the client: also a ``ValueError``, with no host status."""
+    error = raised.value
+    assert isinstance(error, NotFoundError) and isinstance(error, ValueError), type(error)
+    assert error.code is grpc.StatusCode.NOT_FOUND
+    assert re.search(match, str(error)), str(error)
+    assert error.__cause__ is None
+
+
+def _cursor_frames(call: RecordedCall) -> list[str]:
+    """``open`` or the command each frame the client sent on a cursor stream carried."""
+    frames = []
+    for frame in call.requests:
+        assert isinstance(frame, pb.CursorClientMessage)
+        frames.append(
+            str(frame.command.WhichOneof("command")) if frame.HasField("command") else "open"
+        )
+    return frames
+
+
+def test_mutating_an_exhausted_cursor_is_not_found_without_a_frame(
+    db: IndexedDB, host: Host, recorder: RecordingInterceptor
+) -> None:
+    store = fill_users(db)
+    recorder.clear()
+    cursor = store.open_cursor()
+    with pytest.raises(ValueError) as unpositioned:  # not positioned yet: a plain ValueError
+        cursor.delete()
+    assert not isinstance(unpositioned.value, NotFoundError)
+    while cursor.continue_():
+        pass
+    for mutate, action in ((cursor.delete, "delete"), (lambda: cursor.update(ROWS[0]), "update")):
+        with pytest.raises(NotFoundError) as raised:
+            mutate()
+        _assert_local_not_found(raised, f"cannot {action}: the cursor is exhausted")
+    with pytest.raises(TypeError):  # a wrong type stays a TypeError
+        cursor.update("not a record")  # type: ignore[arg-type]
+    with pytest.raises(ValueError) as reading:  # reading is no mutation: a plain ValueError
+        _ = cursor.value
+    assert not isinstance(reading.value, NotFoundError)
+    cursor.close()
+    with pytest.raises(ValueError) as closed:
+        cursor.delete()
+    assert not isinstance(closed.value, NotFoundError)
+    assert wait_for(lambda: streams_closed(host))
+    # One cursor stream; it carried the open, four moves and the close, and nothing else.
+    assert [c.method.rsplit("/", 1)[-1] for c in recorder.calls] == ["OpenCursor"]
+    assert _cursor_frames(recorder.calls[0]) == ["open", "next", "next", "next", "next", "close"]
+    assert store.get_all_keys() == ["a", "b", "c"]
+
+
+def test_a_store_outside_the_scope_is_not_found_and_the_transaction_commits(
+    db: IndexedDB, host: Host, recorder: RecordingInterceptor
+) -> None:
+    users = fill_users(db)
+    db.create_object_store("other")
+    recorder.clear()
+    tx = db.transaction(["users"], "readwrite")
+    tx.object_store("users").put({"id": "before"})
+    for refuse in (
+        lambda: tx.object_store("other"),
+        lambda: TransactionObjectStore(tx, "other"),
+        lambda: TransactionIndex(tx, "other", "by_status"),
+    ):
+        with pytest.raises(NotFoundError) as raised:
+            refuse()
+        _assert_local_not_found(
+            raised, r"store 'other' is not in the transaction's scope \(users\)"
+        )
+    with pytest.raises(TypeError):  # a wrong type stays a TypeError
+        tx.object_store(5)  # type: ignore[arg-type]
+    assert not tx.finished
+    tx.object_store("users").put({"id": "after"})
+    tx.commit()
+    assert users.get_all_keys() == ["a", "after", "b", "before", "c"]
+    assert db.object_store("other").count() == 0
+    assert wait_for(lambda: streams_closed(host))
+    calls = [c.method.rsplit("/", 1)[-1] for c in recorder.calls]
+    assert calls == ["Transaction", "GetAllKeys", "Count"]
+    sent = [r for r in recorder.calls[0].requests if isinstance(r, pb.TransactionClientMessage)]
+    assert [r.WhichOneof("msg") for r in sent] == ["begin", "operation", "operation", "commit"]
+    assert [r.operation.put.store for r in sent[1:3]] == ["users", "users"]
+
+
 def test_transactions_isolate_and_do_not_leave_locks(db: IndexedDB, host: Host) -> None:
     users = fill_users(db)
     tx = db.transaction(["users"], "readwrite")
@@ -1759,6 +1853,51 @@ async def test_async_transactions(host: Host) -> None:
 
             AsyncTransactionObjectStore(object(), "s")  # type: ignore[arg-type]
     assert wait_for(lambda: streams_closed(host))
+
+
+async def test_async_client_side_not_found(host: Host, recorder: RecordingInterceptor) -> None:
+    async with AsyncIndexedDB(timeout=T) as client:
+        await client.create_object_store("users", USERS)
+        users = client.object_store("users")
+        for row in ROWS:
+            await users.put(row)
+        recorder.clear()
+        cursor = users.open_cursor()
+        with pytest.raises(ValueError) as unpositioned:  # never opened: a plain ValueError
+            await cursor.update(ROWS[0])
+        assert not isinstance(unpositioned.value, NotFoundError)
+        while await cursor.continue_():
+            pass
+        with pytest.raises(NotFoundError) as raised:
+            await cursor.delete()
+        _assert_local_not_found(raised, "cannot delete: the cursor is exhausted")
+        with pytest.raises(NotFoundError) as raised:
+            await cursor.update(ROWS[0])
+        _assert_local_not_found(raised, "cannot update: the cursor is exhausted")
+        await cursor.close()
+        with pytest.raises(ValueError) as closed:
+            await cursor.update(ROWS[0])
+        assert not isinstance(closed.value, NotFoundError)
+
+        tx = await client.transaction(["users"], "readwrite")
+        with pytest.raises(NotFoundError) as raised:
+            tx.object_store("missing")
+        _assert_local_not_found(raised, r"store 'missing' is not in the transaction's scope")
+        from gestalt._clients.indexeddb_aio import AsyncTransactionIndex
+
+        with pytest.raises(NotFoundError):
+            AsyncTransactionIndex(tx, "missing", "by_status")
+        with pytest.raises(TypeError):
+            tx.object_store(None)  # type: ignore[arg-type]
+        await tx.object_store("users").delete("a")
+        await tx.commit()
+        assert await users.get_all_keys() == ["b", "c"]
+    assert wait_for(lambda: streams_closed(host))
+    methods = [c.method.rsplit("/", 1)[-1] for c in recorder.calls]
+    assert methods == ["OpenCursor", "Transaction", "GetAllKeys"]
+    assert _cursor_frames(recorder.calls[0]) == ["open", "next", "next", "next", "next", "close"]
+    tx_frames = [r.WhichOneof("msg") for r in recorder.calls[1].requests]
+    assert tx_frames == ["begin", "operation", "commit"]
 
 
 async def test_async_cancellation_and_abandonment(host: Host) -> None:

@@ -34,9 +34,11 @@ import grpc
 import pytest
 from google.protobuf import text_format
 
+import gestalt
 from gestalt._clients.errors import (
     HostServiceError,
     HostServiceTimeoutError,
+    S3HeaderValueError,
     S3InvalidRangeError,
     S3NotFoundError,
     S3PreconditionFailedError,
@@ -1457,6 +1459,137 @@ async def test_bad_arguments_fail_before_any_call_async(
             await make()
     with pytest.raises(TypeError):
         AsyncS3Object(as3, "b/k")  # type: ignore[arg-type]
+    assert recorder.calls == []
+
+
+# -- invalid ranges and header values, refused before any call -----------------------------
+
+# Ranges no object can satisfy: the client raises the host's error type for them.
+_BAD_RANGES = [
+    (ByteRange(-1, None), "range.start must be between 0 and 2\\*\\*63-1, got -1"),
+    (ByteRange(None, -5), "range.end must be between 0 and 2\\*\\*63-1, got -5"),
+    (ByteRange(3, 1), r"range.end is inclusive and must not be before start \(3-1\)"),
+    (ByteRange(0, 2**63), "range.end must be between"),
+]
+
+
+def _assert_local_range_error(raised: pytest.ExceptionInfo[BaseException]) -> None:
+    error = raised.value
+    assert isinstance(error, S3InvalidRangeError) and isinstance(error, ValueError)
+    assert error.code is grpc.StatusCode.OUT_OF_RANGE
+    assert error.__cause__ is None
+
+
+@pytest.mark.parametrize(("rng", "match"), _BAD_RANGES)
+def test_invalid_ranges_raise_s3_invalid_range_error_before_any_call(
+    s3: S3, recorder: RecordingInterceptor, rng: ByteRange, match: str
+) -> None:
+    obj = s3.object("range", "abc")
+    for read in (
+        lambda: s3.read_object(obj.ref, ReadOptions(range=rng)),
+        lambda: obj.bytes(ReadOptions(range=rng)),
+    ):
+        with pytest.raises(S3InvalidRangeError, match=match) as raised:
+            read()
+        _assert_local_range_error(raised)
+    for wrong in (ByteRange("1", None), ByteRange(None, 2.0), ByteRange(True, None)):  # type: ignore[arg-type]
+        with pytest.raises(TypeError):  # a wrong type stays a TypeError
+            s3.read_object(obj.ref, ReadOptions(range=wrong))
+    assert recorder.calls == []
+
+
+async def test_invalid_ranges_raise_s3_invalid_range_error_async(
+    as3: AsyncS3, recorder: RecordingInterceptor
+) -> None:
+    for rng, match in _BAD_RANGES:
+        with pytest.raises(S3InvalidRangeError, match=match) as raised:
+            await as3.read_object(_R, ReadOptions(range=rng))
+        _assert_local_range_error(raised)
+        with pytest.raises(S3InvalidRangeError):
+            await as3.object("b", "k").text(ReadOptions(range=rng))
+    assert recorder.calls == []
+
+
+_CONTROL_CHARACTERS = ["\r", "\n", "\r\nX-Injected: 1", "\x00", "\t", "\x1b", "\x1f", "\x7f"]
+
+
+def _write(**opts: Any) -> Callable[[Any], Any]:
+    return lambda c: c.write_object(_R, b"x", Wr(**opts))
+
+
+def _presign(**opts: Any) -> Callable[[Any], Any]:
+    return lambda c: c.presign_object(_R, Ps(**opts))
+
+
+def _access(**opts: Any) -> Callable[[Any], Any]:
+    return lambda c: c.create_object_access_url(_R, Ps(**opts))
+
+
+def _header_cases(bad: str) -> list[tuple[str, Callable[[Any], Any]]]:
+    """(the field the error names, a call passing ``bad`` in that field) for each field."""
+    v = f"ab{bad}c"  # the control character sits at index 2
+    return [
+        ("opts.content_type", _write(content_type=v)),
+        ("opts.cache_control", _write(cache_control=v)),
+        ("opts.content_disposition", _write(content_disposition=v)),
+        ("opts.content_encoding", _write(content_encoding=v)),
+        ("opts.content_language", _write(content_language=v)),
+        ("opts.metadata['x-note']", _write(metadata={"x-note": v})),
+        (f"opts.metadata key {v!r}", _write(metadata={v: "v"})),
+        ("opts.if_match", _write(if_match=v)),
+        ("opts.if_none_match", _write(if_none_match=v)),
+        ("opts.content_disposition", lambda c: c.write_object(_R, None, Wr(content_disposition=v))),
+        ("opts.content_type", lambda c: c.object("b", "k").write_text("x", Wr(content_type=v))),
+        ("opts.if_none_match", lambda c: c.read_object(_R, Rd(if_none_match=v))),
+        ("opts.if_match", lambda c: c.copy_object(_R, Ref("b", "k2"), Cp(if_match=v))),
+        ("opts.if_none_match", lambda c: c.copy_object(_R, _R, Cp(if_none_match=v))),
+        ("opts.content_type", _presign(content_type=v)),
+        ("opts.content_disposition", _presign(content_disposition=v)),
+        ("opts.headers['x-h']", _presign(headers={"x-h": v})),
+        (f"opts.headers key {v!r}", _presign(headers={v: "v"})),
+        ("opts.content_type", _access(content_type=v)),
+        ("opts.content_disposition", _access(content_disposition=v)),
+        ("opts.headers['x-h']", lambda c: c.create_access_url(_R, Ps(headers={"x-h": v}))),
+    ]
+
+
+@pytest.mark.parametrize("bad", _CONTROL_CHARACTERS, ids=repr)
+def test_control_characters_in_header_values_fail_before_any_call(
+    s3: S3, recorder: RecordingInterceptor, bad: str
+) -> None:
+    assert gestalt.S3HeaderValueError is S3HeaderValueError
+    for case, (field, call) in enumerate(_header_cases(bad)):
+        with pytest.raises(S3HeaderValueError) as raised:
+            call(s3)
+        error = raised.value
+        assert isinstance(error, ValueError), case
+        assert (error.field, error.character, error.position) == (field, bad[0], 2), case
+        assert str(error) == f"{field} contains a control character ({bad[0]!r} at 2)", case
+    assert recorder.calls == []
+    assert s3.list_objects(ListOptions("b")).objects == []  # nothing was stored
+
+
+def test_header_values_without_control_characters_still_pass(s3: S3) -> None:
+    opts = WriteOptions(
+        content_type="text/plain; charset=utf-8",
+        content_disposition='attachment; filename="r\u00e9sum\u00e9 2024.txt"',
+        metadata={"x-note": "caf\u00e9 \u2014 fine ~!"},
+    )
+    meta = s3.write_object(_R, b"x", opts)
+    assert meta.metadata == {"x-note": "caf\u00e9 \u2014 fine ~!"}
+    assert s3.head_object(_R).content_type == "text/plain; charset=utf-8"
+    url = s3.presign_object(_R, PresignOptions(content_disposition="inline", headers={"a": "b c"}))
+    assert url.url
+
+
+async def test_control_characters_in_header_values_async(
+    as3: AsyncS3, recorder: RecordingInterceptor
+) -> None:
+    for case, (field, call) in enumerate(_header_cases("\n")):
+        with pytest.raises(S3HeaderValueError) as raised:
+            await call(as3)
+        assert raised.value.field == field, case
+        assert str(raised.value) == f"{field} contains a control character ('\\n' at 2)", case
     assert recorder.calls == []
 
 

@@ -30,10 +30,13 @@ from gestalt._clients.errors import (
     HostServiceTimeoutError,
     InvalidTargetError,
     NotFoundError,
+    S3HeaderValueError,
     S3InvalidRangeError,
     S3NotFoundError,
     S3PreconditionFailedError,
     TransactionError,
+    _ClientNotFoundError,
+    _ClientRangeError,
 )
 from gestalt._clients.transport import (
     CACHE,
@@ -701,6 +704,8 @@ def test_error_types_keep_the_reference_shape() -> None:
         S3NotFoundError,
         S3PreconditionFailedError,
         S3InvalidRangeError,
+        _ClientNotFoundError,
+        _ClientRangeError,
     ):
         error = cls("s3: not found")
         assert error.args == ("s3: not found",)
@@ -711,6 +716,18 @@ def test_error_types_keep_the_reference_shape() -> None:
         assert type(copy) is cls
         assert (copy.message, copy.code) == (error.message, error.code)
     assert not issubclass(S3NotFoundError, NotFoundError)
+    # The client's own checks: the seed's type, and a ValueError, with the seed type's code.
+    for local, named in (
+        (_ClientNotFoundError, NotFoundError),
+        (_ClientRangeError, S3InvalidRangeError),
+    ):
+        assert issubclass(local, named) and issubclass(local, ValueError)
+        assert local.default_code is named.default_code
+    header = pickle.loads(pickle.dumps(S3HeaderValueError("opts.content_type", "\r", 4)))
+    assert isinstance(header, S3HeaderValueError) and isinstance(header, ValueError)
+    assert not issubclass(S3HeaderValueError, HostServiceError)
+    assert (header.field, header.character, header.position) == ("opts.content_type", "\r", 4)
+    assert str(header) == "opts.content_type contains a control character ('\\r' at 4)"
     timeout = pickle.loads(pickle.dumps(HostServiceTimeoutError("late")))
     assert isinstance(timeout, TimeoutError)
     assert isinstance(timeout, HostServiceTimeoutError)

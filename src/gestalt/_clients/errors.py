@@ -12,8 +12,14 @@ One tree for all three clients::
         ├── S3PreconditionFailedError   S3: FAILED_PRECONDITION
         └── S3InvalidRangeError         S3: OUT_OF_RANGE
 
+    _ClientNotFoundError (NotFoundError, ValueError)       the client's own NOT_FOUND checks
+    _ClientRangeError (S3InvalidRangeError, ValueError)    the client's own byte range checks
+
     HostServiceConfigError (RuntimeError)   binding variable missing or unusable
     └── InvalidTargetError (also ValueError) the target value cannot be parsed
+
+    S3HeaderValueError (ValueError)         an S3 option bound for an HTTP header holds a
+                                            control character (refused before any call)
 
 Every status error carries the gRPC status as ``.code`` (a :class:`grpc.StatusCode`) and the
 peer's text as ``.message``; the original :class:`grpc.RpcError` is chained as ``__cause__``.
@@ -36,6 +42,13 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
   the presign / access-URL calls.
 * Q13: the reference re-raises unmapped S3 errors with themselves as ``__cause__``; here the
   cause is always the original ``grpc.RpcError`` and never the exception itself.
+* Conditions the client detects before any call raise the type the reference names for them,
+  as a subclass that is also a :class:`ValueError` (a bad argument): a mutation on an
+  exhausted cursor and a store outside a transaction's scope are :class:`NotFoundError`
+  (:class:`_ClientNotFoundError`), a byte range that no object can satisfy is
+  :class:`S3InvalidRangeError` (:class:`_ClientRangeError`). ``except ValueError`` and
+  ``except NotFoundError`` both catch them; no status reached the host, so ``code`` is the
+  class default.
 * Timeouts (an addition, Q18) raise :class:`HostServiceTimeoutError`, which is also a builtin
   :class:`TimeoutError`.
 """
@@ -61,6 +74,7 @@ __all__ = [
     "HostServiceTimeoutError",
     "InvalidTargetError",
     "NotFoundError",
+    "S3HeaderValueError",
     "S3InvalidRangeError",
     "S3NotFoundError",
     "S3PreconditionFailedError",
@@ -114,7 +128,12 @@ class HostServiceTimeoutError(HostServiceError, TimeoutError):
 
 
 class NotFoundError(_NamedError):
-    """Raised when an IndexedDB record, store, or cursor target is missing."""
+    """Raised when an IndexedDB record, store, or cursor target is missing.
+
+    The client raises it without asking the host for ``update()`` or ``delete()`` on an
+    exhausted cursor and for ``object_store()`` of a store outside a transaction's scope
+    (which leaves the transaction usable); those instances are also a :class:`ValueError`.
+    """
 
     default_code = grpc.StatusCode.NOT_FOUND
 
@@ -144,9 +163,43 @@ class S3PreconditionFailedError(_NamedError):
 
 
 class S3InvalidRangeError(_NamedError):
-    """Raised when a requested byte range cannot be satisfied."""
+    """Raised when a requested byte range cannot be satisfied.
+
+    A range no object can satisfy (a negative bound, ``end`` before ``start``, a bound past
+    2**63-1) is refused by the client before any call; those instances are also a
+    :class:`ValueError`.
+    """
 
     default_code = grpc.StatusCode.OUT_OF_RANGE
+
+
+class _ClientNotFoundError(NotFoundError, ValueError):
+    """:class:`NotFoundError` for a condition the client caught before any call."""
+
+
+class _ClientRangeError(S3InvalidRangeError, ValueError):
+    """:class:`S3InvalidRangeError` for a range the client refused before any call."""
+
+
+class S3HeaderValueError(ValueError):
+    """An S3 option that travels as an HTTP header holds a control character.
+
+    Content type, disposition, encoding, language, cache control, metadata keys and values,
+    ETag conditions and presigned-URL headers may not contain CR, LF or any other character
+    below U+0020, nor U+007F: a header cannot carry them, and CR/LF would let a value add
+    headers of its own. The client raises this before any call. ``field`` names the option
+    (``opts.metadata['x-note']``), ``character`` is the first offending character and
+    ``position`` its index in the value.
+    """
+
+    def __init__(self, field: str, character: str, position: int) -> None:
+        super().__init__(field, character, position)
+        self.field = field
+        self.character = character
+        self.position = position
+
+    def __str__(self) -> str:
+        return f"{self.field} contains a control character ({self.character!r} at {self.position})"
 
 
 class HostServiceConfigError(RuntimeError):

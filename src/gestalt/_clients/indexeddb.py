@@ -35,7 +35,9 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
   (``"cursor is closed"``, for moves too, which the reference answered with ``False``), no
   current entry before the first move or after the end (``value``, ``update``, ``delete``;
   the reference raised ``TypeError``/``NotFoundError``, or sent the command and lost the
-  stream). ``value`` on a key cursor stays a ``TypeError``. A failed stream is never taken
+  stream). ``update``/``delete`` after the end raise :class:`NotFoundError` as the reference
+  did, as an instance that is also a ``ValueError``. ``value`` on a key cursor stays a
+  ``TypeError``. A failed stream is never taken
   for the end of the data: every later move raises the failure again.
 * Q7: a transaction remembers why it ended. After a failed operation every later call,
   ``commit()`` and the ``with`` block's exit raise ``TransactionError("transaction is
@@ -55,12 +57,12 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
   silently rounded. Top-level ints are int64 and come back as ints.
 * Q16: arguments are checked before any call: a ``str`` given as ``stores`` is a
   ``TypeError`` (the reference split it into characters), a store outside a transaction's
-  scope a ``ValueError`` (the host's ``NOT_FOUND`` would end the transaction), ids and
-  names must be ``str``,
-  store and index names non-empty, records dicts with ``str`` keys, ``add``/``put``
-  records must carry a ``str`` ``"id"``, directions one of the four ``CURSOR_*`` values,
-  ``advance`` counts positive, key ranges ``KeyRange`` objects, schemas ``ObjectStoreSchema``
-  with non-empty key paths. Calls the host would refuse with ``INVALID_ARGUMENT`` are
+  scope a :class:`NotFoundError` that is also a ``ValueError`` (the host's ``NOT_FOUND`` would
+  end the transaction; this one leaves it usable), ids and names must be ``str``, store and
+  index names non-empty, records dicts with ``str`` keys, ``add``/``put`` records must carry
+  a ``str`` ``"id"``, directions one of the four ``CURSOR_*`` values, ``advance`` counts
+  positive, key ranges ``KeyRange`` objects, schemas ``ObjectStoreSchema`` with non-empty
+  key paths. Calls the host would refuse with ``INVALID_ARGUMENT`` are
   refused locally with ``TypeError``/``ValueError``: ``delete_range(None)``, an empty
   transaction scope, ``advance(0)`` (which also killed the reference's cursor).
 * Q18: calls take an optional ``timeout`` in seconds; the constructor's ``timeout`` is the

@@ -581,7 +581,11 @@ class TransactionBase(_Stream, Generic[_Store]):
         return self._s.finished
 
     def object_store(self, name: str) -> _Store:
-        """Return a handle whose calls run in this transaction."""
+        """Return a handle whose calls run in this transaction.
+
+        A store outside the transaction's scope raises :class:`NotFoundError` (also a
+        ``ValueError``) without any call; the transaction stays usable.
+        """
         return self._store_type(self, name)
 
     def _step_timeout(self, timeout: float | None) -> float | None:

@@ -34,7 +34,12 @@ from typing import Any, Final
 
 import grpc
 
-from gestalt._clients.errors import HostServiceError, HostServiceTimeoutError, TransactionError
+from gestalt._clients.errors import (
+    HostServiceError,
+    HostServiceTimeoutError,
+    TransactionError,
+    _ClientNotFoundError,
+)
 from gestalt._clients.indexeddb_codec import (
     check_name,
     check_stores,
@@ -471,8 +476,12 @@ class CursorState:
             raise self.again()
         return state != _EXHAUSTED
 
-    def check_on_entry(self, action: str) -> None:
-        """Raise unless the cursor is on an entry that ``action`` can apply to."""
+    def check_on_entry(self, action: str, *, mutation: bool = False) -> None:
+        """Raise unless the cursor is on an entry that ``action`` can apply to.
+
+        A ``mutation`` (update, delete) of an exhausted cursor is a ``NotFoundError``, the
+        type the reference names for it (also a ``ValueError``); other misuse a ``ValueError``.
+        """
         state = self.state
         if state == _POSITIONED:
             return
@@ -481,7 +490,8 @@ class CursorState:
         if state == _FAILED:
             raise self.again()
         if state == _EXHAUSTED:
-            raise ValueError(f"cannot {action}: the cursor is exhausted")
+            message = f"cannot {action}: the cursor is exhausted"
+            raise _ClientNotFoundError(message) if mutation else ValueError(message)
         raise ValueError(f"cannot {action}: the cursor is not on an entry yet (call continue_())")
 
     def again(self) -> HostServiceError:
@@ -602,11 +612,13 @@ def check_scope(store: object, stores: tuple[str, ...]) -> str:
     """A store name that is in the transaction's scope.
 
     The host would answer ``NOT_FOUND`` for any other store, which ends the transaction;
-    refusing it here keeps the transaction alive.
+    refusing it here with a ``NotFoundError`` (also a ``ValueError``) keeps it alive.
     """
     name = check_name(store, "store name")
     if name not in stores:
-        raise ValueError(f"store {name!r} is not in the transaction's scope ({', '.join(stores)})")
+        raise _ClientNotFoundError(
+            f"store {name!r} is not in the transaction's scope ({', '.join(stores)})"
+        )
     return name
 
 

@@ -247,16 +247,22 @@ class Cursor(core.CursorBase, Closing):
         return self._move(advance_frame(count))
 
     def delete(self) -> None:
-        """Delete the current cursor entry (the cursor stays where it is)."""
+        """Delete the current cursor entry (the cursor stays where it is).
+
+        :class:`NotFoundError` once the cursor is exhausted, before anything is sent.
+        """
         with self._lock:
-            self._s.check_on_entry("delete")
+            self._s.check_on_entry("delete", mutation=True)
             self._command(CURSOR_DELETE_FRAME, self._s.deleted)
 
     def update(self, value: dict[str, Any]) -> None:
-        """Replace the current cursor entry with ``value`` (its primary key is kept)."""
+        """Replace the current cursor entry with ``value`` (its primary key is kept).
+
+        :class:`NotFoundError` once the cursor is exhausted, before anything is sent.
+        """
         frame = update_frame(value)
         with self._lock:
-            self._s.check_on_entry("update")
+            self._s.check_on_entry("update", mutation=True)
             self._command(frame, self._s.updated)
 
     def close(self) -> None:

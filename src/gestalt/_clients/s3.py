@@ -41,8 +41,14 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
   of their own on the shared channel, whose serializer writes data frames from slices.
 * Bad arguments fail before any call: references need non-empty ``str`` bucket and key,
   options must be the documented classes with ``str`` fields and ``dict[str, str]`` maps,
-  byte ranges are non-negative ints with ``start <= end`` (``ValueError``), ``max_keys`` is
-  between 0 (host default) and 2**31-1.
+  byte ranges are non-negative ints with ``start <= end``, ``max_keys`` is between 0 (host
+  default) and 2**31-1. A range that breaks those rules raises ``S3InvalidRangeError``, the
+  host's error for a range it cannot serve, as an instance that is also a ``ValueError``.
+* Header values (an addition): a control character (below U+0020, or U+007F; CR and LF
+  among them) in an option that travels as an HTTP header (the write options' content
+  headers, metadata keys and values, ``if_match``/``if_none_match`` of reads, writes and
+  copies, presign content type, disposition and headers) raises ``S3HeaderValueError``
+  naming the option before any call. The reference sent them on.
 * Q22 [compat]: ``PresignOptions.method`` must name GET, PUT, DELETE or HEAD (any case);
   another verb is a ``ValueError`` instead of silently asking for the host default and
   reporting the unknown verb back as a plain string. ``expires`` must be positive; a

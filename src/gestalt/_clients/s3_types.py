@@ -4,7 +4,10 @@ The dataclasses callers build and receive (:class:`ObjectRef`, :class:`ObjectMet
 option classes, :class:`ListPage`, :class:`PresignResult`) and the functions that turn them
 into request messages and responses back into them. Every builder checks its input and
 raises :class:`TypeError` or :class:`ValueError` naming the offending field, so a bad
-argument never reaches the host. See :mod:`gestalt._clients.s3` for the choices made here.
+argument never reaches the host. Two of those value errors have their own types: a byte
+range no object can satisfy is an ``S3InvalidRangeError`` (as the host's answer would be),
+and a control character in a value bound for an HTTP header an ``S3HeaderValueError``.
+See :mod:`gestalt._clients.s3` for the choices made here.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gestalt._clients.errors import S3HeaderValueError, _ClientRangeError
 from gestalt.gen.support import timestamp_from_pb, timestamp_to_pb
 from gestalt.gen.v1 import s3_pb2
 
@@ -46,6 +51,8 @@ __all__ = [
 
 _INT64_MAX = 2**63 - 1
 _INT32_MAX = 2**31 - 1
+# What an HTTP header value cannot carry: C0 controls (CR and LF among them) and DEL.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 class PresignMethod(enum.StrEnum):
@@ -209,10 +216,20 @@ def _options(value: object, kind: type[Any], what: str) -> None:
         raise TypeError(f"{what} must be a {kind.__name__} or None, not {type(value).__name__}")
 
 
-def _str_map(value: object, what: str) -> dict[str, str]:
+def _header(value: object, what: str) -> str:
+    """A ``str`` that can travel as an HTTP header value (no control character)."""
+    text = _str(value, what)
+    found = _CONTROL.search(text)
+    if found is not None:
+        raise S3HeaderValueError(what, found.group(), found.start())
+    return text
+
+
+def _header_map(value: object, what: str) -> dict[str, str]:
+    """A ``dict[str, str]`` whose keys and values can travel as HTTP headers."""
     if not isinstance(value, Mapping):
         raise TypeError(f"{what} must be a mapping of str to str, not {type(value).__name__}")
-    return {_str(k, f"{what} key"): _str(v, f"{what}[{k!r}]") for k, v in value.items()}
+    return {_header(k, f"{what} key {k!r}"): _header(v, f"{what}[{k!r}]") for k, v in value.items()}
 
 
 def _offset(value: object, what: str) -> int | None:
@@ -221,7 +238,7 @@ def _offset(value: object, what: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
     if not 0 <= value <= _INT64_MAX:
-        raise ValueError(f"{what} must be between 0 and 2**63-1, got {value}")
+        raise _ClientRangeError(f"{what} must be between 0 and 2**63-1, got {value}")
     return int(value)
 
 
@@ -265,13 +282,15 @@ def read_request(ref: object, opts: object) -> s3_pb2.ReadObjectRequest:
         start = _offset(rng.start, "range.start")
         end = _offset(rng.end, "range.end")
         if start is not None and end is not None and start > end:
-            raise ValueError(f"range.end is inclusive and must not be before start ({start}-{end})")
+            raise _ClientRangeError(
+                f"range.end is inclusive and must not be before start ({start}-{end})"
+            )
         pb_range = s3_pb2.ByteRange(start=start, end=end)
     return s3_pb2.ReadObjectRequest(
         ref=pb_ref,
         range=pb_range,
-        if_match=_str(opts.if_match, "opts.if_match"),
-        if_none_match=_str(opts.if_none_match, "opts.if_none_match"),
+        if_match=_header(opts.if_match, "opts.if_match"),
+        if_none_match=_header(opts.if_none_match, "opts.if_none_match"),
         if_modified_since=_time(opts.if_modified_since, "opts.if_modified_since"),
         if_unmodified_since=_time(opts.if_unmodified_since, "opts.if_unmodified_since"),
     )
@@ -291,14 +310,14 @@ def write_header(
     return s3_pb2.WriteObjectRequest(
         open=s3_pb2.WriteObjectOpen(
             ref=pb_ref,
-            content_type=_str(opts.content_type, "opts.content_type") or default_content_type,
-            cache_control=_str(opts.cache_control, "opts.cache_control"),
-            content_disposition=_str(opts.content_disposition, "opts.content_disposition"),
-            content_encoding=_str(opts.content_encoding, "opts.content_encoding"),
-            content_language=_str(opts.content_language, "opts.content_language"),
-            metadata=_str_map(opts.metadata, "opts.metadata"),
-            if_match=_str(opts.if_match, "opts.if_match"),
-            if_none_match=_str(opts.if_none_match, "opts.if_none_match"),
+            content_type=_header(opts.content_type, "opts.content_type") or default_content_type,
+            cache_control=_header(opts.cache_control, "opts.cache_control"),
+            content_disposition=_header(opts.content_disposition, "opts.content_disposition"),
+            content_encoding=_header(opts.content_encoding, "opts.content_encoding"),
+            content_language=_header(opts.content_language, "opts.content_language"),
+            metadata=_header_map(opts.metadata, "opts.metadata"),
+            if_match=_header(opts.if_match, "opts.if_match"),
+            if_none_match=_header(opts.if_none_match, "opts.if_none_match"),
         )
     )
 
@@ -338,8 +357,8 @@ def copy_request(source: object, destination: object, opts: object) -> s3_pb2.Co
     return s3_pb2.CopyObjectRequest(
         source=src,
         destination=dst,
-        if_match=_str(opts.if_match, "opts.if_match"),
-        if_none_match=_str(opts.if_none_match, "opts.if_none_match"),
+        if_match=_header(opts.if_match, "opts.if_match"),
+        if_none_match=_header(opts.if_none_match, "opts.if_none_match"),
     )
 
 
@@ -396,9 +415,9 @@ def presign_fields(ref: object, opts: object) -> tuple[dict[str, Any], PresignMe
     if method is not None:
         fields["method"] = _METHOD_ENUM[method]
     fields["expires_seconds"] = _expires_seconds(opts.expires)
-    fields["content_type"] = _str(opts.content_type, "opts.content_type")
-    fields["content_disposition"] = _str(opts.content_disposition, "opts.content_disposition")
-    fields["headers"] = _str_map(opts.headers, "opts.headers")
+    fields["content_type"] = _header(opts.content_type, "opts.content_type")
+    fields["content_disposition"] = _header(opts.content_disposition, "opts.content_disposition")
+    fields["headers"] = _header_map(opts.headers, "opts.headers")
     return fields, method
 
 
