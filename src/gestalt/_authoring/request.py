@@ -14,7 +14,11 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from gestalt._authoring.invoker import PluginInvoker
+    from gestalt._clients.authorization import AuthorizationClient
 
 T = TypeVar("T")
 
@@ -79,6 +83,21 @@ class Request:
     def connection_param(self, name: str) -> str | None:
         """Return the connection parameter ``name``, or ``None`` when it was not sent."""
         return self.connection_params.get(name)
+
+    def invoker(self) -> PluginInvoker:
+        """A :class:`~gestalt.PluginInvoker` carrying this call's invocation token.
+
+        Raises ``RuntimeError`` when the host sent no token or set no invoker socket.
+        """
+        from gestalt._authoring.invoker import PluginInvoker
+
+        return PluginInvoker(self.invocation_token)
+
+    def authorization(self) -> AuthorizationClient:
+        """The process's shared :class:`~gestalt.AuthorizationClient`."""
+        from gestalt._clients.authorization import Authorization
+
+        return Authorization()
 
 
 @dataclass(slots=True)
