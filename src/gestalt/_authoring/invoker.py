@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from gestalt._authoring.request import Response
+from gestalt._authoring.response import Response
 from gestalt._clients.authorization import message
 from gestalt._clients.errors import INVOKER_ERRORS
 from gestalt._clients.transport import (

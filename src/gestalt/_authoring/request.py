@@ -14,13 +14,14 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
+
+from gestalt._authoring.response import OK as OK
+from gestalt._authoring.response import Response as Response
 
 if TYPE_CHECKING:
     from gestalt._authoring.invoker import PluginInvoker
     from gestalt._clients.authorization import AuthorizationClient
-
-T = TypeVar("T")
 
 
 def reason_phrase(status: int) -> str:
@@ -98,23 +99,6 @@ class Request:
         from gestalt._clients.authorization import Authorization
 
         return Authorization()
-
-
-@dataclass(slots=True)
-class Response(Generic[T]):
-    """A handler result with an explicit HTTP status; ``None`` means 200.
-
-    Only a top-level ``Response`` sets the status; one nested inside another value is encoded
-    as an ordinary object with ``status`` and ``body`` keys.
-    """
-
-    status: int | None
-    body: T
-
-
-def OK(body: T) -> Response[T]:
-    """Return ``body`` as a ``200 OK`` response."""
-    return Response(status=200, body=body)
 
 
 class Error(Exception):

@@ -770,12 +770,15 @@ _shared_lock = threading.Lock()
 def Authorization() -> AuthorizationClient:
     """The process's shared :class:`AuthorizationClient`, built on first use.
 
-    Every call returns the same client until it is closed; a later call builds a new one.
-    Raises ``RuntimeError`` when ``GESTALT_AUTHORIZATION_SOCKET`` is not set.
+    Every call returns the same client while ``GESTALT_AUTHORIZATION_SOCKET`` (and its token)
+    keep their values and the client is open; otherwise a new one is built (so a test that
+    starts another local host gets a client for it). Raises ``RuntimeError`` when the
+    variable is not set.
     """
     global _shared
+    wanted = AUTHORIZATION.endpoint()
     with _shared_lock:
         client = _shared
-        if client is None or client._conn.closed:
+        if client is None or client._conn.closed or client._conn.endpoint != wanted:
             client = _shared = AuthorizationClient()
         return client

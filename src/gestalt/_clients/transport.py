@@ -64,20 +64,20 @@ from gestalt._clients.errors import HostServiceConfigError, InvalidTargetError
 from gestalt.gen.support import ErrorMapper, Metadata
 
 __all__ = [
+    "AUTHORIZATION",
     "CACHE",
     "CHANNEL_OPTIONS",
-    "AUTHORIZATION",
     "ENV_AUTHORIZATION_SOCKET",
     "ENV_AUTHORIZATION_SOCKET_TOKEN",
     "ENV_CACHE_SOCKET",
     "ENV_CACHE_SOCKET_TOKEN",
     "ENV_INDEXEDDB_SOCKET",
     "ENV_INDEXEDDB_SOCKET_TOKEN",
+    "ENV_PLUGIN_INVOKER_SOCKET",
+    "ENV_PLUGIN_INVOKER_SOCKET_TOKEN",
     "ENV_S3_SOCKET",
     "ENV_S3_SOCKET_TOKEN",
     "INDEXEDDB",
-    "ENV_PLUGIN_INVOKER_SOCKET",
-    "ENV_PLUGIN_INVOKER_SOCKET_TOKEN",
     "MAX_MESSAGE_BYTES",
     "PLUGIN_INVOKER",
     "RELAY_TOKEN_HEADER",

@@ -134,6 +134,7 @@ class ProviderHarness(Context):
                 self._thread = _InProcessServer(root, target, kind)
                 self._channel = self._thread.connect()
             self.metadata = self._handshake(name, config)
+            self._route(name)
         except BaseException:
             self.stop()
             raise
@@ -145,6 +146,19 @@ class ProviderHarness(Context):
         env = self.services.start()
         self._export_env(env)
         return env
+
+    def _route(self, name: str) -> None:
+        # The local plugin invoker sends calls for ``name`` to this provider.
+        invoker = self.services.plugin_invoker if self.services is not None else None
+        if invoker is not None and self.kind is ProviderKind.INTEGRATION:
+            invoker.route(name, self.socket)
+
+    def _with_invocation_token(self, request: ExecuteRequest) -> ExecuteRequest:
+        # Like the host: every Execute carries a fresh token for the local plugin invoker.
+        invoker = self.services.plugin_invoker if self.services is not None else None
+        if invoker is not None:
+            request.invocation_token = invoker.mint(context=request.context)
+        return request
 
     def _export_env(self, env: Mapping[str, str]) -> None:
         for key, value in env.items():
@@ -196,7 +210,7 @@ class ProviderHarness(Context):
         from gestalt.gen.v1 import plugin_clients
 
         client = plugin_clients.IntegrationProviderClient(self.channel)
-        request = _execute_request(operation, params, token, context)
+        request = self._with_invocation_token(_execute_request(operation, params, token, context))
         return self._result(operation, client.execute(request, timeout=timeout))
 
     async def ainvoke(
@@ -215,7 +229,9 @@ class ProviderHarness(Context):
 
         async with grpc.aio.insecure_channel(f"unix:{self.socket}") as channel:
             client = plugin_clients.AsyncIntegrationProviderClient(channel)
-            request = _execute_request(operation, params, token, context)
+            request = self._with_invocation_token(
+                _execute_request(operation, params, token, context)
+            )
             result = await client.execute(request, timeout=timeout)
         return self._result(operation, result)
 
