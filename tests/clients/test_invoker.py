@@ -196,7 +196,7 @@ def test_bad_input_is_refused_before_any_call(bound: PluginInvokerService) -> No
         with pytest.raises(ValueError, match="plugin must be a non-blank str"):
             invoker.invoke(" ", "x")
         with pytest.raises(TypeError, match="params must be a mapping or a Model"):
-            invoker.invoke("echo", "x", [1, 2])
+            invoker.invoke("echo", "x", [1, 2])  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="ttl_seconds"):
             invoker.exchange_invocation_token(ttl_seconds=-1)
         with pytest.raises(TypeError, match="grant"):

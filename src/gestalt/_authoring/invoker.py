@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from gestalt._authoring.model import Model
 from gestalt._authoring.response import Response
 from gestalt._clients.authorization import message
 from gestalt._clients.errors import INVOKER_ERRORS
@@ -321,7 +322,7 @@ class PluginInvoker:
         self,
         plugin: str,
         operation: str,
-        params: Mapping[str, Any] | Any | None = None,
+        params: Mapping[str, Any] | Model | None = None,
         *,
         connection: str = "",
         instance: str = "",
@@ -423,7 +424,7 @@ class AsyncPluginInvoker:
         self,
         plugin: str,
         operation: str,
-        params: Mapping[str, Any] | Any | None = None,
+        params: Mapping[str, Any] | Model | None = None,
         *,
         connection: str = "",
         instance: str = "",
