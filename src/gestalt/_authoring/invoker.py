@@ -223,16 +223,15 @@ def _struct(value: Any, what: str) -> Any:
     return struct_to_pb(data)
 
 
+#: Where a call goes besides the plugin: (connection, instance, idempotency_key).
+Where = tuple[str, str, str]
+
+
 def invoke_request(
-    token: str,
-    plugin: str,
-    operation: str,
-    params: Any,
-    connection: str,
-    instance: str,
-    idempotency_key: str,
+    token: str, plugin: str, operation: str, params: Any, where: Where
 ) -> plugin_pb2.PluginInvokeRequest:
     """An ``Invoke`` message."""
+    connection, instance, key = where
     return plugin_pb2.PluginInvokeRequest(
         plugin=_name(plugin, "plugin"),
         operation=_name(operation, "operation"),
@@ -240,20 +239,15 @@ def invoke_request(
         connection=connection,
         instance=instance,
         invocation_token=token,
-        idempotency_key=idempotency_key,
+        idempotency_key=key,
     )
 
 
 def graphql_request(
-    token: str,
-    plugin: str,
-    document: str,
-    variables: Any,
-    connection: str,
-    instance: str,
-    idempotency_key: str,
+    token: str, plugin: str, document: str, variables: Any, where: Where
 ) -> plugin_pb2.PluginInvokeGraphQLRequest:
     """An ``InvokeGraphQL`` message."""
+    connection, instance, key = where
     return plugin_pb2.PluginInvokeGraphQLRequest(
         plugin=_name(plugin, "plugin"),
         document=_name(document, "document"),
@@ -261,7 +255,7 @@ def graphql_request(
         connection=connection,
         instance=instance,
         invocation_token=token,
-        idempotency_key=idempotency_key,
+        idempotency_key=key,
     )
 
 
@@ -278,6 +272,10 @@ def exchange_request(
         grants=[message(g, plugin_pb2.PluginInvocationGrant, "grant") for g in grants or ()],
         ttl_seconds=ttl_seconds,
     )
+
+
+def _reply(result: plugin_pb2.OperationResult) -> tuple[int, str]:
+    return result.status, result.body
 
 
 def exchanged_token(response: plugin_pb2.ExchangeInvocationTokenResponse) -> str:
@@ -330,15 +328,8 @@ class PluginInvoker:
         timeout: float | None = None,
     ) -> InvokeResponse:
         """Run ``operation`` of ``plugin`` with ``params`` (a mapping or a Model)."""
-        request = invoke_request(
-            self.invocation_token,
-            plugin,
-            operation,
-            params,
-            connection,
-            instance,
-            idempotency_key,
-        )
+        where = (connection, instance, idempotency_key)
+        request = invoke_request(self.invocation_token, plugin, operation, params, where)
         result = self._conn.stub.invoke(request, **self._opts(timeout))
         return InvokeResponse(result.status, result.body)
 
@@ -354,15 +345,8 @@ class PluginInvoker:
         timeout: float | None = None,
     ) -> GraphQLResponse:
         """Run a GraphQL ``document`` against ``plugin``."""
-        request = graphql_request(
-            self.invocation_token,
-            plugin,
-            document,
-            variables,
-            connection,
-            instance,
-            idempotency_key,
-        )
+        where = (connection, instance, idempotency_key)
+        request = graphql_request(self.invocation_token, plugin, document, variables, where)
         result = self._conn.stub.invoke_graph_ql(request, **self._opts(timeout))
         return GraphQLResponse(result.status, result.body)
 
@@ -410,11 +394,10 @@ class AsyncPluginInvoker:
         )
         self._metadata = self._conn.metadata
 
-    def _opts(self, timeout: float | None) -> dict[str, Any]:
-        return {
-            "timeout": self._timeout if timeout is None else check_timeout(timeout),
-            "metadata": self._metadata,
-        }
+    async def _call(self, method: str, request: Any, timeout: float | None) -> Any:
+        limit = self._timeout if timeout is None else check_timeout(timeout)
+        call = getattr(self._conn.stub(), method)
+        return await call(request, timeout=limit, metadata=self._metadata)
 
     async def close(self) -> None:
         """Close the invoker (a shared channel closes with its last client); idempotent."""
@@ -437,12 +420,9 @@ class AsyncPluginInvoker:
             plugin,
             operation,
             params,
-            connection,
-            instance,
-            idempotency_key,
+            (connection, instance, idempotency_key),
         )
-        result = await self._conn.stub().invoke(request, **self._opts(timeout))
-        return InvokeResponse(result.status, result.body)
+        return InvokeResponse(*_reply(await self._call("invoke", request, timeout)))
 
     async def invoke_graphql(
         self,
@@ -461,12 +441,9 @@ class AsyncPluginInvoker:
             plugin,
             document,
             variables,
-            connection,
-            instance,
-            idempotency_key,
+            (connection, instance, idempotency_key),
         )
-        result = await self._conn.stub().invoke_graph_ql(request, **self._opts(timeout))
-        return GraphQLResponse(result.status, result.body)
+        return GraphQLResponse(*_reply(await self._call("invoke_graph_ql", request, timeout)))
 
     async def exchange_invocation_token(
         self,
@@ -477,8 +454,7 @@ class AsyncPluginInvoker:
     ) -> str:
         """A narrower token derived from this one: only ``grants``, for ``ttl_seconds``."""
         request = exchange_request(self.invocation_token, grants, ttl_seconds)
-        stub = self._conn.stub()
-        return exchanged_token(await stub.exchange_invocation_token(request, **self._opts(timeout)))
+        return exchanged_token(await self._call("exchange_invocation_token", request, timeout))
 
     async def __aenter__(self) -> AsyncPluginInvoker:
         """Return the invoker for ``async with`` statements."""

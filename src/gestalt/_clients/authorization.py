@@ -27,8 +27,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from types import TracebackType
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypedDict, TypeVar, Unpack, cast
 
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import Message
@@ -96,28 +95,29 @@ def _typed_pair(value: str, what: str) -> tuple[str, str]:
     return kind.strip(), ident.strip()
 
 
+Entity = TypeVar("Entity", pb.Subject, pb.Resource)
+
+
+def _entity(value: object, cls: type[Entity], mirror: type[Any], what: str) -> Entity:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, mirror):
+        return cast(Entity, value.to_pb())
+    if isinstance(value, str):
+        kind, ident = _typed_pair(value, what)
+        return cls(type=kind, id=ident)
+    name = cls.__name__
+    raise TypeError(f"{what} must be 'type:id', a {name} or a pb2 {name}, not {_name(value)}")
+
+
 def subject_pb(value: SubjectLike) -> pb.Subject:
     """A subject as its pb2 message; ``"user:alice"`` is type ``user``, id ``alice``."""
-    if isinstance(value, pb.Subject):
-        return value
-    if isinstance(value, mirrors.Subject):
-        return value.to_pb()
-    if isinstance(value, str):
-        kind, ident = _typed_pair(value, "subject")
-        return pb.Subject(type=kind, id=ident)
-    raise TypeError(f"subject must be 'type:id', a Subject or a pb2 Subject, not {_name(value)}")
+    return _entity(value, pb.Subject, mirrors.Subject, "subject")
 
 
 def resource_pb(value: ResourceLike) -> pb.Resource:
     """A resource as its pb2 message; ``"doc:7"`` is type ``doc``, id ``7``."""
-    if isinstance(value, pb.Resource):
-        return value
-    if isinstance(value, mirrors.Resource):
-        return value.to_pb()
-    if isinstance(value, str):
-        kind, ident = _typed_pair(value, "resource")
-        return pb.Resource(type=kind, id=ident)
-    raise TypeError(f"resource must be 'type:id', a Resource or a pb2 Resource, not {_name(value)}")
+    return _entity(value, pb.Resource, mirrors.Resource, "resource")
 
 
 def action_pb(value: ActionLike) -> pb.Action:
@@ -293,72 +293,85 @@ class Pager(Generic[Req, Item]):
         self.request = following
 
 
+class SearchOptions(TypedDict, total=False):
+    """Keyword options of the search iterators: decision ``context``, ``page_size`` (zero:
+    the provider's default) and ``timeout`` of each page's call."""
+
+    context: Mapping[str, Any] | None
+    page_size: int
+    timeout: float | None
+
+
+class RelationshipFilter(TypedDict, total=False):
+    """Keyword options of ``iter_relationships``: the filter (unset: any), ``page_size``,
+    ``model_id`` and ``timeout`` of each page's call."""
+
+    subject: SubjectLike | None
+    relation: str
+    resource: ResourceLike | None
+    page_size: int
+    model_id: str
+    timeout: float | None
+
+
+Search = TypeVar(
+    "Search", pb.ResourceSearchRequest, pb.SubjectSearchRequest, pb.ActionSearchRequest
+)
+
+
+def _paged(cls: type[Search], options: SearchOptions, **fields: Any) -> Search:
+    context = _context(options.get("context"))
+    return cls(context=context, page_size=_page_size(options.get("page_size", 0)), **fields)
+
+
 def resources_pager(
-    subject: SubjectLike,
-    action: ActionLike,
-    resource_type: str,
-    context: Mapping[str, Any] | None,
-    page_size: int,
+    subject: SubjectLike, action: ActionLike, resource_type: str, options: SearchOptions
 ) -> Pager[pb.ResourceSearchRequest, mirrors.Resource]:
     """Every resource of ``resource_type`` on which ``subject`` may do ``action``."""
-    request = pb.ResourceSearchRequest(
+    request = _paged(
+        pb.ResourceSearchRequest,
+        options,
         subject=subject_pb(subject),
         action=action_pb(action),
         resource_type=resource_type,
-        context=_context(context),
-        page_size=_page_size(page_size),
     )
     return Pager(request, lambda r: map(mirrors.Resource.from_pb, r.resources))
 
 
 def subjects_pager(
-    resource: ResourceLike,
-    action: ActionLike,
-    subject_type: str,
-    context: Mapping[str, Any] | None,
-    page_size: int,
+    resource: ResourceLike, action: ActionLike, subject_type: str, options: SearchOptions
 ) -> Pager[pb.SubjectSearchRequest, mirrors.Subject]:
     """Every subject of ``subject_type`` that may do ``action`` on ``resource``."""
-    request = pb.SubjectSearchRequest(
+    request = _paged(
+        pb.SubjectSearchRequest,
+        options,
         resource=resource_pb(resource),
         action=action_pb(action),
         subject_type=subject_type,
-        context=_context(context),
-        page_size=_page_size(page_size),
     )
     return Pager(request, lambda r: map(mirrors.Subject.from_pb, r.subjects))
 
 
 def actions_pager(
-    subject: SubjectLike,
-    resource: ResourceLike,
-    context: Mapping[str, Any] | None,
-    page_size: int,
+    subject: SubjectLike, resource: ResourceLike, options: SearchOptions
 ) -> Pager[pb.ActionSearchRequest, mirrors.Action]:
     """Every action ``subject`` may do on ``resource``."""
-    request = pb.ActionSearchRequest(
-        subject=subject_pb(subject),
-        resource=resource_pb(resource),
-        context=_context(context),
-        page_size=_page_size(page_size),
-    )
+    fields = {"subject": subject_pb(subject), "resource": resource_pb(resource)}
+    request = _paged(pb.ActionSearchRequest, options, **fields)
     return Pager(request, lambda r: map(mirrors.Action.from_pb, r.actions))
 
 
 def relationships_pager(
-    subject: SubjectLike | None,
-    relation: str,
-    resource: ResourceLike | None,
-    page_size: int,
-    model_id: str,
+    options: RelationshipFilter,
 ) -> Pager[pb.ReadRelationshipsRequest, mirrors.Relationship]:
     """Every stored relationship matching the filter (None or ``""``: any)."""
+    subject, resource = options.get("subject"), options.get("resource")
     request = pb.ReadRelationshipsRequest(
         subject=None if subject is None else subject_pb(subject),
-        relation=relation,
+        relation=options.get("relation", ""),
         resource=None if resource is None else resource_pb(resource),
-        page_size=_page_size(page_size),
-        model_id=model_id,
+        page_size=_page_size(options.get("page_size", 0)),
+        model_id=options.get("model_id", ""),
     )
     return Pager(request, lambda r: map(mirrors.Relationship.from_pb, r.relationships))
 
@@ -374,6 +387,26 @@ def endpoint(socket_target: str | None, relay_token: str | None) -> Endpoint:
 
 
 # -- the clients -------------------------------------------------------------------------
+
+_Raw = Any  # a request in any raw form: pb2 message, mirror or protobuf-JSON dict
+_Timeout = float | None
+_Checks = Iterable[tuple[SubjectLike, ActionLike, ResourceLike]]
+_Writes = Iterable[RelationshipLike] | pb.WriteRelationshipsRequest
+_Deletes = Iterable[RelationshipKeyLike]
+_Ctx = Mapping[str, Any] | None
+_Decisions = pb.AccessEvaluationsResponse
+_Resources = pb.ResourceSearchResponse
+_Subjects = pb.SubjectSearchResponse
+_Actions = pb.ActionSearchResponse
+_Page = pb.ReadRelationshipsResponse
+
+
+def _options(default: _Timeout, timeout: _Timeout, metadata: Any) -> dict[str, Any]:
+    """The keyword arguments of one generated-client call."""
+    return {
+        "timeout": default if timeout is None else check_timeout(timeout),
+        "metadata": metadata,
+    }
 
 
 class AuthorizationClient:
@@ -391,71 +424,53 @@ class AuthorizationClient:
         socket_target: str | None = None,
         relay_token: str | None = None,
         *,
-        timeout: float | None = None,
+        timeout: _Timeout = None,
     ) -> None:
         self._timeout = check_timeout(timeout)
-        self._conn: SyncConnection[AuthorizationProviderClient] = SyncConnection(
-            endpoint(socket_target, relay_token), AuthorizationProviderClient, AUTHORIZATION_ERRORS
-        )
+        factory, errors = AuthorizationProviderClient, AUTHORIZATION_ERRORS
+        self._conn = SyncConnection(endpoint(socket_target, relay_token), factory, errors)
         self._metadata = self._conn.metadata
 
-    def _opts(self, timeout: float | None) -> dict[str, Any]:
-        return {
-            "timeout": self._timeout if timeout is None else check_timeout(timeout),
-            "metadata": self._metadata,
-        }
+    def _opts(self, timeout: _Timeout) -> dict[str, Any]:
+        return _options(self._timeout, timeout, self._metadata)
 
     def close(self) -> None:
         """Close the client (the shared channel closes with its last client); idempotent."""
         self._conn.close()
 
-    # published forms: a request in, the pb2 reply out
-
-    def evaluate(self, request: Any, *, timeout: float | None = None) -> pb.AccessDecision:
+    def evaluate(self, request: _Raw, *, timeout: _Timeout = None) -> pb.AccessDecision:
         """Answer one ``AccessEvaluationRequest`` (message, mirror or dict)."""
         req = message(request, pb.AccessEvaluationRequest, "evaluate")
         return self._conn.stub.evaluate(req, **self._opts(timeout))
 
-    def evaluate_many(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.AccessEvaluationsResponse:
+    def evaluate_many(self, request: _Raw, *, timeout: _Timeout = None) -> _Decisions:
         """Answer an ``AccessEvaluationsRequest``: one decision per question, in order."""
         req = message(request, pb.AccessEvaluationsRequest, "evaluate_many")
         return self._conn.stub.evaluate_many(req, **self._opts(timeout))
 
-    def search_resources(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.ResourceSearchResponse:
+    def search_resources(self, request: _Raw, *, timeout: _Timeout = None) -> _Resources:
         """One page of a ``ResourceSearchRequest``."""
         req = message(request, pb.ResourceSearchRequest, "search_resources")
         return self._conn.stub.search_resources(req, **self._opts(timeout))
 
-    def search_subjects(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.SubjectSearchResponse:
+    def search_subjects(self, request: _Raw, *, timeout: _Timeout = None) -> _Subjects:
         """One page of a ``SubjectSearchRequest``."""
         req = message(request, pb.SubjectSearchRequest, "search_subjects")
         return self._conn.stub.search_subjects(req, **self._opts(timeout))
 
-    def search_actions(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.ActionSearchResponse:
+    def search_actions(self, request: _Raw, *, timeout: _Timeout = None) -> _Actions:
         """One page of an ``ActionSearchRequest``."""
         req = message(request, pb.ActionSearchRequest, "search_actions")
         return self._conn.stub.search_actions(req, **self._opts(timeout))
 
-    def read_relationships(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.ReadRelationshipsResponse:
+    def read_relationships(self, request: _Raw, *, timeout: _Timeout = None) -> _Page:
         """One page of a ``ReadRelationshipsRequest``."""
         req = message(request, pb.ReadRelationshipsRequest, "read_relationships")
         return self._conn.stub.read_relationships(req, **self._opts(timeout))
 
-    def get_metadata(self, *, timeout: float | None = None) -> pb.AuthorizationMetadata:
+    def get_metadata(self, *, timeout: _Timeout = None) -> pb.AuthorizationMetadata:
         """The provider's capabilities and active model id."""
         return self._conn.stub.get_metadata(empty_pb2.Empty(), **self._opts(timeout))
-
-    # typed forms
 
     def check(
         self,
@@ -463,94 +478,64 @@ class AuthorizationClient:
         action: ActionLike,
         resource: ResourceLike,
         *,
-        context: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
+        context: _Ctx = None,
+        timeout: _Timeout = None,
     ) -> bool:
         """Whether ``subject`` may do ``action`` on ``resource``."""
         request = evaluation(subject, action, resource, context)
         return self._conn.stub.evaluate(request, **self._opts(timeout)).allowed
 
-    def check_many(
-        self,
-        checks: Iterable[tuple[SubjectLike, ActionLike, ResourceLike]],
-        *,
-        timeout: float | None = None,
-    ) -> list[bool]:
+    def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
         request = evaluations(checks)
         return decisions(request, self._conn.stub.evaluate_many(request, **self._opts(timeout)))
 
-    def _walk(
-        self, call: Callable[..., Any], pager: Pager[Any, Item], timeout: float | None
-    ) -> Iterator[Item]:
-        opts = self._opts(timeout)
+    def _walk(self, method: str, pager: Pager[Any, Item], timeout: _Timeout) -> Iterator[Item]:
+        call, opts = getattr(self._conn.stub, method), self._opts(timeout)
         while pager.request is not None:
             response = call(pager.request, **opts)
             yield from pager.items(response)
             pager.advance(response)
 
     def iter_resources(
-        self,
-        subject: SubjectLike,
-        action: ActionLike,
-        resource_type: str,
-        *,
-        context: Mapping[str, Any] | None = None,
-        page_size: int = 0,
-        timeout: float | None = None,
+        self, subject: SubjectLike, action: ActionLike, kind: str, **options: Unpack[SearchOptions]
     ) -> Iterator[mirrors.Resource]:
-        """Every resource of ``resource_type`` ``subject`` may ``action``, page after page."""
-        pager = resources_pager(subject, action, resource_type, context, page_size)
-        return self._walk(self._conn.stub.search_resources, pager, timeout)
+        """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
+        pager = resources_pager(subject, action, kind, options)
+        return self._walk("search_resources", pager, options.get("timeout"))
 
     def iter_subjects(
         self,
         resource: ResourceLike,
         action: ActionLike,
-        subject_type: str,
-        *,
-        context: Mapping[str, Any] | None = None,
-        page_size: int = 0,
-        timeout: float | None = None,
+        kind: str,
+        **options: Unpack[SearchOptions],
     ) -> Iterator[mirrors.Subject]:
-        """Every subject of ``subject_type`` that may ``action`` ``resource``."""
-        pager = subjects_pager(resource, action, subject_type, context, page_size)
-        return self._walk(self._conn.stub.search_subjects, pager, timeout)
+        """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
+        pager = subjects_pager(resource, action, kind, options)
+        return self._walk("search_subjects", pager, options.get("timeout"))
 
     def iter_actions(
-        self,
-        subject: SubjectLike,
-        resource: ResourceLike,
-        *,
-        context: Mapping[str, Any] | None = None,
-        page_size: int = 0,
-        timeout: float | None = None,
+        self, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
     ) -> Iterator[mirrors.Action]:
         """Every action ``subject`` may do on ``resource``."""
-        pager = actions_pager(subject, resource, context, page_size)
-        return self._walk(self._conn.stub.search_actions, pager, timeout)
+        pager = actions_pager(subject, resource, options)
+        return self._walk("search_actions", pager, options.get("timeout"))
 
     def iter_relationships(
-        self,
-        *,
-        subject: SubjectLike | None = None,
-        relation: str = "",
-        resource: ResourceLike | None = None,
-        page_size: int = 0,
-        model_id: str = "",
-        timeout: float | None = None,
+        self, **options: Unpack[RelationshipFilter]
     ) -> Iterator[mirrors.Relationship]:
         """Every stored relationship matching the filter (all of them without one)."""
-        pager = relationships_pager(subject, relation, resource, page_size, model_id)
-        return self._walk(self._conn.stub.read_relationships, pager, timeout)
+        pager = relationships_pager(options)
+        return self._walk("read_relationships", pager, options.get("timeout"))
 
     def write_relationships(
         self,
-        writes: Iterable[RelationshipLike] | pb.WriteRelationshipsRequest = (),
-        deletes: Iterable[RelationshipKeyLike] = (),
+        writes: _Writes = (),
+        deletes: _Deletes = (),
         *,
         model_id: str = "",
-        timeout: float | None = None,
+        timeout: _Timeout = None,
     ) -> None:
         """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
         request = write_request(writes, deletes, model_id)
@@ -560,12 +545,7 @@ class AuthorizationClient:
         """Return the client for ``with`` statements."""
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         """Close the client at the end of a ``with`` block."""
         self.close()
 
@@ -584,69 +564,57 @@ class AsyncAuthorizationClient:
         socket_target: str | None = None,
         relay_token: str | None = None,
         *,
-        timeout: float | None = None,
+        timeout: _Timeout = None,
     ) -> None:
         self._timeout = check_timeout(timeout)
-        self._conn: AioConnection[AsyncAuthorizationProviderClient] = AioConnection(
-            endpoint(socket_target, relay_token),
-            AsyncAuthorizationProviderClient,
-            AUTHORIZATION_ERRORS,
-        )
+        factory, errors = AsyncAuthorizationProviderClient, AUTHORIZATION_ERRORS
+        self._conn = AioConnection(endpoint(socket_target, relay_token), factory, errors)
         self._metadata = self._conn.metadata
-
-    def _opts(self, timeout: float | None) -> dict[str, Any]:
-        return {
-            "timeout": self._timeout if timeout is None else check_timeout(timeout),
-            "metadata": self._metadata,
-        }
 
     async def close(self) -> None:
         """Close the client (a shared channel closes with its last client); idempotent."""
         await self._conn.close()
 
-    async def evaluate(self, request: Any, *, timeout: float | None = None) -> pb.AccessDecision:
+    async def _call(self, method: str, request: Message, timeout: _Timeout) -> Any:
+        stub = self._conn.stub()
+        return await getattr(stub, method)(
+            request, **_options(self._timeout, timeout, self._metadata)
+        )
+
+    async def evaluate(self, request: _Raw, *, timeout: _Timeout = None) -> pb.AccessDecision:
         """Answer one ``AccessEvaluationRequest`` (message, mirror or dict)."""
         req = message(request, pb.AccessEvaluationRequest, "evaluate")
-        return await self._conn.stub().evaluate(req, **self._opts(timeout))
+        return cast(pb.AccessDecision, await self._call("evaluate", req, timeout))
 
-    async def evaluate_many(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.AccessEvaluationsResponse:
+    async def evaluate_many(self, request: _Raw, *, timeout: _Timeout = None) -> _Decisions:
         """Answer an ``AccessEvaluationsRequest``: one decision per question, in order."""
         req = message(request, pb.AccessEvaluationsRequest, "evaluate_many")
-        return await self._conn.stub().evaluate_many(req, **self._opts(timeout))
+        return cast(_Decisions, await self._call("evaluate_many", req, timeout))
 
-    async def search_resources(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.ResourceSearchResponse:
+    async def search_resources(self, request: _Raw, *, timeout: _Timeout = None) -> _Resources:
         """One page of a ``ResourceSearchRequest``."""
         req = message(request, pb.ResourceSearchRequest, "search_resources")
-        return await self._conn.stub().search_resources(req, **self._opts(timeout))
+        return cast(_Resources, await self._call("search_resources", req, timeout))
 
-    async def search_subjects(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.SubjectSearchResponse:
+    async def search_subjects(self, request: _Raw, *, timeout: _Timeout = None) -> _Subjects:
         """One page of a ``SubjectSearchRequest``."""
         req = message(request, pb.SubjectSearchRequest, "search_subjects")
-        return await self._conn.stub().search_subjects(req, **self._opts(timeout))
+        return cast(_Subjects, await self._call("search_subjects", req, timeout))
 
-    async def search_actions(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.ActionSearchResponse:
+    async def search_actions(self, request: _Raw, *, timeout: _Timeout = None) -> _Actions:
         """One page of an ``ActionSearchRequest``."""
         req = message(request, pb.ActionSearchRequest, "search_actions")
-        return await self._conn.stub().search_actions(req, **self._opts(timeout))
+        return cast(_Actions, await self._call("search_actions", req, timeout))
 
-    async def read_relationships(
-        self, request: Any, *, timeout: float | None = None
-    ) -> pb.ReadRelationshipsResponse:
+    async def read_relationships(self, request: _Raw, *, timeout: _Timeout = None) -> _Page:
         """One page of a ``ReadRelationshipsRequest``."""
         req = message(request, pb.ReadRelationshipsRequest, "read_relationships")
-        return await self._conn.stub().read_relationships(req, **self._opts(timeout))
+        return cast(_Page, await self._call("read_relationships", req, timeout))
 
-    async def get_metadata(self, *, timeout: float | None = None) -> pb.AuthorizationMetadata:
+    async def get_metadata(self, *, timeout: _Timeout = None) -> pb.AuthorizationMetadata:
         """The provider's capabilities and active model id."""
-        return await self._conn.stub().get_metadata(empty_pb2.Empty(), **self._opts(timeout))
+        reply = await self._call("get_metadata", empty_pb2.Empty(), timeout)
+        return cast(pb.AuthorizationMetadata, reply)
 
     async def check(
         self,
@@ -654,111 +622,77 @@ class AsyncAuthorizationClient:
         action: ActionLike,
         resource: ResourceLike,
         *,
-        context: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
+        context: _Ctx = None,
+        timeout: _Timeout = None,
     ) -> bool:
         """Whether ``subject`` may do ``action`` on ``resource``."""
-        request = evaluation(subject, action, resource, context)
-        return (await self._conn.stub().evaluate(request, **self._opts(timeout))).allowed
+        decision = await self._call(
+            "evaluate", evaluation(subject, action, resource, context), timeout
+        )
+        return bool(decision.allowed)
 
-    async def check_many(
-        self,
-        checks: Iterable[tuple[SubjectLike, ActionLike, ResourceLike]],
-        *,
-        timeout: float | None = None,
-    ) -> list[bool]:
+    async def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
         request = evaluations(checks)
-        reply = await self._conn.stub().evaluate_many(request, **self._opts(timeout))
-        return decisions(request, reply)
+        return decisions(request, await self._call("evaluate_many", request, timeout))
 
     async def _walk(
-        self, method: str, pager: Pager[Any, Item], timeout: float | None
+        self, method: str, pager: Pager[Any, Item], timeout: _Timeout
     ) -> AsyncIterator[Item]:
-        opts = self._opts(timeout)
         while pager.request is not None:
-            response = await getattr(self._conn.stub(), method)(pager.request, **opts)
+            response = await self._call(method, pager.request, timeout)
             for item in pager.items(response):
                 yield item
             pager.advance(response)
 
     def iter_resources(
-        self,
-        subject: SubjectLike,
-        action: ActionLike,
-        resource_type: str,
-        *,
-        context: Mapping[str, Any] | None = None,
-        page_size: int = 0,
-        timeout: float | None = None,
+        self, subject: SubjectLike, action: ActionLike, kind: str, **options: Unpack[SearchOptions]
     ) -> AsyncIterator[mirrors.Resource]:
-        """Every resource of ``resource_type`` ``subject`` may ``action`` (``async for``)."""
-        pager = resources_pager(subject, action, resource_type, context, page_size)
-        return self._walk("search_resources", pager, timeout)
+        """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
+        walk = resources_pager(subject, action, kind, options), options.get("timeout")
+        return self._walk("search_resources", *walk)
 
     def iter_subjects(
         self,
         resource: ResourceLike,
         action: ActionLike,
-        subject_type: str,
-        *,
-        context: Mapping[str, Any] | None = None,
-        page_size: int = 0,
-        timeout: float | None = None,
+        kind: str,
+        **options: Unpack[SearchOptions],
     ) -> AsyncIterator[mirrors.Subject]:
-        """Every subject of ``subject_type`` that may ``action`` ``resource``."""
-        pager = subjects_pager(resource, action, subject_type, context, page_size)
-        return self._walk("search_subjects", pager, timeout)
+        """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
+        walk = subjects_pager(resource, action, kind, options), options.get("timeout")
+        return self._walk("search_subjects", *walk)
 
     def iter_actions(
-        self,
-        subject: SubjectLike,
-        resource: ResourceLike,
-        *,
-        context: Mapping[str, Any] | None = None,
-        page_size: int = 0,
-        timeout: float | None = None,
+        self, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
     ) -> AsyncIterator[mirrors.Action]:
         """Every action ``subject`` may do on ``resource``."""
-        pager = actions_pager(subject, resource, context, page_size)
-        return self._walk("search_actions", pager, timeout)
+        walk = actions_pager(subject, resource, options), options.get("timeout")
+        return self._walk("search_actions", *walk)
 
     def iter_relationships(
-        self,
-        *,
-        subject: SubjectLike | None = None,
-        relation: str = "",
-        resource: ResourceLike | None = None,
-        page_size: int = 0,
-        model_id: str = "",
-        timeout: float | None = None,
+        self, **options: Unpack[RelationshipFilter]
     ) -> AsyncIterator[mirrors.Relationship]:
         """Every stored relationship matching the filter (all of them without one)."""
-        pager = relationships_pager(subject, relation, resource, page_size, model_id)
-        return self._walk("read_relationships", pager, timeout)
+        walk = relationships_pager(options), options.get("timeout")
+        return self._walk("read_relationships", *walk)
 
     async def write_relationships(
         self,
-        writes: Iterable[RelationshipLike] | pb.WriteRelationshipsRequest = (),
-        deletes: Iterable[RelationshipKeyLike] = (),
+        writes: _Writes = (),
+        deletes: _Deletes = (),
         *,
         model_id: str = "",
-        timeout: float | None = None,
+        timeout: _Timeout = None,
     ) -> None:
         """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
-        request = write_request(writes, deletes, model_id)
-        await self._conn.stub().write_relationships(request, **self._opts(timeout))
+        await self._call("write_relationships", write_request(writes, deletes, model_id), timeout)
 
     async def __aenter__(self) -> AsyncAuthorizationClient:
         """Return the client for ``async with`` statements."""
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         """Close the client at the end of an ``async with`` block."""
         await self.close()
 
