@@ -25,12 +25,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from gestalt._authoring.model import Model
 from gestalt._authoring.response import Response
 from gestalt._clients.authorization import message
+from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import INVOKER_ERRORS
 from gestalt._clients.transport import (
     PLUGIN_INVOKER,
@@ -288,7 +288,7 @@ def exchanged_token(response: plugin_pb2.ExchangeInvocationTokenResponse) -> str
 # -- the invokers ------------------------------------------------------------------------------
 
 
-class PluginInvoker:
+class PluginInvoker(Closing):
     """Calls other plugins' operations through the host with an invocation token.
 
     ``invocation_token`` is the one the current Execute call received (``Request.invoker()``
@@ -296,21 +296,14 @@ class PluginInvoker:
     ``GESTALT_PLUGIN_INVOKER_SOCKET``. ``timeout`` is the default deadline in seconds.
     """
 
-    __slots__ = ("_conn", "_metadata", "_timeout", "invocation_token")
+    __slots__ = ("_conn", "invocation_token")
 
     def __init__(self, invocation_token: str, *, timeout: float | None = None) -> None:
         self.invocation_token = checked_token(invocation_token)
-        self._timeout = check_timeout(timeout)
-        self._conn: SyncConnection[PluginInvokerClient] = SyncConnection(
-            PLUGIN_INVOKER.endpoint(), PluginInvokerClient, INVOKER_ERRORS
+        check_timeout(timeout)  # checked before the environment is read
+        self._conn = SyncConnection(
+            PLUGIN_INVOKER.endpoint(), PluginInvokerClient, INVOKER_ERRORS, timeout
         )
-        self._metadata = self._conn.metadata
-
-    def _opts(self, timeout: float | None) -> dict[str, Any]:
-        return {
-            "timeout": self._timeout if timeout is None else check_timeout(timeout),
-            "metadata": self._metadata,
-        }
 
     def close(self) -> None:
         """Close the invoker (the shared channel closes with its last client); idempotent."""
@@ -330,7 +323,7 @@ class PluginInvoker:
         """Run ``operation`` of ``plugin`` with ``params`` (a mapping or a Model)."""
         where = (connection, instance, idempotency_key)
         request = invoke_request(self.invocation_token, plugin, operation, params, where)
-        result = self._conn.stub.invoke(request, **self._opts(timeout))
+        result = self._conn.stub.invoke(request, **self._conn.options(timeout))
         return InvokeResponse(result.status, result.body)
 
     def invoke_graphql(
@@ -347,7 +340,7 @@ class PluginInvoker:
         """Run a GraphQL ``document`` against ``plugin``."""
         where = (connection, instance, idempotency_key)
         request = graphql_request(self.invocation_token, plugin, document, variables, where)
-        result = self._conn.stub.invoke_graph_ql(request, **self._opts(timeout))
+        result = self._conn.stub.invoke_graph_ql(request, **self._conn.options(timeout))
         return GraphQLResponse(result.status, result.body)
 
     def exchange_invocation_token(
@@ -360,44 +353,28 @@ class PluginInvoker:
         """A narrower token derived from this one: only ``grants``, for ``ttl_seconds``."""
         request = exchange_request(self.invocation_token, grants, ttl_seconds)
         return exchanged_token(
-            self._conn.stub.exchange_invocation_token(request, **self._opts(timeout))
+            self._conn.stub.exchange_invocation_token(request, **self._conn.options(timeout))
         )
 
-    def __enter__(self) -> PluginInvoker:
-        """Return the invoker for ``with`` statements."""
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the invoker at the end of a ``with`` block."""
-        self.close()
-
-
-class AsyncPluginInvoker:
+class AsyncPluginInvoker(AsyncClosing):
     """Asyncio twin of :class:`PluginInvoker`: the same methods as coroutines.
 
     Build it anywhere, use it from any event loop, close it with ``await invoker.close()``
     or ``async with``.
     """
 
-    __slots__ = ("_conn", "_metadata", "_timeout", "invocation_token")
+    __slots__ = ("_conn", "invocation_token")
 
     def __init__(self, invocation_token: str, *, timeout: float | None = None) -> None:
         self.invocation_token = checked_token(invocation_token)
-        self._timeout = check_timeout(timeout)
-        self._conn: AioConnection[AsyncPluginInvokerClient] = AioConnection(
-            PLUGIN_INVOKER.endpoint(), AsyncPluginInvokerClient, INVOKER_ERRORS
+        check_timeout(timeout)  # checked before the environment is read
+        self._conn = AioConnection(
+            PLUGIN_INVOKER.endpoint(), AsyncPluginInvokerClient, INVOKER_ERRORS, timeout
         )
-        self._metadata = self._conn.metadata
 
     async def _call(self, method: str, request: Any, timeout: float | None) -> Any:
-        limit = self._timeout if timeout is None else check_timeout(timeout)
-        call = getattr(self._conn.stub(), method)
-        return await call(request, timeout=limit, metadata=self._metadata)
+        return await getattr(self._conn.stub(), method)(request, **self._conn.options(timeout))
 
     async def close(self) -> None:
         """Close the invoker (a shared channel closes with its last client); idempotent."""
@@ -455,16 +432,3 @@ class AsyncPluginInvoker:
         """A narrower token derived from this one: only ``grants``, for ``ttl_seconds``."""
         request = exchange_request(self.invocation_token, grants, ttl_seconds)
         return exchanged_token(await self._call("exchange_invocation_token", request, timeout))
-
-    async def __aenter__(self) -> AsyncPluginInvoker:
-        """Return the invoker for ``async with`` statements."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the invoker at the end of an ``async with`` block."""
-        await self.close()

@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeAlias, TypedDict, TypeVar, Unpack, cast
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import Message
 
+from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import AUTHORIZATION_ERRORS, HostServiceError
 from gestalt._clients.transport import (
     AUTHORIZATION,
@@ -401,15 +402,7 @@ _Actions = pb.ActionSearchResponse
 _Page = pb.ReadRelationshipsResponse
 
 
-def _options(default: _Timeout, timeout: _Timeout, metadata: Any) -> dict[str, Any]:
-    """The keyword arguments of one generated-client call."""
-    return {
-        "timeout": default if timeout is None else check_timeout(timeout),
-        "metadata": metadata,
-    }
-
-
-class AuthorizationClient:
+class AuthorizationClient(Closing):
     """Client for the host's authorization service; see the module text for the forms.
 
     ``socket_target`` and ``relay_token`` default to ``GESTALT_AUTHORIZATION_SOCKET`` and its
@@ -417,7 +410,7 @@ class AuthorizationClient:
     variable raises ``RuntimeError``. Use as a context manager or call :meth:`close`.
     """
 
-    __slots__ = ("_conn", "_metadata", "_timeout")
+    __slots__ = ("_conn",)
 
     def __init__(
         self,
@@ -426,13 +419,9 @@ class AuthorizationClient:
         *,
         timeout: _Timeout = None,
     ) -> None:
-        self._timeout = check_timeout(timeout)
+        check_timeout(timeout)  # checked before the environment is read
         factory, errors = AuthorizationProviderClient, AUTHORIZATION_ERRORS
-        self._conn = SyncConnection(endpoint(socket_target, relay_token), factory, errors)
-        self._metadata = self._conn.metadata
-
-    def _opts(self, timeout: _Timeout) -> dict[str, Any]:
-        return _options(self._timeout, timeout, self._metadata)
+        self._conn = SyncConnection(endpoint(socket_target, relay_token), factory, errors, timeout)
 
     def close(self) -> None:
         """Close the client (the shared channel closes with its last client); idempotent."""
@@ -441,36 +430,36 @@ class AuthorizationClient:
     def evaluate(self, request: _Raw, *, timeout: _Timeout = None) -> pb.AccessDecision:
         """Answer one ``AccessEvaluationRequest`` (message, mirror or dict)."""
         req = message(request, pb.AccessEvaluationRequest, "evaluate")
-        return self._conn.stub.evaluate(req, **self._opts(timeout))
+        return self._conn.stub.evaluate(req, **self._conn.options(timeout))
 
     def evaluate_many(self, request: _Raw, *, timeout: _Timeout = None) -> _Decisions:
         """Answer an ``AccessEvaluationsRequest``: one decision per question, in order."""
         req = message(request, pb.AccessEvaluationsRequest, "evaluate_many")
-        return self._conn.stub.evaluate_many(req, **self._opts(timeout))
+        return self._conn.stub.evaluate_many(req, **self._conn.options(timeout))
 
     def search_resources(self, request: _Raw, *, timeout: _Timeout = None) -> _Resources:
         """One page of a ``ResourceSearchRequest``."""
         req = message(request, pb.ResourceSearchRequest, "search_resources")
-        return self._conn.stub.search_resources(req, **self._opts(timeout))
+        return self._conn.stub.search_resources(req, **self._conn.options(timeout))
 
     def search_subjects(self, request: _Raw, *, timeout: _Timeout = None) -> _Subjects:
         """One page of a ``SubjectSearchRequest``."""
         req = message(request, pb.SubjectSearchRequest, "search_subjects")
-        return self._conn.stub.search_subjects(req, **self._opts(timeout))
+        return self._conn.stub.search_subjects(req, **self._conn.options(timeout))
 
     def search_actions(self, request: _Raw, *, timeout: _Timeout = None) -> _Actions:
         """One page of an ``ActionSearchRequest``."""
         req = message(request, pb.ActionSearchRequest, "search_actions")
-        return self._conn.stub.search_actions(req, **self._opts(timeout))
+        return self._conn.stub.search_actions(req, **self._conn.options(timeout))
 
     def read_relationships(self, request: _Raw, *, timeout: _Timeout = None) -> _Page:
         """One page of a ``ReadRelationshipsRequest``."""
         req = message(request, pb.ReadRelationshipsRequest, "read_relationships")
-        return self._conn.stub.read_relationships(req, **self._opts(timeout))
+        return self._conn.stub.read_relationships(req, **self._conn.options(timeout))
 
     def get_metadata(self, *, timeout: _Timeout = None) -> pb.AuthorizationMetadata:
         """The provider's capabilities and active model id."""
-        return self._conn.stub.get_metadata(empty_pb2.Empty(), **self._opts(timeout))
+        return self._conn.stub.get_metadata(empty_pb2.Empty(), **self._conn.options(timeout))
 
     def check(
         self,
@@ -483,15 +472,17 @@ class AuthorizationClient:
     ) -> bool:
         """Whether ``subject`` may do ``action`` on ``resource``."""
         request = evaluation(subject, action, resource, context)
-        return self._conn.stub.evaluate(request, **self._opts(timeout)).allowed
+        return self._conn.stub.evaluate(request, **self._conn.options(timeout)).allowed
 
     def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
         request = evaluations(checks)
-        return decisions(request, self._conn.stub.evaluate_many(request, **self._opts(timeout)))
+        return decisions(
+            request, self._conn.stub.evaluate_many(request, **self._conn.options(timeout))
+        )
 
     def _walk(self, method: str, pager: Pager[Any, Item], timeout: _Timeout) -> Iterator[Item]:
-        call, opts = getattr(self._conn.stub, method), self._opts(timeout)
+        call, opts = getattr(self._conn.stub, method), self._conn.options(timeout)
         while pager.request is not None:
             response = call(pager.request, **opts)
             yield from pager.items(response)
@@ -539,25 +530,17 @@ class AuthorizationClient:
     ) -> None:
         """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
         request = write_request(writes, deletes, model_id)
-        self._conn.stub.write_relationships(request, **self._opts(timeout))
-
-    def __enter__(self) -> AuthorizationClient:
-        """Return the client for ``with`` statements."""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close the client at the end of a ``with`` block."""
-        self.close()
+        self._conn.stub.write_relationships(request, **self._conn.options(timeout))
 
 
-class AsyncAuthorizationClient:
+class AsyncAuthorizationClient(AsyncClosing):
     """Asyncio twin of :class:`AuthorizationClient`: the same methods as coroutines.
 
     The ``iter_*`` methods return async iterators (``async for``). Build it anywhere and use
     it from any event loop; close it with ``await client.close()`` or ``async with``.
     """
 
-    __slots__ = ("_conn", "_metadata", "_timeout")
+    __slots__ = ("_conn",)
 
     def __init__(
         self,
@@ -566,20 +549,16 @@ class AsyncAuthorizationClient:
         *,
         timeout: _Timeout = None,
     ) -> None:
-        self._timeout = check_timeout(timeout)
+        check_timeout(timeout)  # checked before the environment is read
         factory, errors = AsyncAuthorizationProviderClient, AUTHORIZATION_ERRORS
-        self._conn = AioConnection(endpoint(socket_target, relay_token), factory, errors)
-        self._metadata = self._conn.metadata
+        self._conn = AioConnection(endpoint(socket_target, relay_token), factory, errors, timeout)
 
     async def close(self) -> None:
         """Close the client (a shared channel closes with its last client); idempotent."""
         await self._conn.close()
 
     async def _call(self, method: str, request: Message, timeout: _Timeout) -> Any:
-        stub = self._conn.stub()
-        return await getattr(stub, method)(
-            request, **_options(self._timeout, timeout, self._metadata)
-        )
+        return await getattr(self._conn.stub(), method)(request, **self._conn.options(timeout))
 
     async def evaluate(self, request: _Raw, *, timeout: _Timeout = None) -> pb.AccessDecision:
         """Answer one ``AccessEvaluationRequest`` (message, mirror or dict)."""
@@ -687,14 +666,6 @@ class AsyncAuthorizationClient:
     ) -> None:
         """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
         await self._call("write_relationships", write_request(writes, deletes, model_id), timeout)
-
-    async def __aenter__(self) -> AsyncAuthorizationClient:
-        """Return the client for ``async with`` statements."""
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        """Close the client at the end of an ``async with`` block."""
-        await self.close()
 
 
 _shared: AuthorizationClient | None = None
