@@ -13,6 +13,10 @@ provider is, or that it is (re)starting, or why it failed to start. Sources and 
 under ROOT (``pyproject.toml`` included, so a new ``[tool.gestalt]`` target is picked up) are
 polled twice a second and a change restarts the provider (the services, and their data under
 ``ROOT/.gestalt/data``, stay up).
+
+The local plugin invoker and authorization store run as well; the invoker routes the provider's
+configured name to it (the dev host runs one provider, so a plugin can call only itself), and
+``gestalt invoke`` sends the dev host's invocation token, kept in ``dev.json``, with each call.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ memory for the cache, SQLite for IndexedDB, a directory for S3. ``LocalServices`
 three at once, as ``gestalt dev`` does. Every ``serve_*`` function takes the same address
 forms (socket path, ``unix://``, ``tcp://host:port``) and an optional ``relay_token`` and
 returns a :class:`LocalServer` handle (``target``, ``socket_path``, ``service``, ``stop``).
+
+Two more services run in memory for providers that call other plugins or ask for
+authorization: :class:`PluginInvokerService` (routes ``Invoke`` calls to local providers and
+issues invocation tokens) and :class:`AuthorizationService` (a relationship store).
 """
 
 from __future__ import annotations

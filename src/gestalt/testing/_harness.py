@@ -13,7 +13,10 @@ Either way the embedded Cache, IndexedDB and S3 services run for the provider (u
 ``services=False``), and while the harness runs ``GESTALT_CACHE_SOCKET``,
 ``GESTALT_INDEXEDDB_SOCKET`` and ``GESTALT_S3_SOCKET`` point at them in the test process too,
 so ``gestalt.Cache()``, ``gestalt.IndexedDB()`` and ``gestalt.S3()`` in test code read and seed
-the same state the provider sees.
+the same state the provider sees. The local plugin invoker and authorization store run too
+(``GESTALT_PLUGIN_INVOKER_SOCKET``, ``GESTALT_AUTHORIZATION_SOCKET``): an integration provider
+is routed under its ``name``, every ``invoke`` carries a fresh invocation token, and a test
+seeds relationships with ``harness.services.authorization.write(...)``.
 """
 
 from __future__ import annotations
