@@ -32,6 +32,27 @@ if TYPE_CHECKING:
     from gestalt._authoring.implicit import (
         session_catalog as session_catalog,
     )
+    from gestalt._authoring.invoker import (
+        AsyncPluginInvoker as AsyncPluginInvoker,
+    )
+    from gestalt._authoring.invoker import (
+        GraphQLError as GraphQLError,
+    )
+    from gestalt._authoring.invoker import (
+        GraphQLResponse as GraphQLResponse,
+    )
+    from gestalt._authoring.invoker import (
+        GraphQLResponseError as GraphQLResponseError,
+    )
+    from gestalt._authoring.invoker import (
+        InvocationError as InvocationError,
+    )
+    from gestalt._authoring.invoker import (
+        InvokeResponse as InvokeResponse,
+    )
+    from gestalt._authoring.invoker import (
+        PluginInvoker as PluginInvoker,
+    )
     from gestalt._authoring.model import (
         Model as Model,
     )
@@ -118,6 +139,15 @@ if TYPE_CHECKING:
     )
     from gestalt._authoring.request import (
         http_subject_error as http_subject_error,
+    )
+    from gestalt._clients.authorization import (
+        AsyncAuthorizationClient as AsyncAuthorizationClient,
+    )
+    from gestalt._clients.authorization import (
+        Authorization as Authorization,
+    )
+    from gestalt._clients.authorization import (
+        AuthorizationClient as AuthorizationClient,
     )
     from gestalt._clients.cache import (
         AsyncCache as AsyncCache,
@@ -282,6 +312,12 @@ if TYPE_CHECKING:
         WriteOptions as WriteOptions,
     )
     from gestalt._clients.transport import (
+        ENV_AUTHORIZATION_SOCKET as ENV_AUTHORIZATION_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_AUTHORIZATION_SOCKET_TOKEN as ENV_AUTHORIZATION_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
         ENV_CACHE_SOCKET as ENV_CACHE_SOCKET,
     )
     from gestalt._clients.transport import (
@@ -292,6 +328,12 @@ if TYPE_CHECKING:
     )
     from gestalt._clients.transport import (
         ENV_INDEXEDDB_SOCKET_TOKEN as ENV_INDEXEDDB_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        ENV_PLUGIN_INVOKER_SOCKET as ENV_PLUGIN_INVOKER_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_PLUGIN_INVOKER_SOCKET_TOKEN as ENV_PLUGIN_INVOKER_SOCKET_TOKEN,
     )
     from gestalt._clients.transport import (
         ENV_S3_SOCKET as ENV_S3_SOCKET,

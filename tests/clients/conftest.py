@@ -42,7 +42,13 @@ from google.protobuf.message import Message
 from gestalt._clients.transport import HostService
 from gestalt.local.cache import CacheServer, CacheService, serve_cache
 
-HOST_ENV_PREFIXES = ("GESTALT_CACHE_SOCKET", "GESTALT_INDEXEDDB_SOCKET", "GESTALT_S3_SOCKET")
+HOST_ENV_PREFIXES = (
+    "GESTALT_CACHE_SOCKET",
+    "GESTALT_INDEXEDDB_SOCKET",
+    "GESTALT_S3_SOCKET",
+    "GESTALT_PLUGIN_INVOKER_SOCKET",
+    "GESTALT_AUTHORIZATION_SOCKET",
+)
 # AF_UNIX paths are limited to 107 bytes; leave room for the file name.
 _MAX_SOCKET_DIR = 80
 

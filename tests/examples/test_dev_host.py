@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import grpc
 import pytest
 
 from gestalt._authoring.providers import ProviderKind
@@ -23,7 +24,7 @@ KINDS = {
 
 
 def test_every_example_is_listed() -> None:
-    assert {"hello", "notes", *KINDS} == set(EXAMPLES)
+    assert {"hello", "notes", "shared_docs", *KINDS} == set(EXAMPLES)
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -76,5 +77,42 @@ def test_notes_through_the_dev_host(tmp_path: Path) -> None:
         assert run_invoke(root, "add_note", params, "", out) == 0  # type: ignore[arg-type]
         assert run_invoke(root, "note_count", {}, "", out) == 0  # type: ignore[arg-type]
         assert out.documents[-1] == {"status": 200, "body": {"count": 1, "cached": False}}
+    finally:
+        host.stop()
+
+
+def test_shared_docs_calls_itself_under_the_dev_host(tmp_path: Path) -> None:
+    import json
+
+    from gestalt.gen.v1 import plugin_clients
+
+    root = tmp_path / "shared_docs"
+    shutil.copytree(REPO / "examples" / "shared_docs", root)
+    host = DevHost(root, name="docs")
+    host.start()
+    try:
+        services = host.services
+        services.authorization.write("user:ada", "read", "doc:1")
+        # `gestalt invoke` sends the dev host's invocation token (from dev.json): the
+        # plugin's call to itself goes through, and refuses the anonymous caller.
+        out = _Quiet()
+        assert run_invoke(root, "digest", {"docs": ["1"]}, "", out) == 0  # type: ignore[arg-type]
+        assert out.documents[-1] == {"status": 200, "body": {"texts": {}, "refused": {"1": 401}}}
+        # As the host would call it for ada, with a token minted for her call.
+        context = plugin_pb2.RequestContext(subject=plugin_pb2.SubjectContext(id="ada"))
+        request = plugin_pb2.ExecuteRequest(
+            operation="digest",
+            context=context,
+            invocation_token=services.plugin_invoker.mint(context=context),
+        )
+        request.params.update({"docs": ["1", "2"]})
+        assert host.provider is not None
+        with grpc.insecure_channel(f"unix:{host.provider.socket}") as channel:
+            client = plugin_clients.IntegrationProviderClient(channel)
+            result = client.execute(request, timeout=30)
+        assert json.loads(result.body) == {
+            "texts": {"1": "Quarterly plan"},
+            "refused": {"2": 403},
+        }
     finally:
         host.stop()

@@ -421,17 +421,17 @@ def test_local_services_start_serve_and_stop(tmp_path: Path) -> None:
     services = LocalServices(tmp_path / "data")
     with services:
         env = services.env()
-        assert set(env) == {
-            "GESTALT_CACHE_SOCKET",
-            "GESTALT_INDEXEDDB_SOCKET",
-            "GESTALT_S3_SOCKET",
-        }
-        for kind, var in zip(KINDS, sorted(env), strict=True):
+        stores = ["GESTALT_CACHE_SOCKET", "GESTALT_INDEXEDDB_SOCKET", "GESTALT_S3_SOCKET"]
+        calls = ["GESTALT_PLUGIN_INVOKER_SOCKET", "GESTALT_AUTHORIZATION_SOCKET"]
+        assert set(env) == {*stores, *calls}
+        assert all(Path(env[var]).is_socket() for var in calls)
+        for kind, var in zip(KINDS, stores, strict=True):
             with channel_to(env[var]) as channel:
                 kind.roundtrip(channel, None)
         assert services.s3_http_base_url.startswith("http://127.0.0.1:")
         run_dir = services.run_dir
     assert (services.cache, services.indexeddb, services.s3) == (None, None, None)
+    assert (services.plugin_invoker, services.authorization) == (None, None)
     assert not run_dir.exists()
     assert (tmp_path / "data" / "indexeddb.sqlite3").exists()  # data outlives the services
     assert services.s3_http_base_url == ""

@@ -14,9 +14,14 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
-T = TypeVar("T")
+from gestalt._authoring.response import OK as OK
+from gestalt._authoring.response import Response as Response
+
+if TYPE_CHECKING:
+    from gestalt._authoring.invoker import PluginInvoker
+    from gestalt._clients.authorization import AuthorizationClient
 
 
 def reason_phrase(status: int) -> str:
@@ -80,22 +85,20 @@ class Request:
         """Return the connection parameter ``name``, or ``None`` when it was not sent."""
         return self.connection_params.get(name)
 
+    def invoker(self) -> PluginInvoker:
+        """A :class:`~gestalt.PluginInvoker` carrying this call's invocation token.
 
-@dataclass(slots=True)
-class Response(Generic[T]):
-    """A handler result with an explicit HTTP status; ``None`` means 200.
+        Raises ``RuntimeError`` when the host sent no token or set no invoker socket.
+        """
+        from gestalt._authoring.invoker import PluginInvoker
 
-    Only a top-level ``Response`` sets the status; one nested inside another value is encoded
-    as an ordinary object with ``status`` and ``body`` keys.
-    """
+        return PluginInvoker(self.invocation_token)
 
-    status: int | None
-    body: T
+    def authorization(self) -> AuthorizationClient:
+        """The process's shared :class:`~gestalt.AuthorizationClient`."""
+        from gestalt._clients.authorization import Authorization
 
-
-def OK(body: T) -> Response[T]:
-    """Return ``body`` as a ``200 OK`` response."""
-    return Response(status=200, body=body)
+        return Authorization()
 
 
 class Error(Exception):

@@ -63,8 +63,10 @@ import grpc
 from gestalt.gen.support import RPCError
 
 __all__ = [
+    "AUTHORIZATION_ERRORS",
     "CACHE_ERRORS",
     "INDEXEDDB_ERRORS",
+    "INVOKER_ERRORS",
     "S3_ACCESS_URL_ERRORS",
     "S3_ERRORS",
     "AlreadyExistsError",
@@ -301,3 +303,9 @@ S3_ACCESS_URL_ERRORS = ErrorMap(
         grpc.StatusCode.OUT_OF_RANGE: S3InvalidRangeError,
     },
 )
+
+#: PluginInvoker: every failed call is a :class:`HostServiceError` with its code.
+INVOKER_ERRORS = ErrorMap("plugin invoker", {})
+
+#: Authorization: every failed call is a :class:`HostServiceError` with its code.
+AUTHORIZATION_ERRORS = ErrorMap("authorization", {})

@@ -64,16 +64,22 @@ from gestalt._clients.errors import HostServiceConfigError, InvalidTargetError
 from gestalt.gen.support import ErrorMapper, Metadata
 
 __all__ = [
+    "AUTHORIZATION",
     "CACHE",
     "CHANNEL_OPTIONS",
+    "ENV_AUTHORIZATION_SOCKET",
+    "ENV_AUTHORIZATION_SOCKET_TOKEN",
     "ENV_CACHE_SOCKET",
     "ENV_CACHE_SOCKET_TOKEN",
     "ENV_INDEXEDDB_SOCKET",
     "ENV_INDEXEDDB_SOCKET_TOKEN",
+    "ENV_PLUGIN_INVOKER_SOCKET",
+    "ENV_PLUGIN_INVOKER_SOCKET_TOKEN",
     "ENV_S3_SOCKET",
     "ENV_S3_SOCKET_TOKEN",
     "INDEXEDDB",
     "MAX_MESSAGE_BYTES",
+    "PLUGIN_INVOKER",
     "RELAY_TOKEN_HEADER",
     "S3",
     "AioConnection",
@@ -114,6 +120,10 @@ ENV_INDEXEDDB_SOCKET = "GESTALT_INDEXEDDB_SOCKET"
 ENV_INDEXEDDB_SOCKET_TOKEN = "GESTALT_INDEXEDDB_SOCKET_TOKEN"
 ENV_S3_SOCKET = "GESTALT_S3_SOCKET"
 ENV_S3_SOCKET_TOKEN = "GESTALT_S3_SOCKET_TOKEN"
+ENV_PLUGIN_INVOKER_SOCKET = "GESTALT_PLUGIN_INVOKER_SOCKET"
+ENV_PLUGIN_INVOKER_SOCKET_TOKEN = "GESTALT_PLUGIN_INVOKER_SOCKET_TOKEN"
+ENV_AUTHORIZATION_SOCKET = "GESTALT_AUTHORIZATION_SOCKET"
+ENV_AUTHORIZATION_SOCKET_TOKEN = "GESTALT_AUTHORIZATION_SOCKET_TOKEN"
 
 logger = logging.getLogger("gestalt.transport")
 
@@ -238,6 +248,10 @@ CACHE = HostService("cache", ENV_CACHE_SOCKET)
 INDEXEDDB = HostService("IndexedDB", ENV_INDEXEDDB_SOCKET)
 #: The S3 and S3ObjectAccess services (``GESTALT_S3_SOCKET``).
 S3 = HostService("s3", ENV_S3_SOCKET)
+#: The PluginInvoker service (``GESTALT_PLUGIN_INVOKER_SOCKET``), one binding, no name.
+PLUGIN_INVOKER = HostService("plugin invoker", ENV_PLUGIN_INVOKER_SOCKET)
+#: The AuthorizationProvider service offered to plugins (``GESTALT_AUTHORIZATION_SOCKET``).
+AUTHORIZATION = HostService("authorization", ENV_AUTHORIZATION_SOCKET)
 
 
 def cache_socket_env(name: str | None = None) -> str:

@@ -13,6 +13,10 @@ provider is, or that it is (re)starting, or why it failed to start. Sources and 
 under ROOT (``pyproject.toml`` included, so a new ``[tool.gestalt]`` target is picked up) are
 polled twice a second and a change restarts the provider (the services, and their data under
 ``ROOT/.gestalt/data``, stay up).
+
+The local plugin invoker and authorization store run as well; the invoker routes the provider's
+configured name to it (the dev host runs one provider, so a plugin can call only itself), and
+``gestalt invoke`` sends the dev host's invocation token, kept in ``dev.json``, with each call.
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ class DevHost:
         self.out = out
         self.services: Any = None
         self.service_env: dict[str, str] = {}
+        #: Minted by the local plugin invoker when the services start; ``gestalt invoke``
+        #: sends it with each Execute (found in ``dev.json``), as the host sends one per call.
+        self.invocation_token = ""
         self.provider: ProviderProcess | None = None
         self.metadata: Any = None
 
@@ -102,6 +109,8 @@ class DevHost:
                     f"cannot start the embedded services on {self.data_dir}: {exc}"
                 ) from None
             self.services = services
+            if services.plugin_invoker is not None:
+                self.invocation_token = services.plugin_invoker.mint()
         # No bytecode caches: an edit within the same second as the last one must not be
         # served from a stale .pyc after a restart. Unbuffered: prints show up at once.
         env = {**self.service_env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
@@ -120,6 +129,11 @@ class DevHost:
             self.provider.cleanup()  # already stopped; its output is in ``exc``
             self.provider = None
             raise self._located(exc) from None
+        # The local plugin invoker sends calls for this plugin's name to it (the dev host runs
+        # one provider, so a plugin can call itself; other names are NOT_FOUND).
+        invoker = self.services.plugin_invoker if self.services is not None else None
+        if invoker is not None and self.kind is ProviderKind.INTEGRATION:
+            invoker.route(self.name, self.provider.socket)
 
     def _located(self, exc: LaunchError) -> LaunchError:
         """``exc``, naming the file and key of the target when the target is what is wrong."""
@@ -202,6 +216,7 @@ class DevHost:
             state["provider_pid"] = self.provider.proc.pid
             state["socket"] = str(self.provider.socket)
             state["calls_dir"] = str(self.provider.calls_dir)
+            state["invocation_token"] = self.invocation_token
         if error:
             state["error"] = error
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -335,9 +350,9 @@ def running_pid(root: Path) -> int | None:
     return pid if pid > 0 and not process_gone(pid) else None
 
 
-def _dev_provider(root: Path) -> tuple[str, Path] | None:
-    """The socket and call-log directory of the provider a live ``gestalt dev`` runs for
-    ``root``; None when no ``gestalt dev`` runs there.
+def _dev_provider(root: Path) -> tuple[str, Path, str] | None:
+    """The socket, call-log directory and invocation token of the provider a live
+    ``gestalt dev`` runs for ``root``; None when no ``gestalt dev`` runs there.
 
     Waits while it (re)starts; a provider that failed to start is a ``CommandError``
     saying why, not a reason to start another one on the same data directory.
@@ -363,7 +378,7 @@ def _dev_provider(root: Path) -> tuple[str, Path] | None:
             else:
                 calls_dir = str(state.get("calls_dir") or "")
                 if socket.is_socket() and calls_dir:
-                    return str(socket), Path(calls_dir)
+                    return str(socket), Path(calls_dir), str(state.get("invocation_token", ""))
         if time.monotonic() > deadline:
             raise CommandError(
                 f"the provider under gestalt dev (pid {pid}) is not ready; see its terminal"
@@ -408,9 +423,11 @@ def run_invoke(
             except LaunchError as exc:
                 raise CommandError(str(exc), exc.details) from None
             assert host.provider is not None
-            running = str(host.provider.socket), host.provider.calls_dir
-        socket, calls_dir = running
-        request = plugin_pb2.ExecuteRequest(operation=operation, token=token)
+            running = str(host.provider.socket), host.provider.calls_dir, host.invocation_token
+        socket, calls_dir, invocation_token = running
+        request = plugin_pb2.ExecuteRequest(
+            operation=operation, token=token, invocation_token=invocation_token
+        )
         if params:
             struct = struct_pb2.Struct()
             struct.update(params)

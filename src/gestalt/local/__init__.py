@@ -6,6 +6,10 @@ memory for the cache, SQLite for IndexedDB, a directory for S3. ``LocalServices`
 three at once, as ``gestalt dev`` does. Every ``serve_*`` function takes the same address
 forms (socket path, ``unix://``, ``tcp://host:port``) and an optional ``relay_token`` and
 returns a :class:`LocalServer` handle (``target``, ``socket_path``, ``service``, ``stop``).
+
+Two more services run in memory for providers that call other plugins or ask for
+authorization: :class:`PluginInvokerService` (routes ``Invoke`` calls to local providers and
+issues invocation tokens) and :class:`AuthorizationService` (a relationship store).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gestalt.local._services import LocalServices
     from gestalt.local._serving import AsyncLocalServer, LocalServer
+    from gestalt.local.authorization import AuthorizationService, serve_authorization
     from gestalt.local.cache import (
         AsyncCacheServer,
         CacheServer,
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
         serve_cache_async,
     )
     from gestalt.local.indexeddb import IndexedDBServer, IndexedDBService, serve_indexeddb
+    from gestalt.local.invoker import Grant, PluginInvokerService, serve_plugin_invoker
     from gestalt.local.s3 import S3Service, S3ServiceHandle, serve_s3
 
 _EXPORTS = {
@@ -41,22 +47,32 @@ _EXPORTS = {
     "S3Service": "gestalt.local.s3",
     "S3ServiceHandle": "gestalt.local.s3",
     "serve_s3": "gestalt.local.s3",
+    "AuthorizationService": "gestalt.local.authorization",
+    "serve_authorization": "gestalt.local.authorization",
+    "Grant": "gestalt.local.invoker",
+    "PluginInvokerService": "gestalt.local.invoker",
+    "serve_plugin_invoker": "gestalt.local.invoker",
 }
 
 __all__ = [
     "AsyncCacheServer",
     "AsyncLocalServer",
+    "AuthorizationService",
     "CacheServer",
     "CacheService",
+    "Grant",
     "IndexedDBServer",
     "IndexedDBService",
     "LocalServer",
     "LocalServices",
+    "PluginInvokerService",
     "S3Service",
     "S3ServiceHandle",
+    "serve_authorization",
     "serve_cache",
     "serve_cache_async",
     "serve_indexeddb",
+    "serve_plugin_invoker",
     "serve_s3",
 ]
 

@@ -1,4 +1,4 @@
-"""The three embedded host services, as ``gestalt dev`` and ``gestalt.testing`` run them."""
+"""The embedded host services, as ``gestalt dev`` and ``gestalt.testing`` run them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import contextlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gestalt.local._files import private_dir
 
 if TYPE_CHECKING:
+    from gestalt.local._serving import LocalServer
+    from gestalt.local.authorization import AuthorizationService
     from gestalt.local.cache import CacheServer, CacheService
     from gestalt.local.indexeddb import IndexedDBServer
+    from gestalt.local.invoker import PluginInvokerService
     from gestalt.local.s3 import S3ServiceHandle
 
 
@@ -20,7 +23,10 @@ class LocalServices:
     """Cache, IndexedDB and S3 on unix sockets, with their data under ``data_dir``.
 
     IndexedDB keeps its SQLite file and S3 its objects in ``data_dir``, so both survive a
-    restart; the cache lives in memory for as long as the services run. Without ``data_dir``
+    restart; the cache lives in memory for as long as the services run.
+    ``plugin_invoker`` (calls routed to the providers named with its ``route()``) and
+    ``authorization`` (a relationship store a test seeds with its ``write()``) are the service
+    objects themselves, in memory too, ready once :meth:`start` returned. Without ``data_dir``
     the data goes to a temporary directory removed by :meth:`stop`. :meth:`start` returns the
     environment variables a provider needs to find the services, exactly as the host sets them.
     """
@@ -34,6 +40,9 @@ class LocalServices:
         self.cache: CacheServer[CacheService] | None = None
         self.indexeddb: IndexedDBServer | None = None
         self.s3: S3ServiceHandle | None = None
+        self.plugin_invoker: PluginInvokerService | None = None
+        self.authorization: AuthorizationService | None = None
+        self._more: list[LocalServer[Any]] = []
 
     def start(self) -> dict[str, str]:
         """Start the three services; return ``GESTALT_*_SOCKET`` variables for a provider."""
@@ -48,10 +57,21 @@ class LocalServices:
                 self.run_dir / "host-indexeddb.sock", db_path=self.data_dir / "indexeddb.sqlite3"
             )
             self.s3 = serve_s3(self.run_dir / "host-s3.sock", root=self.data_dir / "s3")
+            self._start_more()
         except BaseException:
             self.stop()
             raise
         return self.env()
+
+    def _start_more(self) -> None:
+        from gestalt.local.authorization import serve_authorization
+        from gestalt.local.invoker import serve_plugin_invoker
+
+        invoker = serve_plugin_invoker(self.run_dir / "host-plugin-invoker.sock")
+        self._more.append(invoker)
+        authorization = serve_authorization(self.run_dir / "host-authorization.sock")
+        self._more.append(authorization)
+        self.plugin_invoker, self.authorization = invoker.service, authorization.service
 
     def env(self) -> dict[str, str]:
         """The provider environment variables of the running services."""
@@ -59,6 +79,8 @@ class LocalServices:
             "GESTALT_CACHE_SOCKET": str(self.run_dir / "host-cache.sock"),
             "GESTALT_INDEXEDDB_SOCKET": str(self.run_dir / "host-indexeddb.sock"),
             "GESTALT_S3_SOCKET": str(self.run_dir / "host-s3.sock"),
+            "GESTALT_PLUGIN_INVOKER_SOCKET": str(self.run_dir / "host-plugin-invoker.sock"),
+            "GESTALT_AUTHORIZATION_SOCKET": str(self.run_dir / "host-authorization.sock"),
         }
 
     @property
@@ -68,8 +90,10 @@ class LocalServices:
 
     def stop(self) -> None:
         """Stop whatever runs and remove the sockets (and temporary data)."""
-        servers = (self.cache, self.indexeddb, self.s3)
+        servers = (self.cache, self.indexeddb, self.s3, *self._more)
         self.cache = self.indexeddb = self.s3 = None
+        self.plugin_invoker = self.authorization = None
+        self._more = []
         with contextlib.ExitStack() as cleanup:  # every step runs even if one fails
             if self._temp_data:
                 cleanup.callback(shutil.rmtree, self.data_dir, ignore_errors=True)

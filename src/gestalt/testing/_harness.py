@@ -13,7 +13,10 @@ Either way the embedded Cache, IndexedDB and S3 services run for the provider (u
 ``services=False``), and while the harness runs ``GESTALT_CACHE_SOCKET``,
 ``GESTALT_INDEXEDDB_SOCKET`` and ``GESTALT_S3_SOCKET`` point at them in the test process too,
 so ``gestalt.Cache()``, ``gestalt.IndexedDB()`` and ``gestalt.S3()`` in test code read and seed
-the same state the provider sees.
+the same state the provider sees. The local plugin invoker and authorization store run too
+(``GESTALT_PLUGIN_INVOKER_SOCKET``, ``GESTALT_AUTHORIZATION_SOCKET``): an integration provider
+is routed under its ``name``, every ``invoke`` carries a fresh invocation token, and a test
+seeds relationships with ``harness.services.authorization.write(...)``.
 """
 
 from __future__ import annotations
@@ -134,6 +137,7 @@ class ProviderHarness(Context):
                 self._thread = _InProcessServer(root, target, kind)
                 self._channel = self._thread.connect()
             self.metadata = self._handshake(name, config)
+            self._route(name)
         except BaseException:
             self.stop()
             raise
@@ -145,6 +149,19 @@ class ProviderHarness(Context):
         env = self.services.start()
         self._export_env(env)
         return env
+
+    def _route(self, name: str) -> None:
+        # The local plugin invoker sends calls for ``name`` to this provider.
+        invoker = self.services.plugin_invoker if self.services is not None else None
+        if invoker is not None and self.kind is ProviderKind.INTEGRATION:
+            invoker.route(name, self.socket)
+
+    def _with_invocation_token(self, request: ExecuteRequest) -> ExecuteRequest:
+        # Like the host: every Execute carries a fresh token for the local plugin invoker.
+        invoker = self.services.plugin_invoker if self.services is not None else None
+        if invoker is not None:
+            request.invocation_token = invoker.mint(context=request.context)
+        return request
 
     def _export_env(self, env: Mapping[str, str]) -> None:
         for key, value in env.items():
@@ -196,7 +213,7 @@ class ProviderHarness(Context):
         from gestalt.gen.v1 import plugin_clients
 
         client = plugin_clients.IntegrationProviderClient(self.channel)
-        request = _execute_request(operation, params, token, context)
+        request = self._with_invocation_token(_execute_request(operation, params, token, context))
         return self._result(operation, client.execute(request, timeout=timeout))
 
     async def ainvoke(
@@ -215,7 +232,9 @@ class ProviderHarness(Context):
 
         async with grpc.aio.insecure_channel(f"unix:{self.socket}") as channel:
             client = plugin_clients.AsyncIntegrationProviderClient(channel)
-            request = _execute_request(operation, params, token, context)
+            request = self._with_invocation_token(
+                _execute_request(operation, params, token, context)
+            )
             result = await client.execute(request, timeout=timeout)
         return self._result(operation, result)
 

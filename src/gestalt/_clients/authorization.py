@@ -1,0 +1,689 @@
+"""Client for the host's authorization service (``GESTALT_AUTHORIZATION_SOCKET``).
+
+Two layers on one connection:
+
+* the published shape: :meth:`AuthorizationClient.evaluate`, ``search_resources``,
+  ``search_subjects``, ``search_actions``, ``read_relationships`` and ``get_metadata`` take a
+  request (a pb2 message, its dataclass mirror from ``gestalt.gen.v1.authorization_mirrors``
+  or a dict in protobuf JSON form) and return the pb2 reply unchanged;
+* typed forms: :meth:`~AuthorizationClient.check` answers a bool, ``check_many`` a list of
+  them, the ``iter_*`` methods walk every page of a search or of the stored relationships and
+  yield mirrors, and :meth:`~AuthorizationClient.write_relationships` adds and removes
+  relationships.
+
+Subjects and resources may be written ``"type:id"`` (split at the first colon), as mirrors or
+as pb2 messages; actions as a name, a mirror or a message. Request building, validation and
+reply decoding are the plain functions below, shared by :class:`AuthorizationClient` and its
+asyncio twin :class:`AsyncAuthorizationClient`, which only move messages.
+
+:func:`Authorization` returns one client shared by the process (built on first use, rebuilt
+if closed), as the reference does. Failed calls raise
+:class:`~gestalt._clients.errors.HostServiceError` with the status code (the reference let
+raw ``grpc.RpcError`` escape; see the errors module, Q4).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeAlias, TypedDict, TypeVar, Unpack, cast
+
+from google.protobuf import empty_pb2, json_format
+from google.protobuf.message import Message
+
+from gestalt._clients.closing import AsyncClosing, Closing
+from gestalt._clients.errors import AUTHORIZATION_ERRORS, HostServiceError
+from gestalt._clients.transport import (
+    AUTHORIZATION,
+    AioConnection,
+    Endpoint,
+    SyncConnection,
+    check_timeout,
+)
+from gestalt.gen import support as _support
+from gestalt.gen.v1 import authorization_mirrors as mirrors
+from gestalt.gen.v1 import authorization_pb2 as pb
+from gestalt.gen.v1.authorization_clients import (
+    AsyncAuthorizationProviderClient,
+    AuthorizationProviderClient,
+)
+
+__all__ = [
+    "ActionLike",
+    "AsyncAuthorizationClient",
+    "Authorization",
+    "AuthorizationClient",
+    "RelationshipKeyLike",
+    "RelationshipLike",
+    "ResourceLike",
+    "SubjectLike",
+]
+
+#: A subject: ``"type:id"``, a mirror or a pb2 message.
+SubjectLike: TypeAlias = "str | mirrors.Subject | pb.Subject"
+#: A resource: ``"type:id"``, a mirror or a pb2 message.
+ResourceLike: TypeAlias = "str | mirrors.Resource | pb.Resource"
+#: An action: its name, a mirror or a pb2 message.
+ActionLike: TypeAlias = "str | mirrors.Action | pb.Action"
+#: A relationship: a mirror, a pb2 message or ``(subject, relation, resource)``.
+RelationshipLike: TypeAlias = (
+    "mirrors.Relationship | pb.Relationship | tuple[SubjectLike, str, ResourceLike]"
+)
+#: A relationship to delete: a key or relationship (mirror or message) or a triple.
+RelationshipKeyLike: TypeAlias = (
+    "mirrors.RelationshipKey | pb.RelationshipKey | mirrors.Relationship | pb.Relationship"
+    " | tuple[SubjectLike, str, ResourceLike]"
+)
+
+M = TypeVar("M", bound=Message)
+Item = TypeVar("Item")
+Req = TypeVar(
+    "Req",
+    pb.ResourceSearchRequest,
+    pb.SubjectSearchRequest,
+    pb.ActionSearchRequest,
+    pb.ReadRelationshipsRequest,
+)
+
+# -- request building (shared by both clients) ---------------------------------------------
+
+
+def _typed_pair(value: str, what: str) -> tuple[str, str]:
+    kind, sep, ident = value.partition(":")
+    if not sep or not kind.strip() or not ident.strip():
+        raise ValueError(f"{what} {value!r} must be written 'type:id'")
+    return kind.strip(), ident.strip()
+
+
+Entity = TypeVar("Entity", pb.Subject, pb.Resource)
+
+
+def _entity(value: object, cls: type[Entity], mirror: type[Any], what: str) -> Entity:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, mirror):
+        return cast(Entity, value.to_pb())
+    if isinstance(value, str):
+        kind, ident = _typed_pair(value, what)
+        return cls(type=kind, id=ident)
+    name = cls.__name__
+    raise TypeError(f"{what} must be 'type:id', a {name} or a pb2 {name}, not {_name(value)}")
+
+
+def subject_pb(value: SubjectLike) -> pb.Subject:
+    """A subject as its pb2 message; ``"user:alice"`` is type ``user``, id ``alice``."""
+    return _entity(value, pb.Subject, mirrors.Subject, "subject")
+
+
+def resource_pb(value: ResourceLike) -> pb.Resource:
+    """A resource as its pb2 message; ``"doc:7"`` is type ``doc``, id ``7``."""
+    return _entity(value, pb.Resource, mirrors.Resource, "resource")
+
+
+def action_pb(value: ActionLike) -> pb.Action:
+    """An action as its pb2 message."""
+    if isinstance(value, pb.Action):
+        return value
+    if isinstance(value, mirrors.Action):
+        return value.to_pb()
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("action name must not be blank")
+        return pb.Action(name=value.strip())
+    raise TypeError(f"action must be a name, an Action or a pb2 Action, not {_name(value)}")
+
+
+def _name(value: object) -> str:
+    return type(value).__name__
+
+
+def message(value: object, cls: type[M], what: str) -> M:
+    """A raw-form argument as a ``cls`` message: the message, its mirror or a JSON dict."""
+    if isinstance(value, cls):
+        return value
+    to_pb = getattr(value, "to_pb", None)
+    if callable(to_pb) and type(value).__name__ == cls.__name__:
+        converted = to_pb()
+        if isinstance(converted, cls):
+            return converted
+    if isinstance(value, Mapping):
+        try:
+            return json_format.ParseDict(dict(value), cls())
+        except json_format.ParseError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+    raise TypeError(
+        f"{what} must be a {cls.__name__} (pb2 message, mirror or dict), not {_name(value)}"
+    )
+
+
+def _context(context: Mapping[str, Any] | None) -> Any:
+    return None if context is None else _support.struct_to_pb(dict(context))
+
+
+def _page_size(page_size: int) -> int:
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 0:
+        raise ValueError(f"page_size must be a non-negative int, got {page_size!r}")
+    return page_size
+
+
+def evaluation(
+    subject: SubjectLike,
+    action: ActionLike,
+    resource: ResourceLike,
+    context: Mapping[str, Any] | None = None,
+) -> pb.AccessEvaluationRequest:
+    """The question "may ``subject`` do ``action`` on ``resource``?" as a message."""
+    return pb.AccessEvaluationRequest(
+        subject=subject_pb(subject),
+        action=action_pb(action),
+        resource=resource_pb(resource),
+        context=_context(context),
+    )
+
+
+def evaluations(
+    checks: Iterable[tuple[SubjectLike, ActionLike, ResourceLike]],
+) -> pb.AccessEvaluationsRequest:
+    """Several questions, in order, for one ``EvaluateMany`` call."""
+    return pb.AccessEvaluationsRequest(
+        requests=[evaluation(*_triple(item, "check")) for item in checks]
+    )
+
+
+def _triple(item: Any, what: str) -> tuple[Any, Any, Any]:
+    if not isinstance(item, tuple) or len(item) != 3:
+        raise TypeError(f"each {what} must be a (subject, action/relation, resource) tuple")
+    return item
+
+
+def decisions(
+    request: pb.AccessEvaluationsRequest, response: pb.AccessEvaluationsResponse
+) -> list[bool]:
+    """The ``allowed`` flags of an ``EvaluateMany`` reply, one per question."""
+    if len(response.decisions) != len(request.requests):
+        raise HostServiceError(
+            f"authorization answered {len(response.decisions)} decisions "
+            f"for {len(request.requests)} questions"
+        )
+    return [decision.allowed for decision in response.decisions]
+
+
+def relationship_pb(value: RelationshipLike) -> pb.Relationship:
+    """A relationship to write, as its pb2 message."""
+    if isinstance(value, pb.Relationship):
+        return value
+    if isinstance(value, mirrors.Relationship):
+        return value.to_pb()
+    subject, relation, resource = _triple(value, "relationship")
+    return pb.Relationship(
+        subject=subject_pb(subject), relation=_relation(relation), resource=resource_pb(resource)
+    )
+
+
+def relationship_key_pb(value: RelationshipKeyLike) -> pb.RelationshipKey:
+    """A relationship to delete, as its pb2 key."""
+    if isinstance(value, pb.RelationshipKey):
+        return value
+    if isinstance(value, mirrors.RelationshipKey):
+        return value.to_pb()
+    if isinstance(value, mirrors.Relationship):
+        value = value.to_pb()
+    if isinstance(value, pb.Relationship):
+        return pb.RelationshipKey(
+            subject=value.subject, relation=value.relation, resource=value.resource
+        )
+    subject, relation, resource = _triple(value, "relationship")
+    return pb.RelationshipKey(
+        subject=subject_pb(subject), relation=_relation(relation), resource=resource_pb(resource)
+    )
+
+
+def _relation(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"relation must be a non-blank str, got {value!r}")
+    return value.strip()
+
+
+def write_request(
+    writes: Iterable[RelationshipLike] | pb.WriteRelationshipsRequest,
+    deletes: Iterable[RelationshipKeyLike] = (),
+    model_id: str = "",
+) -> pb.WriteRelationshipsRequest:
+    """One ``WriteRelationships`` message (a raw request passes through unchanged)."""
+    if isinstance(writes, pb.WriteRelationshipsRequest):
+        return writes
+    return pb.WriteRelationshipsRequest(
+        writes=[relationship_pb(item) for item in writes],
+        deletes=[relationship_key_pb(item) for item in deletes],
+        model_id=model_id,
+    )
+
+
+class Pager(Generic[Req, Item]):
+    """Walks the pages of a paged call: the next request after each reply, and its items.
+
+    A provider that hands back the page token it was given would loop forever; that is
+    reported as a :class:`HostServiceError` instead.
+    """
+
+    __slots__ = ("_items", "_seen", "request")
+
+    def __init__(self, request: Req, items: Callable[[Any], Iterable[Item]]) -> None:
+        self.request: Req | None = request
+        self._items = items
+        self._seen = {request.page_token} if request.page_token else set()
+
+    def items(self, response: Any) -> Iterable[Item]:
+        """The items of one reply."""
+        return self._items(response)
+
+    def advance(self, response: Any) -> None:
+        """Move ``request`` to the next page, or to None after the last one."""
+        token: str = response.next_page_token
+        request = self.request
+        if not token or request is None:
+            self.request = None
+            return
+        if token in self._seen:
+            raise HostServiceError(f"authorization repeated the page token {token!r}")
+        self._seen.add(token)
+        following = type(request)()
+        following.CopyFrom(request)
+        following.page_token = token
+        self.request = following
+
+
+class SearchOptions(TypedDict, total=False):
+    """Keyword options of the search iterators: decision ``context``, ``page_size`` (zero:
+    the provider's default) and ``timeout`` of each page's call."""
+
+    context: Mapping[str, Any] | None
+    page_size: int
+    timeout: float | None
+
+
+class RelationshipFilter(TypedDict, total=False):
+    """Keyword options of ``iter_relationships``: the filter (unset: any), ``page_size``,
+    ``model_id`` and ``timeout`` of each page's call."""
+
+    subject: SubjectLike | None
+    relation: str
+    resource: ResourceLike | None
+    page_size: int
+    model_id: str
+    timeout: float | None
+
+
+Search = TypeVar(
+    "Search", pb.ResourceSearchRequest, pb.SubjectSearchRequest, pb.ActionSearchRequest
+)
+
+
+def _paged(cls: type[Search], options: SearchOptions, **fields: Any) -> Search:
+    context = _context(options.get("context"))
+    return cls(context=context, page_size=_page_size(options.get("page_size", 0)), **fields)
+
+
+def resources_pager(
+    subject: SubjectLike, action: ActionLike, resource_type: str, options: SearchOptions
+) -> Pager[pb.ResourceSearchRequest, mirrors.Resource]:
+    """Every resource of ``resource_type`` on which ``subject`` may do ``action``."""
+    request = _paged(
+        pb.ResourceSearchRequest,
+        options,
+        subject=subject_pb(subject),
+        action=action_pb(action),
+        resource_type=resource_type,
+    )
+    return Pager(request, lambda r: map(mirrors.Resource.from_pb, r.resources))
+
+
+def subjects_pager(
+    resource: ResourceLike, action: ActionLike, subject_type: str, options: SearchOptions
+) -> Pager[pb.SubjectSearchRequest, mirrors.Subject]:
+    """Every subject of ``subject_type`` that may do ``action`` on ``resource``."""
+    request = _paged(
+        pb.SubjectSearchRequest,
+        options,
+        resource=resource_pb(resource),
+        action=action_pb(action),
+        subject_type=subject_type,
+    )
+    return Pager(request, lambda r: map(mirrors.Subject.from_pb, r.subjects))
+
+
+def actions_pager(
+    subject: SubjectLike, resource: ResourceLike, options: SearchOptions
+) -> Pager[pb.ActionSearchRequest, mirrors.Action]:
+    """Every action ``subject`` may do on ``resource``."""
+    fields = {"subject": subject_pb(subject), "resource": resource_pb(resource)}
+    request = _paged(pb.ActionSearchRequest, options, **fields)
+    return Pager(request, lambda r: map(mirrors.Action.from_pb, r.actions))
+
+
+def relationships_pager(
+    options: RelationshipFilter,
+) -> Pager[pb.ReadRelationshipsRequest, mirrors.Relationship]:
+    """Every stored relationship matching the filter (None or ``""``: any)."""
+    subject, resource = options.get("subject"), options.get("resource")
+    request = pb.ReadRelationshipsRequest(
+        subject=None if subject is None else subject_pb(subject),
+        relation=options.get("relation", ""),
+        resource=None if resource is None else resource_pb(resource),
+        page_size=_page_size(options.get("page_size", 0)),
+        model_id=options.get("model_id", ""),
+    )
+    return Pager(request, lambda r: map(mirrors.Relationship.from_pb, r.relationships))
+
+
+def endpoint(socket_target: str | None, relay_token: str | None) -> Endpoint:
+    """The binding: each of target and token from the environment unless given."""
+    var, token_var = AUTHORIZATION.socket_env(), AUTHORIZATION.token_env()
+    env = {
+        var: os.environ.get(var, "") if socket_target is None else socket_target,
+        token_var: os.environ.get(token_var, "") if relay_token is None else relay_token,
+    }
+    return AUTHORIZATION.endpoint(environ=env)
+
+
+# -- the clients -------------------------------------------------------------------------
+
+_Raw = Any  # a request in any raw form: pb2 message, mirror or protobuf-JSON dict
+_Timeout = float | None
+_Checks = Iterable[tuple[SubjectLike, ActionLike, ResourceLike]]
+_Writes = Iterable[RelationshipLike] | pb.WriteRelationshipsRequest
+_Deletes = Iterable[RelationshipKeyLike]
+_Ctx = Mapping[str, Any] | None
+_Decisions = pb.AccessEvaluationsResponse
+_Resources = pb.ResourceSearchResponse
+_Subjects = pb.SubjectSearchResponse
+_Actions = pb.ActionSearchResponse
+_Page = pb.ReadRelationshipsResponse
+
+
+class AuthorizationClient(Closing):
+    """Client for the host's authorization service; see the module text for the forms.
+
+    ``socket_target`` and ``relay_token`` default to ``GESTALT_AUTHORIZATION_SOCKET`` and its
+    ``_TOKEN`` twin; ``timeout`` is the default deadline of every call in seconds. A missing
+    variable raises ``RuntimeError``. Use as a context manager or call :meth:`close`.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(
+        self,
+        socket_target: str | None = None,
+        relay_token: str | None = None,
+        *,
+        timeout: _Timeout = None,
+    ) -> None:
+        check_timeout(timeout)  # checked before the environment is read
+        factory, errors = AuthorizationProviderClient, AUTHORIZATION_ERRORS
+        self._conn = SyncConnection(endpoint(socket_target, relay_token), factory, errors, timeout)
+
+    def close(self) -> None:
+        """Close the client (the shared channel closes with its last client); idempotent."""
+        self._conn.close()
+
+    def evaluate(self, request: _Raw, *, timeout: _Timeout = None) -> pb.AccessDecision:
+        """Answer one ``AccessEvaluationRequest`` (message, mirror or dict)."""
+        req = message(request, pb.AccessEvaluationRequest, "evaluate")
+        return self._conn.stub.evaluate(req, **self._conn.options(timeout))
+
+    def evaluate_many(self, request: _Raw, *, timeout: _Timeout = None) -> _Decisions:
+        """Answer an ``AccessEvaluationsRequest``: one decision per question, in order."""
+        req = message(request, pb.AccessEvaluationsRequest, "evaluate_many")
+        return self._conn.stub.evaluate_many(req, **self._conn.options(timeout))
+
+    def search_resources(self, request: _Raw, *, timeout: _Timeout = None) -> _Resources:
+        """One page of a ``ResourceSearchRequest``."""
+        req = message(request, pb.ResourceSearchRequest, "search_resources")
+        return self._conn.stub.search_resources(req, **self._conn.options(timeout))
+
+    def search_subjects(self, request: _Raw, *, timeout: _Timeout = None) -> _Subjects:
+        """One page of a ``SubjectSearchRequest``."""
+        req = message(request, pb.SubjectSearchRequest, "search_subjects")
+        return self._conn.stub.search_subjects(req, **self._conn.options(timeout))
+
+    def search_actions(self, request: _Raw, *, timeout: _Timeout = None) -> _Actions:
+        """One page of an ``ActionSearchRequest``."""
+        req = message(request, pb.ActionSearchRequest, "search_actions")
+        return self._conn.stub.search_actions(req, **self._conn.options(timeout))
+
+    def read_relationships(self, request: _Raw, *, timeout: _Timeout = None) -> _Page:
+        """One page of a ``ReadRelationshipsRequest``."""
+        req = message(request, pb.ReadRelationshipsRequest, "read_relationships")
+        return self._conn.stub.read_relationships(req, **self._conn.options(timeout))
+
+    def get_metadata(self, *, timeout: _Timeout = None) -> pb.AuthorizationMetadata:
+        """The provider's capabilities and active model id."""
+        return self._conn.stub.get_metadata(empty_pb2.Empty(), **self._conn.options(timeout))
+
+    def check(
+        self,
+        subject: SubjectLike,
+        action: ActionLike,
+        resource: ResourceLike,
+        *,
+        context: _Ctx = None,
+        timeout: _Timeout = None,
+    ) -> bool:
+        """Whether ``subject`` may do ``action`` on ``resource``."""
+        request = evaluation(subject, action, resource, context)
+        return self._conn.stub.evaluate(request, **self._conn.options(timeout)).allowed
+
+    def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
+        """Answer several ``(subject, action, resource)`` questions in one call, in order."""
+        request = evaluations(checks)
+        return decisions(
+            request, self._conn.stub.evaluate_many(request, **self._conn.options(timeout))
+        )
+
+    def _walk(self, method: str, pager: Pager[Any, Item], timeout: _Timeout) -> Iterator[Item]:
+        call, opts = getattr(self._conn.stub, method), self._conn.options(timeout)
+        while pager.request is not None:
+            response = call(pager.request, **opts)
+            yield from pager.items(response)
+            pager.advance(response)
+
+    def iter_resources(
+        self, subject: SubjectLike, action: ActionLike, kind: str, **options: Unpack[SearchOptions]
+    ) -> Iterator[mirrors.Resource]:
+        """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
+        pager = resources_pager(subject, action, kind, options)
+        return self._walk("search_resources", pager, options.get("timeout"))
+
+    def iter_subjects(
+        self,
+        resource: ResourceLike,
+        action: ActionLike,
+        kind: str,
+        **options: Unpack[SearchOptions],
+    ) -> Iterator[mirrors.Subject]:
+        """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
+        pager = subjects_pager(resource, action, kind, options)
+        return self._walk("search_subjects", pager, options.get("timeout"))
+
+    def iter_actions(
+        self, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
+    ) -> Iterator[mirrors.Action]:
+        """Every action ``subject`` may do on ``resource``."""
+        pager = actions_pager(subject, resource, options)
+        return self._walk("search_actions", pager, options.get("timeout"))
+
+    def iter_relationships(
+        self, **options: Unpack[RelationshipFilter]
+    ) -> Iterator[mirrors.Relationship]:
+        """Every stored relationship matching the filter (all of them without one)."""
+        pager = relationships_pager(options)
+        return self._walk("read_relationships", pager, options.get("timeout"))
+
+    def write_relationships(
+        self,
+        writes: _Writes = (),
+        deletes: _Deletes = (),
+        *,
+        model_id: str = "",
+        timeout: _Timeout = None,
+    ) -> None:
+        """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
+        request = write_request(writes, deletes, model_id)
+        self._conn.stub.write_relationships(request, **self._conn.options(timeout))
+
+
+class AsyncAuthorizationClient(AsyncClosing):
+    """Asyncio twin of :class:`AuthorizationClient`: the same methods as coroutines.
+
+    The ``iter_*`` methods return async iterators (``async for``). Build it anywhere and use
+    it from any event loop; close it with ``await client.close()`` or ``async with``.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(
+        self,
+        socket_target: str | None = None,
+        relay_token: str | None = None,
+        *,
+        timeout: _Timeout = None,
+    ) -> None:
+        check_timeout(timeout)  # checked before the environment is read
+        factory, errors = AsyncAuthorizationProviderClient, AUTHORIZATION_ERRORS
+        self._conn = AioConnection(endpoint(socket_target, relay_token), factory, errors, timeout)
+
+    async def close(self) -> None:
+        """Close the client (a shared channel closes with its last client); idempotent."""
+        await self._conn.close()
+
+    async def _call(self, method: str, request: Message, timeout: _Timeout) -> Any:
+        return await getattr(self._conn.stub(), method)(request, **self._conn.options(timeout))
+
+    async def evaluate(self, request: _Raw, *, timeout: _Timeout = None) -> pb.AccessDecision:
+        """Answer one ``AccessEvaluationRequest`` (message, mirror or dict)."""
+        req = message(request, pb.AccessEvaluationRequest, "evaluate")
+        return cast(pb.AccessDecision, await self._call("evaluate", req, timeout))
+
+    async def evaluate_many(self, request: _Raw, *, timeout: _Timeout = None) -> _Decisions:
+        """Answer an ``AccessEvaluationsRequest``: one decision per question, in order."""
+        req = message(request, pb.AccessEvaluationsRequest, "evaluate_many")
+        return cast(_Decisions, await self._call("evaluate_many", req, timeout))
+
+    async def search_resources(self, request: _Raw, *, timeout: _Timeout = None) -> _Resources:
+        """One page of a ``ResourceSearchRequest``."""
+        req = message(request, pb.ResourceSearchRequest, "search_resources")
+        return cast(_Resources, await self._call("search_resources", req, timeout))
+
+    async def search_subjects(self, request: _Raw, *, timeout: _Timeout = None) -> _Subjects:
+        """One page of a ``SubjectSearchRequest``."""
+        req = message(request, pb.SubjectSearchRequest, "search_subjects")
+        return cast(_Subjects, await self._call("search_subjects", req, timeout))
+
+    async def search_actions(self, request: _Raw, *, timeout: _Timeout = None) -> _Actions:
+        """One page of an ``ActionSearchRequest``."""
+        req = message(request, pb.ActionSearchRequest, "search_actions")
+        return cast(_Actions, await self._call("search_actions", req, timeout))
+
+    async def read_relationships(self, request: _Raw, *, timeout: _Timeout = None) -> _Page:
+        """One page of a ``ReadRelationshipsRequest``."""
+        req = message(request, pb.ReadRelationshipsRequest, "read_relationships")
+        return cast(_Page, await self._call("read_relationships", req, timeout))
+
+    async def get_metadata(self, *, timeout: _Timeout = None) -> pb.AuthorizationMetadata:
+        """The provider's capabilities and active model id."""
+        reply = await self._call("get_metadata", empty_pb2.Empty(), timeout)
+        return cast(pb.AuthorizationMetadata, reply)
+
+    async def check(
+        self,
+        subject: SubjectLike,
+        action: ActionLike,
+        resource: ResourceLike,
+        *,
+        context: _Ctx = None,
+        timeout: _Timeout = None,
+    ) -> bool:
+        """Whether ``subject`` may do ``action`` on ``resource``."""
+        decision = await self._call(
+            "evaluate", evaluation(subject, action, resource, context), timeout
+        )
+        return bool(decision.allowed)
+
+    async def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
+        """Answer several ``(subject, action, resource)`` questions in one call, in order."""
+        request = evaluations(checks)
+        return decisions(request, await self._call("evaluate_many", request, timeout))
+
+    async def _walk(
+        self, method: str, pager: Pager[Any, Item], timeout: _Timeout
+    ) -> AsyncIterator[Item]:
+        while pager.request is not None:
+            response = await self._call(method, pager.request, timeout)
+            for item in pager.items(response):
+                yield item
+            pager.advance(response)
+
+    def iter_resources(
+        self, subject: SubjectLike, action: ActionLike, kind: str, **options: Unpack[SearchOptions]
+    ) -> AsyncIterator[mirrors.Resource]:
+        """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
+        walk = resources_pager(subject, action, kind, options), options.get("timeout")
+        return self._walk("search_resources", *walk)
+
+    def iter_subjects(
+        self,
+        resource: ResourceLike,
+        action: ActionLike,
+        kind: str,
+        **options: Unpack[SearchOptions],
+    ) -> AsyncIterator[mirrors.Subject]:
+        """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
+        walk = subjects_pager(resource, action, kind, options), options.get("timeout")
+        return self._walk("search_subjects", *walk)
+
+    def iter_actions(
+        self, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
+    ) -> AsyncIterator[mirrors.Action]:
+        """Every action ``subject`` may do on ``resource``."""
+        walk = actions_pager(subject, resource, options), options.get("timeout")
+        return self._walk("search_actions", *walk)
+
+    def iter_relationships(
+        self, **options: Unpack[RelationshipFilter]
+    ) -> AsyncIterator[mirrors.Relationship]:
+        """Every stored relationship matching the filter (all of them without one)."""
+        walk = relationships_pager(options), options.get("timeout")
+        return self._walk("read_relationships", *walk)
+
+    async def write_relationships(
+        self,
+        writes: _Writes = (),
+        deletes: _Deletes = (),
+        *,
+        model_id: str = "",
+        timeout: _Timeout = None,
+    ) -> None:
+        """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
+        await self._call("write_relationships", write_request(writes, deletes, model_id), timeout)
+
+
+_shared: AuthorizationClient | None = None
+_shared_lock = threading.Lock()
+
+
+def Authorization() -> AuthorizationClient:
+    """The process's shared :class:`AuthorizationClient`, built on first use.
+
+    Every call returns the same client while ``GESTALT_AUTHORIZATION_SOCKET`` (and its token)
+    keep their values and the client is open; otherwise a new one is built (so a test that
+    starts another local host gets a client for it). Raises ``RuntimeError`` when the
+    variable is not set.
+    """
+    global _shared
+    wanted = AUTHORIZATION.endpoint()
+    with _shared_lock:
+        client = _shared
+        if client is None or client._conn.closed or client._conn.endpoint != wanted:
+            client = _shared = AuthorizationClient()
+        return client
