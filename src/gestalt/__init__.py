@@ -65,6 +65,9 @@ if TYPE_CHECKING:
     from gestalt._authoring.plugin import (
         SessionCatalogProvider as SessionCatalogProvider,
     )
+    from gestalt._authoring.plugin_runtime import (
+        PluginRuntimeProvider as PluginRuntimeProvider,
+    )
     from gestalt._authoring.providers import (
         AuthenticationProvider as AuthenticationProvider,
     )
@@ -103,6 +106,9 @@ if TYPE_CHECKING:
     )
     from gestalt._authoring.providers import (
         SessionTTLProvider as SessionTTLProvider,
+    )
+    from gestalt._authoring.providers import (
+        Starter as Starter,
     )
     from gestalt._authoring.providers import (
         WarningsProvider as WarningsProvider,

@@ -22,7 +22,7 @@ import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from gestalt._authoring.serving import serve
 
@@ -45,6 +45,7 @@ class ProviderKind(enum.StrEnum):
     SECRETS = "secrets"
     TELEMETRY = "telemetry"
     INDEXEDDB = "indexeddb"
+    RUNTIME = "runtime"
 
     @classmethod
     def parse(cls, value: ProviderKind | str | None) -> ProviderKind:
@@ -108,6 +109,19 @@ class Closer:
 
     def close(self) -> None:
         """Release provider resources; called once, after in-flight calls have drained."""
+
+
+@runtime_checkable
+class Starter(Protocol):
+    """Optional mixin for providers with work to do once the host starts them.
+
+    Any provider with a callable ``start`` attribute is a ``Starter``: the runtime calls
+    ``start()`` (plain or ``async def``) when the host sends ``StartProvider``, after
+    ``ConfigureProvider``. Raising fails that call with a sanitised ``UNKNOWN``.
+    """
+
+    def start(self) -> None:
+        """Begin the provider's work (background loops, connections) after configuration."""
 
 
 class _Served(PluginProvider):

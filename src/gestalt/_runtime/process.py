@@ -234,6 +234,10 @@ def resolve(spec: LaunchSpec) -> Any:
             f"{spec.target} is a class; expose an instance of it (e.g. provider = {obj.__name__}())"
         )
     base = KIND_BASES.get(spec.kind)
+    if spec.kind is ProviderKind.RUNTIME:
+        from gestalt._authoring.plugin_runtime import PluginRuntimeProvider
+
+        base = PluginRuntimeProvider
     if base is not None and not isinstance(obj, base):
         raise RuntimeConfigError(
             f"{spec.target} is a {type(obj).__name__}, not a gestalt.{base.__name__}; "
@@ -337,6 +341,11 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
         secrets_servicers.add_secrets_provider_to_server(sv.Secrets(target), server)
     elif kind is ProviderKind.CACHE:
         cache_servicers.add_cache_to_server(sv.CacheService(target), server)
+    elif kind is ProviderKind.RUNTIME:
+        from gestalt._runtime.plugin_runtime import handlers
+        from gestalt.gen.v1.pluginruntime_servicers import add_plugin_runtime_provider_to_server
+
+        add_plugin_runtime_provider_to_server(handlers(target), server)
     else:
         raw = {
             ProviderKind.S3: (s3_servicers.add_s3_to_server, s3_servicers.S3_METHODS),

@@ -70,6 +70,7 @@ _KIND_NUMBERS = {
     ProviderKind.S3: runtime_pb2.PROVIDER_KIND_S3,
     ProviderKind.WORKFLOW: runtime_pb2.PROVIDER_KIND_WORKFLOW,
     ProviderKind.AGENT: runtime_pb2.PROVIDER_KIND_AGENT,
+    ProviderKind.RUNTIME: runtime_pb2.PROVIDER_KIND_RUNTIME,
 }
 
 

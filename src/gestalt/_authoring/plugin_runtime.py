@@ -1,0 +1,84 @@
+"""The plugin runtime provider kind: a provider that hosts plugin processes for the host.
+
+A runtime provider (kind ``runtime``, ``PROVIDER_KIND_RUNTIME``) creates *sessions* (a sandbox,
+a container, a VM), makes host services reachable inside them and starts plugin processes
+there, telling the host where to dial each one. Subclass :class:`PluginRuntimeProvider` and
+implement the methods your runtime supports, plain or ``async def``; they take and return the
+dataclass mirrors of ``gestalt.gen.v1.pluginruntime_mirrors`` (returning the pb2 message
+instead is accepted too). A method left out answers ``UNIMPLEMENTED``. The return types
+admit an awaitable so that an ``async def`` override type-checks without an ignore.
+
+Code written for the published SDK, which forwarded each RPC to a method named like the RPC
+(``StartSession(self, request, context)``) with the raw protobuf request, keeps working: such
+a method is used as it is whenever the subclass does not define the snake_case one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from gestalt._authoring.providers import ProviderKind, _Served
+
+if TYPE_CHECKING:
+    from gestalt.gen.v1.pluginruntime_mirrors import (
+        BindPluginRuntimeHostServiceRequest,
+        HostedPlugin,
+        PluginRuntimeHostServiceBinding,
+        PluginRuntimeSession,
+        PluginRuntimeSupport,
+        StartHostedPluginRequest,
+        StartPluginRuntimeSessionRequest,
+    )
+
+__all__ = ["PluginRuntimeProvider"]
+
+
+class PluginRuntimeProvider(_Served):
+    """Base class for plugin runtime providers (service ``PluginRuntimeProvider``).
+
+    Served by ``python -m gestalt._runtime ROOT TARGET runtime``. Every method may be a
+    plain function (run in the runtime's thread pool) or ``async def`` (run on its event
+    loop); raise ``NotImplementedError``, or leave the method out, for ``UNIMPLEMENTED``.
+    ``LookupError`` (``KeyError``) for an unknown session answers ``NOT_FOUND``, ``ValueError``
+    for a bad request ``INVALID_ARGUMENT`` (with the exception's message); any other
+    exception is logged and answers ``UNKNOWN`` without its text.
+    """
+
+    _kind = ProviderKind.RUNTIME
+
+    def get_support(self) -> PluginRuntimeSupport | Awaitable[PluginRuntimeSupport]:
+        """Report what the runtime can do: host plugins, reach host services, limit egress."""
+        raise NotImplementedError
+
+    def start_session(
+        self, request: StartPluginRuntimeSessionRequest
+    ) -> PluginRuntimeSession | Awaitable[PluginRuntimeSession]:
+        """Create a session for ``request.plugin_name`` and return it (with its new ``id``)."""
+        raise NotImplementedError
+
+    def get_session(
+        self, session_id: str
+    ) -> PluginRuntimeSession | Awaitable[PluginRuntimeSession]:
+        """Return the current state of one session; raise ``KeyError`` if it is unknown."""
+        raise NotImplementedError
+
+    def list_sessions(self) -> list[PluginRuntimeSession] | Awaitable[list[PluginRuntimeSession]]:
+        """Return every session the runtime knows."""
+        raise NotImplementedError
+
+    def stop_session(self, session_id: str) -> Awaitable[None] | None:
+        """Stop a session and the plugins running in it; ``KeyError`` if it is unknown."""
+        raise NotImplementedError
+
+    def bind_host_service(
+        self, request: BindPluginRuntimeHostServiceRequest
+    ) -> PluginRuntimeHostServiceBinding | Awaitable[PluginRuntimeHostServiceBinding]:
+        """Make a host service reachable in a session under ``request.env_var``."""
+        raise NotImplementedError
+
+    def start_plugin(
+        self, request: StartHostedPluginRequest
+    ) -> HostedPlugin | Awaitable[HostedPlugin]:
+        """Start a plugin process in a session; return where the host dials it."""
+        raise NotImplementedError
