@@ -260,6 +260,15 @@ if TYPE_CHECKING:
     from gestalt._clients.indexeddb_aio import (
         AsyncTransactionObjectStore as AsyncTransactionObjectStore,
     )
+    from gestalt._clients.runtime_log_handler import (
+        RuntimeLogHandler as RuntimeLogHandler,
+    )
+    from gestalt._clients.runtime_logs import (
+        AsyncRuntimeLogHost as AsyncRuntimeLogHost,
+    )
+    from gestalt._clients.runtime_logs import (
+        RuntimeLogHost as RuntimeLogHost,
+    )
     from gestalt._clients.s3 import (
         S3 as S3,
     )
@@ -340,6 +349,12 @@ if TYPE_CHECKING:
     )
     from gestalt._clients.transport import (
         ENV_PLUGIN_INVOKER_SOCKET_TOKEN as ENV_PLUGIN_INVOKER_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        ENV_RUNTIME_LOG_SOCKET as ENV_RUNTIME_LOG_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_RUNTIME_LOG_SOCKET_TOKEN as ENV_RUNTIME_LOG_SOCKET_TOKEN,
     )
     from gestalt._clients.transport import (
         ENV_S3_SOCKET as ENV_S3_SOCKET,

@@ -422,7 +422,12 @@ def test_local_services_start_serve_and_stop(tmp_path: Path) -> None:
     with services:
         env = services.env()
         stores = ["GESTALT_CACHE_SOCKET", "GESTALT_INDEXEDDB_SOCKET", "GESTALT_S3_SOCKET"]
-        calls = ["GESTALT_PLUGIN_INVOKER_SOCKET", "GESTALT_AUTHORIZATION_SOCKET"]
+        # The runtime log host is exercised in tests/clients/test_runtime_logs.py.
+        calls = [
+            "GESTALT_PLUGIN_INVOKER_SOCKET",
+            "GESTALT_AUTHORIZATION_SOCKET",
+            "GESTALT_RUNTIME_LOG_SOCKET",
+        ]
         assert set(env) == {*stores, *calls}
         assert all(Path(env[var]).is_socket() for var in calls)
         for kind, var in zip(KINDS, stores, strict=True):
@@ -431,7 +436,11 @@ def test_local_services_start_serve_and_stop(tmp_path: Path) -> None:
         assert services.s3_http_base_url.startswith("http://127.0.0.1:")
         run_dir = services.run_dir
     assert (services.cache, services.indexeddb, services.s3) == (None, None, None)
-    assert (services.plugin_invoker, services.authorization) == (None, None)
+    assert (services.plugin_invoker, services.authorization, services.runtime_logs) == (
+        None,
+        None,
+        None,
+    )
     assert not run_dir.exists()
     assert (tmp_path / "data" / "indexeddb.sqlite3").exists()  # data outlives the services
     assert services.s3_http_base_url == ""

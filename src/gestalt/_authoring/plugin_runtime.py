@@ -37,11 +37,11 @@ __all__ = ["PluginRuntimeProvider"]
 class PluginRuntimeProvider(_Served):
     """Base class for plugin runtime providers (service ``PluginRuntimeProvider``).
 
-    Served by ``python -m gestalt._runtime ROOT TARGET runtime``. Every method may be a
-    plain function (run in the runtime's thread pool) or ``async def`` (run on its event
-    loop); raise ``NotImplementedError``, or leave the method out, for ``UNIMPLEMENTED``.
-    ``LookupError`` (``KeyError``) for an unknown session answers ``NOT_FOUND``, ``ValueError``
-    for a bad request ``INVALID_ARGUMENT`` (with the exception's message); any other
+    Served for the ``runtime`` kind (``runtime = "module:attribute"`` in ``[tool.gestalt]``,
+    or ``runtime`` as the launch's kind argument). Every method may be a plain function (run
+    in the runtime's thread pool) or ``async def`` (run on its event loop); raise
+    ``NotImplementedError``, or leave the method out, for ``UNIMPLEMENTED``. A ``LookupError``
+    (``KeyError``) from ``get_session`` or ``stop_session`` answers ``NOT_FOUND``; any other
     exception is logged and answers ``UNKNOWN`` without its text.
     """
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from gestalt.local.indexeddb import IndexedDBServer, IndexedDBService, serve_indexeddb
     from gestalt.local.invoker import Grant, PluginInvokerService, serve_plugin_invoker
+    from gestalt.local.runtime_logs import RuntimeLogServer, RuntimeLogService, serve_runtime_logs
     from gestalt.local.s3 import S3Service, S3ServiceHandle, serve_s3
 
 _EXPORTS = {
@@ -44,6 +45,9 @@ _EXPORTS = {
     "IndexedDBServer": "gestalt.local.indexeddb",
     "IndexedDBService": "gestalt.local.indexeddb",
     "serve_indexeddb": "gestalt.local.indexeddb",
+    "RuntimeLogServer": "gestalt.local.runtime_logs",
+    "RuntimeLogService": "gestalt.local.runtime_logs",
+    "serve_runtime_logs": "gestalt.local.runtime_logs",
     "S3Service": "gestalt.local.s3",
     "S3ServiceHandle": "gestalt.local.s3",
     "serve_s3": "gestalt.local.s3",
@@ -66,6 +70,8 @@ __all__ = [
     "LocalServer",
     "LocalServices",
     "PluginInvokerService",
+    "RuntimeLogServer",
+    "RuntimeLogService",
     "S3Service",
     "S3ServiceHandle",
     "serve_authorization",
@@ -73,6 +79,7 @@ __all__ = [
     "serve_cache_async",
     "serve_indexeddb",
     "serve_plugin_invoker",
+    "serve_runtime_logs",
     "serve_s3",
 ]
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from gestalt.local.cache import CacheServer, CacheService
     from gestalt.local.indexeddb import IndexedDBServer
     from gestalt.local.invoker import PluginInvokerService
+    from gestalt.local.runtime_logs import RuntimeLogService
     from gestalt.local.s3 import S3ServiceHandle
 
 
@@ -26,9 +27,11 @@ class LocalServices:
     restart; the cache lives in memory for as long as the services run.
     ``plugin_invoker`` (calls routed to the providers named with its ``route()``) and
     ``authorization`` (a relationship store a test seeds with its ``write()``) are the service
-    objects themselves, in memory too, ready once :meth:`start` returned. Without ``data_dir``
-    the data goes to a temporary directory removed by :meth:`stop`. :meth:`start` returns the
-    environment variables a provider needs to find the services, exactly as the host sets them.
+    objects themselves, in memory too, ready once :meth:`start` returned; so is
+    ``runtime_logs``, the log host of plugin runtime providers (entries kept in memory).
+    Without ``data_dir`` the data goes to a temporary directory removed by :meth:`stop`.
+    :meth:`start` returns the environment variables a provider needs to find the services,
+    exactly as the host sets them.
     """
 
     def __init__(self, data_dir: Path | None = None) -> None:
@@ -42,6 +45,7 @@ class LocalServices:
         self.s3: S3ServiceHandle | None = None
         self.plugin_invoker: PluginInvokerService | None = None
         self.authorization: AuthorizationService | None = None
+        self.runtime_logs: RuntimeLogService | None = None
         self._more: list[LocalServer[Any]] = []
 
     def start(self) -> dict[str, str]:
@@ -66,12 +70,16 @@ class LocalServices:
     def _start_more(self) -> None:
         from gestalt.local.authorization import serve_authorization
         from gestalt.local.invoker import serve_plugin_invoker
+        from gestalt.local.runtime_logs import serve_runtime_logs
 
         invoker = serve_plugin_invoker(self.run_dir / "host-plugin-invoker.sock")
         self._more.append(invoker)
         authorization = serve_authorization(self.run_dir / "host-authorization.sock")
         self._more.append(authorization)
         self.plugin_invoker, self.authorization = invoker.service, authorization.service
+        logs = serve_runtime_logs(self.run_dir / "host-runtime-log.sock")
+        self._more.append(logs)
+        self.runtime_logs = logs.service
 
     def env(self) -> dict[str, str]:
         """The provider environment variables of the running services."""
@@ -81,6 +89,7 @@ class LocalServices:
             "GESTALT_S3_SOCKET": str(self.run_dir / "host-s3.sock"),
             "GESTALT_PLUGIN_INVOKER_SOCKET": str(self.run_dir / "host-plugin-invoker.sock"),
             "GESTALT_AUTHORIZATION_SOCKET": str(self.run_dir / "host-authorization.sock"),
+            "GESTALT_RUNTIME_LOG_SOCKET": str(self.run_dir / "host-runtime-log.sock"),
         }
 
     @property
@@ -92,7 +101,7 @@ class LocalServices:
         """Stop whatever runs and remove the sockets (and temporary data)."""
         servers = (self.cache, self.indexeddb, self.s3, *self._more)
         self.cache = self.indexeddb = self.s3 = None
-        self.plugin_invoker = self.authorization = None
+        self.plugin_invoker = self.authorization = self.runtime_logs = None
         self._more = []
         with contextlib.ExitStack() as cleanup:  # every step runs even if one fails
             if self._temp_data:
