@@ -3,6 +3,8 @@
 Every import statement counts, at module level or inside a function; only those under
 ``if TYPE_CHECKING:`` do not, since they never run. The packages and what each may import:
 
+* ``telemetry`` (the public ``gestalt.telemetry``; OpenTelemetry when installed): nothing of
+  the SDK, and every package may import it (the clients add trace context to their calls);
 * ``_clients`` (host-service clients, their transport and errors): ``gestalt.gen``;
 * ``_authoring`` (Model, Plugin, operations, provider base classes): clients and ``gen``;
 * ``_runtime`` (the provider process, servicers, launching): authoring, clients, ``gen``;
@@ -27,12 +29,22 @@ SRC = REPO / "src"
 ENTRY_POINTS = {"gestalt", "gestalt.__main__", "gestalt._build", "gestalt._exports"}
 MAY_IMPORT: dict[str, set[str]] = {
     "gen": set(),
-    "_clients": {"gen"},
-    "_authoring": {"gen", "_clients"},
-    "_runtime": {"gen", "_clients", "_authoring"},
-    "local": {"gen", "_clients", "_runtime"},
-    "testing": {"gen", "_clients", "_authoring", "_runtime", "local"},
-    "_devtools": {"gen", "_clients", "_authoring", "_runtime", "local", "testing", "entry"},
+    "telemetry": set(),
+    "_clients": {"gen", "telemetry"},
+    "_authoring": {"gen", "_clients", "telemetry"},
+    "_runtime": {"gen", "_clients", "_authoring", "telemetry"},
+    "local": {"gen", "_clients", "_runtime", "telemetry"},
+    "testing": {"gen", "_clients", "_authoring", "_runtime", "local", "telemetry"},
+    "_devtools": {
+        "gen",
+        "_clients",
+        "_authoring",
+        "_runtime",
+        "local",
+        "testing",
+        "telemetry",
+        "entry",
+    },
 }
 EXCEPTIONS = {("gestalt._authoring.serving", "gestalt._runtime.process")}
 

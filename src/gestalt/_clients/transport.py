@@ -433,15 +433,28 @@ def _credentials() -> grpc.ChannelCredentials:
 
 
 def _sync_channel(target: Target) -> grpc.Channel:
+    from gestalt.telemetry import client_interceptors
+
     if target.secure:
-        return grpc.secure_channel(target.grpc_target, _credentials(), options=CHANNEL_OPTIONS)
-    return grpc.insecure_channel(target.grpc_target, options=CHANNEL_OPTIONS)
+        channel = grpc.secure_channel(target.grpc_target, _credentials(), options=CHANNEL_OPTIONS)
+    else:
+        channel = grpc.insecure_channel(target.grpc_target, options=CHANNEL_OPTIONS)
+    # With OpenTelemetry installed, calls carry the current trace context.
+    interceptors = client_interceptors(aio=False)
+    return grpc.intercept_channel(channel, *interceptors) if interceptors else channel
 
 
 def _aio_channel(target: Target) -> grpc.aio.Channel:
+    from gestalt.telemetry import client_interceptors
+
+    interceptors = client_interceptors(aio=True) or None
     if target.secure:
-        return grpc.aio.secure_channel(target.grpc_target, _credentials(), options=CHANNEL_OPTIONS)
-    return grpc.aio.insecure_channel(target.grpc_target, options=CHANNEL_OPTIONS)
+        return grpc.aio.secure_channel(
+            target.grpc_target, _credentials(), options=CHANNEL_OPTIONS, interceptors=interceptors
+        )
+    return grpc.aio.insecure_channel(
+        target.grpc_target, options=CHANNEL_OPTIONS, interceptors=interceptors
+    )
 
 
 def _stub(lock: threading.Lock, entry: _Entry, factory: StubFactory[C], mapper: ErrorMapper) -> C:

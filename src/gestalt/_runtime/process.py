@@ -410,8 +410,10 @@ class RunningServer:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
         from gestalt._runtime.devcalls import interceptors
+        from gestalt.telemetry import server_interceptors
 
-        self.server = grpc.server(self.pool, options=options, interceptors=interceptors(LOG_FORMAT))
+        chain = [*server_interceptors(), *interceptors(LOG_FORMAT)]
+        self.server = grpc.server(self.pool, options=options, interceptors=chain)
         self._close = register_services(self.server, target, kind)
         try:
             port = self.server.add_insecure_port(address)
@@ -474,6 +476,12 @@ def process_gone(pid: int) -> bool:
 
 def serve(target: Any, kind: ProviderKind) -> None:
     """Serve ``target`` on ``GESTALT_PLUGIN_SOCKET`` until SIGTERM/SIGINT or the host exits."""
+    from gestalt import telemetry
+
+    name = os.environ.get("GESTALT_PLUGIN_NAME", "").strip()
+    telemetry.configure_from_environment(
+        service_name=f"gestalt-provider-{name}" if name else "gestalt-provider"
+    )
     running = RunningServer(target, kind, os.environ.get(SOCKET_ENV))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -482,6 +490,7 @@ def serve(target: Any, kind: ProviderKind) -> None:
     while not stop.wait(1.0):
         pass
     running.stop()
+    telemetry.shutdown()
 
 
 def export_catalog(target: Any, path: str) -> None:

@@ -19,6 +19,7 @@ TTL reaches ``set``/``set_many`` as ``None`` and ``touch`` as ``timedelta(0)``: 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import inspect
 import logging
@@ -78,7 +79,9 @@ async def call(fn: Callable[..., Any], *args: Any) -> Any:
     """Call provider code: async functions on the loop, plain ones in the thread pool."""
     if inspect.iscoroutinefunction(fn):
         return await fn(*args)
-    result = await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    # In the caller's context, so that the current trace span (and any contextvar) follows.
+    run = contextvars.copy_context().run
+    result = await asyncio.get_running_loop().run_in_executor(None, run, fn, *args)
     return await result if inspect.isawaitable(result) else result
 
 
