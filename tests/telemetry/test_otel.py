@@ -25,11 +25,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from gestalt import telemetry
+from gestalt import CacheProvider, telemetry
 from gestalt._authoring.providers import ProviderKind
 from gestalt._runtime.process import RunningServer
 from gestalt.gen.support import RPCError
-from gestalt.gen.v1 import plugin_clients, plugin_pb2
+from gestalt.gen.v1 import cache_clients, cache_pb2, plugin_clients, plugin_pb2
 from gestalt.local.cache import CacheServer, CacheService, serve_cache
 from tests.telemetry.traced_plugin import plugin
 
@@ -312,3 +312,28 @@ def test_no_trace_context_outside_a_span(
     plain, traced = (md for _, md in recorder.calls)
     assert "traceparent" not in plain
     assert traced["traceparent"].split("-")[2] == format(outer.get_span_context().span_id, "016x")
+
+
+class TracedCache(CacheProvider):
+    """A cache provider whose plain ``get`` records a tool operation (runs in the pool)."""
+
+    def get(self, key: str) -> bytes | None:
+        with telemetry.tool_execution(tool_name=f"lookup {key}"):
+            return None
+
+
+def test_provider_code_in_the_thread_pool_runs_inside_the_call_span(
+    socket_path: Callable[[str], Path],
+) -> None:
+    server = RunningServer(TracedCache(), ProviderKind.CACHE, str(socket_path("cache-kind")))
+    try:
+        with grpc.insecure_channel(f"unix:{server.socket_path}") as channel:
+            response = cache_clients.CacheClient(channel).get(
+                cache_pb2.CacheGetRequest(key="k"), timeout=10
+            )
+        assert not response.found
+    finally:
+        server.stop()
+    (call,) = spans("gestalt.provider.v1.Cache/Get")
+    (inner,) = spans("execute_tool lookup k")
+    assert inner.parent is not None and inner.parent.span_id == call.context.span_id
