@@ -22,7 +22,12 @@ from tests.cli.conftest import (
     state_file,
 )
 
-SERVICE_VARS = ("GESTALT_CACHE_SOCKET", "GESTALT_INDEXEDDB_SOCKET", "GESTALT_S3_SOCKET")
+SERVICE_VARS = (
+    "GESTALT_CACHE_SOCKET",
+    "GESTALT_INDEXEDDB_SOCKET",
+    "GESTALT_RUNTIME_LOG_SOCKET",
+    "GESTALT_S3_SOCKET",
+)
 
 
 def greet(root: Path, name: str = "Ann") -> dict[str, object]:
