@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from types import TracebackType
 from typing import TypeAlias
 
+from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import ErrorMap
 from gestalt._clients.transport import RUNTIME_LOG, AioConnection, SyncConnection, check_timeout
 from gestalt.gen.v1 import pluginruntime_pb2 as pb
@@ -85,7 +85,7 @@ def last_seq(response: pb.AppendPluginRuntimeLogsResponse) -> int:
     return int(response.last_seq)
 
 
-class RuntimeLogHost:
+class RuntimeLogHost(Closing):
     """Client for the host's runtime log service (``GESTALT_RUNTIME_LOG_SOCKET``).
 
     ``timeout`` is the default deadline in seconds for every call (None: no deadline).
@@ -93,86 +93,45 @@ class RuntimeLogHost:
     :meth:`close`.
     """
 
-    __slots__ = ("_conn", "_timeout")
+    __slots__ = ("_conn",)
 
     def __init__(self, *, timeout: float | None = None) -> None:
-        self._timeout = check_timeout(timeout)
-        self._conn: SyncConnection[PluginRuntimeLogHostClient] = SyncConnection(
-            RUNTIME_LOG.endpoint(), PluginRuntimeLogHostClient, RUNTIME_LOG_ERRORS
+        default = check_timeout(timeout)  # checked before the environment is read
+        self._conn = SyncConnection(
+            RUNTIME_LOG.endpoint(), PluginRuntimeLogHostClient, RUNTIME_LOG_ERRORS, default
         )
-
-    def append_logs(
-        self,
-        session_id: str,
-        entries: Iterable[LogEntryLike],
-        *,
-        timeout: float | None = None,
-    ) -> int:
-        """Append ``entries`` to the logs of session ``session_id``; return the host's last_seq."""
-        response = self._conn.stub.append_logs(
-            append_request(session_id, entries),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._conn.metadata,
-        )
-        return last_seq(response)
 
     def close(self) -> None:
         """Close the client (the shared channel closes with its last client); idempotent."""
         self._conn.close()
 
-    def __enter__(self) -> RuntimeLogHost:
-        """Return the client for ``with`` statements."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the client at the end of a ``with`` block."""
-        self.close()
-
-
-class AsyncRuntimeLogHost:
-    """Asyncio client for the host's runtime log service; see :class:`RuntimeLogHost`."""
-
-    __slots__ = ("_conn", "_timeout")
-
-    def __init__(self, *, timeout: float | None = None) -> None:
-        self._timeout = check_timeout(timeout)
-        self._conn: AioConnection[AsyncPluginRuntimeLogHostClient] = AioConnection(
-            RUNTIME_LOG.endpoint(), AsyncPluginRuntimeLogHostClient, RUNTIME_LOG_ERRORS
-        )
-
-    async def append_logs(
-        self,
-        session_id: str,
-        entries: Iterable[LogEntryLike],
-        *,
-        timeout: float | None = None,
+    def append_logs(
+        self, session_id: str, entries: Iterable[LogEntryLike], *, timeout: float | None = None
     ) -> int:
         """Append ``entries`` to the logs of session ``session_id``; return the host's last_seq."""
-        response = await self._conn.stub().append_logs(
-            append_request(session_id, entries),
-            timeout=self._timeout if timeout is None else check_timeout(timeout),
-            metadata=self._conn.metadata,
+        request = append_request(session_id, entries)
+        return last_seq(self._conn.stub.append_logs(request, **self._conn.options(timeout)))
+
+
+class AsyncRuntimeLogHost(AsyncClosing):
+    """Asyncio client for the host's runtime log service; see :class:`RuntimeLogHost`."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, *, timeout: float | None = None) -> None:
+        default = check_timeout(timeout)  # checked before the environment is read
+        self._conn = AioConnection(
+            RUNTIME_LOG.endpoint(), AsyncPluginRuntimeLogHostClient, RUNTIME_LOG_ERRORS, default
         )
-        return last_seq(response)
 
     async def close(self) -> None:
         """Close the client (a shared channel closes with its last client); idempotent."""
         await self._conn.close()
 
-    async def __aenter__(self) -> AsyncRuntimeLogHost:
-        """Return the client for ``async with`` statements."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the client at the end of an ``async with`` block."""
-        await self.close()
+    async def append_logs(
+        self, session_id: str, entries: Iterable[LogEntryLike], *, timeout: float | None = None
+    ) -> int:
+        """Append ``entries`` to the logs of session ``session_id``; return the host's last_seq."""
+        request = append_request(session_id, entries)
+        stub = self._conn.stub()
+        return last_seq(await stub.append_logs(request, **self._conn.options(timeout)))
