@@ -3,30 +3,77 @@
 A fresh interpreter makes ``import opentelemetry`` fail (``sys.modules["opentelemetry"] =
 None``), as a base install without the ``otel`` extra would, with ``OTEL_*`` set all the same;
 it then uses every helper, serves a provider with the runtime's server and calls a host service,
-and checks that no OpenTelemetry module was loaded.
+and checks that no OpenTelemetry module was loaded. With OpenTelemetry installed but neither
+imported by the program nor asked for by an ``OTEL_*`` variable, the same serving and calling
+import none of it either.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 from tests.conftest import REPO
 
-WITHOUT_OTEL = textwrap.dedent(
+#: Serves the traced plugin with the runtime's server and calls it; it writes to the cache.
+SERVE_AND_CALL = textwrap.dedent(
     """
-    import json, os, sys, tempfile, time
+    import os, tempfile
+
+    def serve_and_call():
+        import grpc
+        from google.protobuf import struct_pb2
+        from gestalt import Cache
+        from gestalt._authoring.providers import ProviderKind
+        from gestalt._runtime.process import RunningServer
+        from gestalt.gen.v1 import plugin_clients, plugin_pb2
+        from gestalt.local.cache import serve_cache
+        from tests.telemetry.traced_plugin import plugin
+
+        out = {}
+        directory = tempfile.mkdtemp(prefix="gst-")
+        cache = serve_cache(os.path.join(directory, "cache.sock"))
+        os.environ["GESTALT_CACHE_SOCKET"] = cache.target
+        server = RunningServer(plugin, ProviderKind.INTEGRATION, os.path.join(directory, "p.sock"))
+        params = struct_pb2.Struct()
+        params.update({"key": "k"})
+        with grpc.insecure_channel(f"unix:{server.socket_path}") as channel:
+            result = plugin_clients.IntegrationProviderClient(channel).execute(
+                plugin_pb2.ExecuteRequest(operation="remember", params=params), timeout=10
+            )
+        out["status"] = result.status
+        with Cache() as client:
+            out["stored"] = client.get("k").decode()
+        server.stop()
+        cache.stop()
+        return out
+    """
+)
+
+UNUSED = SERVE_AND_CALL + textwrap.dedent(
+    """
+    import json, sys
+    out = serve_and_call()
+    out["loaded"] = sorted(
+        name for name, module in sys.modules.items()
+        if module is not None and name.startswith("opentelemetry")
+    )
+    print(json.dumps(out))
+    """
+)
+
+
+_WITHOUT_OTEL = textwrap.dedent(
+    """
+    import json, os, sys, time
     sys.modules["opentelemetry"] = None  # what a base install without the extra looks like
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
     os.environ["OTEL_TRACES_EXPORTER"] = "otlp"
 
-    from gestalt import Cache, telemetry
-    from gestalt._authoring.providers import ProviderKind
-    from gestalt._runtime.process import RunningServer
-    from gestalt.local.cache import serve_cache
-    from tests.telemetry.traced_plugin import plugin
+    from gestalt import telemetry
 
     out = {"available": telemetry.available()}
     telemetry.configure_from_environment(service_name="x")
@@ -56,26 +103,7 @@ WITHOUT_OTEL = textwrap.dedent(
         len(telemetry.server_interceptors()),
     ]
 
-    # The runtime and the clients work as before.
-    directory = tempfile.mkdtemp(prefix="gst-")
-    cache = serve_cache(os.path.join(directory, "cache.sock"))
-    os.environ["GESTALT_CACHE_SOCKET"] = cache.target
-    server = RunningServer(plugin, ProviderKind.INTEGRATION, os.path.join(directory, "p.sock"))
-    import grpc
-    from google.protobuf import struct_pb2
-    from gestalt.gen.v1 import plugin_clients, plugin_pb2
-
-    params = struct_pb2.Struct()
-    params.update({"key": "k"})
-    with grpc.insecure_channel(f"unix:{server.socket_path}") as channel:
-        result = plugin_clients.IntegrationProviderClient(channel).execute(
-            plugin_pb2.ExecuteRequest(operation="remember", params=params), timeout=10
-        )
-    out["status"] = result.status
-    with Cache() as client:
-        out["stored"] = client.get("k").decode()
-    server.stop()
-    cache.stop()
+    out.update(serve_and_call())
     telemetry.shutdown()
     out["loaded"] = sorted(
         name for name, module in sys.modules.items()
@@ -85,11 +113,18 @@ WITHOUT_OTEL = textwrap.dedent(
     """
 )
 
+WITHOUT_OTEL = SERVE_AND_CALL + _WITHOUT_OTEL
 
-def run(code: str) -> dict[str, object]:
+
+def run(code: str, env: dict[str, str] | None = None) -> dict[str, object]:
     """Run ``code`` in a fresh interpreter at the repository root; its last line is JSON."""
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     loaded: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -105,6 +140,12 @@ def test_every_helper_is_a_no_op_without_opentelemetry() -> None:
     assert out["loaded"] == []
     per_op = out["per_op_us"]
     assert isinstance(per_op, float) and per_op < 50, per_op  # cheap: a few microseconds
+
+
+def test_opentelemetry_installed_but_unused_is_never_imported() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    out = run(UNUSED, env)
+    assert out == {"status": 200, "stored": "v", "loaded": []}
 
 
 def test_importing_gestalt_does_not_import_opentelemetry() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from types import ModuleType, TracebackType
@@ -445,15 +446,26 @@ def record_anthropic_usage(operation: Operation, response: Any) -> None:
 # -- hooks for the SDK's runtime and clients (not public) -----------------------------------
 
 
+def _wanted() -> ModuleType | None:
+    """The glue, when tracing may be in use: OpenTelemetry is installed and either the program
+    imported it already or an ``OTEL_*`` variable is set. Otherwise None, and nothing of
+    OpenTelemetry is imported (a provider that does not use it pays nothing for it)."""
+    if sys.modules.get("opentelemetry") is None and not any(
+        name.startswith("OTEL_") for name in os.environ
+    ):
+        return None
+    return _backend()
+
+
 def server_interceptors() -> list[Any]:
-    """Server interceptors opening a span per call; empty without OpenTelemetry."""
-    backend = _backend()
-    return [] if backend is None else [backend.ServerSpans()]
+    """Server interceptors opening a span per call, when a tracer provider is installed."""
+    backend = _wanted()
+    return [] if backend is None or not backend.tracing() else [backend.ServerSpans()]
 
 
 def client_interceptors(aio: bool) -> list[Any]:
-    """Channel interceptors adding W3C trace context to calls; empty without OpenTelemetry."""
-    backend = _backend()
+    """Channel interceptors adding W3C trace context to calls, when tracing may be in use."""
+    backend = _wanted()
     if backend is None:
         return []
     made: list[Any] = backend.aio_client_interceptors() if aio else backend.client_interceptors()

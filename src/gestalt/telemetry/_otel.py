@@ -196,6 +196,11 @@ def configure(service_name: str, environ: Mapping[str, str]) -> None:
         logger.warning("telemetry is off: %s", exc)
 
 
+def tracing() -> bool:
+    """Whether a tracer provider is installed (spans would be recorded somewhere)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def shutdown() -> None:
     """Flush and shut down the providers :func:`configure` installed."""
     while _installed:
