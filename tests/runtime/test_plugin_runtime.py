@@ -6,7 +6,9 @@ launched the way the host launches providers.
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from gestalt.gen.v1 import (
     runtime_clients,
     runtime_pb2,
 )
+from gestalt.local.runtime_logs import RuntimeLogServer, serve_runtime_logs
 from tests.runtime.harness import Provider, run_cli
 
 PROVIDERS = Path(__file__).resolve().parent / "providers"
@@ -31,8 +34,8 @@ TIMEOUT = 10.0
 pb = pluginruntime_pb2
 
 
-def _serve(target: str) -> Iterator[Provider]:
-    provider = Provider(PROVIDERS, target, "runtime")
+def _serve(target: str, **env: str) -> Iterator[Provider]:
+    provider = Provider(PROVIDERS, target, "runtime", socket_value=None, parent_pid=None, **env)
     try:
         yield provider
     finally:
@@ -41,9 +44,23 @@ def _serve(target: str) -> Iterator[Provider]:
 
 
 @pytest.fixture(scope="module")
-def runtime() -> Iterator[Provider]:
-    """The subprocess-hosting runtime."""
-    yield from _serve("plugin_runtime:runtime")
+def log_host() -> Iterator[RuntimeLogServer]:
+    """The host's runtime log service, as the host binds it for a runtime provider."""
+    directory = Path(tempfile.mkdtemp(prefix="gstl-"))
+    server = serve_runtime_logs(directory / "logs.sock", relay_token="log-token")
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def runtime(log_host: RuntimeLogServer) -> Iterator[Provider]:
+    """The subprocess-hosting runtime, with the log host bound."""
+    yield from _serve(
+        "plugin_runtime:runtime",
+        GESTALT_RUNTIME_LOG_SOCKET=log_host.target,
+        GESTALT_RUNTIME_LOG_SOCKET_TOKEN="log-token",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +105,9 @@ def test_lifecycle_reports_the_runtime_kind_and_start_runs(runtime: Provider) ->
     assert support.egress_mode == pb.PLUGIN_RUNTIME_EGRESS_MODE_NONE
 
 
-def test_a_session_hosts_a_real_plugin_process(runtime: Provider) -> None:
+def test_a_session_hosts_a_real_plugin_process(
+    runtime: Provider, log_host: RuntimeLogServer
+) -> None:
     rt = client(runtime)
     session = rt.start_session(
         pb.StartPluginRuntimeSessionRequest(plugin_name="busy", metadata={"team": "a"}),
@@ -132,6 +151,11 @@ def test_a_session_hosts_a_real_plugin_process(runtime: Provider) -> None:
     assert metadata.min_protocol_version == 3
 
     rt.stop_session(pb.StopPluginRuntimeSessionRequest(session_id=session.id), timeout=TIMEOUT)
+    # The runtime logged the session's life to the host through a RuntimeLogHandler.
+    logged = [entry.message for entry in log_host.service.entries(session.id)]
+    assert logged[0] == "session for busy is ready"
+    assert logged[1].startswith("started busy as pid ")
+    assert logged[-1] == "session stopped"
     code, message = failure(
         rt.get_session, pb.GetPluginRuntimeSessionRequest(session_id=session.id)
     )

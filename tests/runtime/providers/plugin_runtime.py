@@ -3,9 +3,12 @@
 ``runtime`` hosts plugins as local subprocesses: a session is a temporary directory, a bound
 host service becomes an environment variable of the plugins started later in that session,
 and ``start_plugin`` really launches the command with ``GESTALT_PLUGIN_SOCKET`` pointing into
-the session directory. ``async_runtime`` implements two methods as coroutines and leaves the
-rest out. ``legacy_runtime`` is written the published SDK's way, with RPC-named methods taking
-the raw request and the servicer context.
+the session directory. With ``GESTALT_RUNTIME_LOG_SOCKET`` set, what happens in a session is
+logged through a ``RuntimeLogHandler`` to the host's log service.
+
+``async_runtime`` implements two methods as coroutines and leaves the rest out.
+``legacy_runtime`` is written the published SDK's way, with RPC-named methods taking the raw
+request and the servicer context.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import logging
 import os
 import shutil
 import subprocess
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gestalt import PluginRuntimeProvider, Starter
+from gestalt import ENV_RUNTIME_LOG_SOCKET, PluginRuntimeProvider, RuntimeLogHandler, Starter
 from gestalt.gen.v1 import pluginruntime_pb2
 from gestalt.gen.v1.pluginruntime_mirrors import (
     BindPluginRuntimeHostServiceRequest,
@@ -44,6 +48,7 @@ class _Session:
     directory: Path
     env: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log: logging.Logger | None = None
 
 
 class SubprocessRuntime(PluginRuntimeProvider, Starter):
@@ -79,8 +84,14 @@ class SubprocessRuntime(PluginRuntimeProvider, Starter):
             ),
         )
         directory = Path(tempfile.mkdtemp(prefix="gstrt-"))
+        session = _Session(record, directory)
+        if os.environ.get(ENV_RUNTIME_LOG_SOCKET):
+            session.log = logging.getLogger(f"runtime.{session_id}")
+            session.log.addHandler(RuntimeLogHandler(session_id, flush_interval=0.05))
+            session.log.setLevel(logging.INFO)
+            session.log.info("session for %s is ready", request.plugin_name)
         with self.lock:
-            self.sessions[session_id] = _Session(record, directory)
+            self.sessions[session_id] = session
         return record
 
     def get_session(self, session_id: str) -> PluginRuntimeSession:
@@ -98,6 +109,11 @@ class SubprocessRuntime(PluginRuntimeProvider, Starter):
             process.terminate()
             process.wait(10)
         shutil.rmtree(session.directory, ignore_errors=True)
+        if session.log is not None:
+            session.log.info("session stopped")
+            for handler in list(session.log.handlers):
+                session.log.removeHandler(handler)
+                handler.close()  # sends what is still queued
 
     def bind_host_service(
         self, request: BindPluginRuntimeHostServiceRequest
@@ -122,6 +138,8 @@ class SubprocessRuntime(PluginRuntimeProvider, Starter):
         env = {"PATH": os.environ.get("PATH", ""), **session.env, **request.env}
         env["GESTALT_PLUGIN_SOCKET"] = str(socket)
         process = subprocess.Popen([request.command, *request.args], env=env)
+        if session.log is not None:
+            session.log.info("started %s as pid %d", request.plugin_name, process.pid)
         with self.lock:
             session.processes.append(process)
         return HostedPlugin(
