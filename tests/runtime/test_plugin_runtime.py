@@ -216,3 +216,11 @@ def test_a_target_of_another_kind_is_refused() -> None:
     result = run_cli([str(PROVIDERS), "async_kinds:cache", "runtime"], GESTALT_PLUGIN_SOCKET="x")
     assert result.returncode == 1
     assert "not a gestalt.PluginRuntimeProvider" in result.stderr
+
+
+def test_pyproject_names_a_runtime_provider(tmp_path: Path) -> None:
+    from gestalt._runtime.process import spec_from_pyproject
+
+    (tmp_path / "pyproject.toml").write_text('[tool.gestalt]\nruntime = "sandboxes:runtime"\n')
+    spec = spec_from_pyproject(tmp_path)
+    assert (spec.target, spec.kind.value) == ("sandboxes:runtime", "runtime")
