@@ -24,6 +24,7 @@ from gestalt import (
     AsyncRuntimeLogHost,
     HostServiceConfigError,
     HostServiceError,
+    HostServiceTimeoutError,
     RuntimeLogHandler,
     RuntimeLogHost,
 )
@@ -327,3 +328,25 @@ def test_local_services_serve_a_log_host(monkeypatch: pytest.MonkeyPatch) -> Non
         handler.close()
         recorded = services.runtime_logs.entries("dev")
         assert [entry.message for entry in recorded] == ["seen by the dev host"]
+
+
+def test_a_deadline_that_passes_is_a_timeout(
+    socket_path: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+
+    class Stall(grpc.ServerInterceptor):
+        def intercept_service(self, continuation: Any, details: Any) -> Any:
+            release.wait(10)
+            return continuation(details)
+
+    server = serve_runtime_logs(socket_path("slow"), interceptors=[Stall()])
+    monkeypatch.setenv(ENV_RUNTIME_LOG_SOCKET, server.target)
+    try:
+        with RuntimeLogHost(timeout=0.2) as host, pytest.raises(HostServiceTimeoutError) as info:
+            host.append_logs("s", ["late"])
+        assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert isinstance(info.value, TimeoutError)
+    finally:
+        release.set()
+        server.stop()
