@@ -211,19 +211,16 @@ class Operation:
     ) -> Literal[False]:
         """End the span and record the duration; an exception marks the operation failed."""
         span, self._span = self._span, None
-        if span is None:
+        backend = _backend()
+        if span is None or backend is None:
             return False
         if exc is not None and not self._error:
             self._error = type(exc).__qualname__
-            backend = _backend()
-            if backend is not None:
-                backend.mark_error(span, self._error, str(exc), exc)
-        backend = _backend()
-        if backend is not None:
-            metric_attrs = dict(self._metric_attrs)
-            if self._error:
-                metric_attrs[_ERROR_TYPE] = self._error
-            backend.end_span(span, time.perf_counter() - self._started, metric_attrs)
+            backend.mark_error(span, self._error, str(exc), exc)
+        metric_attrs = dict(self._metric_attrs)
+        if self._error:
+            metric_attrs[_ERROR_TYPE] = self._error
+        backend.end_span(span, time.perf_counter() - self._started, metric_attrs)
         return False
 
     def set_attribute(self, key: str, value: Any) -> None:
