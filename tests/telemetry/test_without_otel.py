@@ -183,3 +183,37 @@ def test_published_names_and_values() -> None:
             "tool_execution",
         ]
     )
+
+
+def test_an_incomplete_or_wrong_setup_turns_telemetry_off_with_a_warning() -> None:
+    code = textwrap.dedent(
+        """
+        import io, json, logging, os, sys
+        if sys.argv[1] == "no-sdk":
+            sys.modules["opentelemetry.sdk"] = None  # the API installed without the SDK
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+        os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = sys.argv[2]
+        stream = io.StringIO()
+        logging.basicConfig(stream=stream, level=logging.WARNING, format="%(message)s")
+        from gestalt import telemetry
+        telemetry.configure_from_environment()
+        with telemetry.tool_execution(tool_name="t"):
+            pass
+        telemetry.shutdown()
+        print(json.dumps({"log": stream.getvalue().strip()}))
+        """
+    )
+    for mode, protocol, expected in [
+        ("no-sdk", "grpc", "telemetry is off: opentelemetry.sdk"),
+        ("sdk", "carrier-pigeon", "telemetry is off: unsupported OTLP protocol 'carrier-pigeon'"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-c", code, mode, protocol],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        log = json.loads(result.stdout.strip().splitlines()[-1])["log"]
+        assert log.startswith(expected), log

@@ -169,13 +169,13 @@ def configure(service_name: str, environ: Mapping[str, str]) -> None:
         traces = None  # the application installed its own
     if traces is None and measures is None:
         return
-    from opentelemetry.sdk.resources import Resource
-
     named = environ.get("OTEL_SERVICE_NAME", "").strip() or "service.name=" in environ.get(
         "OTEL_RESOURCE_ATTRIBUTES", ""
     )
-    resource = Resource.create({} if named else {"service.name": service_name})
     try:
+        from opentelemetry.sdk.resources import Resource
+
+        resource = Resource.create({} if named else {"service.name": service_name})
         if traces is not None:
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -192,6 +192,10 @@ def configure(service_name: str, environ: Mapping[str, str]) -> None:
             meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
             metrics.set_meter_provider(meter_provider)
             _installed.append(meter_provider)
+    except ImportError as exc:  # the API alone, without the SDK or the OTLP exporters
+        logger.warning(
+            "telemetry is off: %s is not installed (pip install 'gestalt-sdk[otel]')", exc.name
+        )
     except ValueError as exc:
         logger.warning("telemetry is off: %s", exc)
 
