@@ -6,14 +6,15 @@ the kind, and serves it over gRPC on ``GESTALT_PLUGIN_SOCKET`` until SIGTERM or 
 the host process named by ``GESTALT_PLUGIN_PARENT_PID`` is gone. With
 ``GESTALT_PLUGIN_WRITE_CATALOG`` set it writes an integration plugin's static catalog instead.
 
-Serving model: one ``grpc.Server`` whose bounded pool of ``GESTALT_MAX_WORKERS`` threads
-(default 32; the reference had 4, quirk 23) runs plain handlers directly, and one long-lived
-event loop on which every ``async def`` handler runs (never a loop per call). Messages up to
-64 MiB are accepted both ways (quirk 24). On SIGTERM the server stops accepting calls,
-in-flight calls get the host's 2 s grace, then the provider's ``close()`` (or a plugin's
-``on_close`` hooks) runs once and the process exits 0 (quirk 22). The parent is polled
-every 0.5 s (quirk 21). Only under ``gestalt dev``, whose dev host asks for it with an
-environment variable, is every call also reported to it (``gestalt._runtime.devcalls``).
+Serving model: one ``grpc.Server`` whose pool (``gestalt._runtime.pool``) runs plain handlers
+directly on 4 threads, growing to ``GESTALT_MAX_WORKERS`` (default 32; the reference had 4,
+quirk 23) while handlers block, and one long-lived event loop on which every ``async def``
+handler runs (never a loop per call). Messages up to 64 MiB are accepted both ways (quirk 24).
+On SIGTERM the server stops accepting calls, in-flight calls get the host's 2 s grace, then the
+provider's ``close()`` (or a plugin's ``on_close`` hooks) runs once and the process exits 0
+(quirk 22). The parent is polled every 0.5 s (quirk 21). Only under ``gestalt dev``, whose dev
+host asks for it with an environment variable, is every call also reported to it
+(``gestalt._runtime.devcalls``).
 
 Beyond the reference: ``indexeddb`` is a supported kind (quirk 16); with only ``ROOT`` the
 target and kind come from ``[tool.gestalt]`` in ``ROOT/pyproject.toml``; a stale unix socket is
@@ -43,11 +44,12 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gestalt._authoring.manifest import slug
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
 from gestalt._authoring.providers import KIND_BASES, PluginProviderAdapter, ProviderKind
+from gestalt._runtime.pool import ElasticPool
 
 USAGE = "usage: python -m gestalt._runtime ROOT MODULE[:ATTRIBUTE] [RUNTIME_KIND]"
 SOCKET_ENV = "GESTALT_PLUGIN_SOCKET"
@@ -298,7 +300,7 @@ def clear_stale_socket(path: Path) -> None:
 
 
 def worker_count() -> int:
-    """Size of the thread pool for plain handlers (``GESTALT_MAX_WORKERS``, default 32)."""
+    """The pool's most threads, for blocked plain handlers (``GESTALT_MAX_WORKERS``, default 32)."""
     raw = os.environ.get(WORKERS_ENV, "").strip()
     if not raw:
         return DEFAULT_WORKERS
@@ -385,8 +387,9 @@ def raw_methods(provider: Any, methods: Any) -> types.SimpleNamespace:
 class RunningServer:
     """``target`` served on ``raw_socket`` by a ``grpc.Server`` until :meth:`stop`.
 
-    Plain handlers run in the server's bounded pool of ``GESTALT_MAX_WORKERS`` threads, each
-    call directly in its worker thread; ``async def`` handlers run on the SDK's one
+    Plain handlers run in the server's :class:`ElasticPool` (4 threads, up to
+    ``GESTALT_MAX_WORKERS`` while calls block), each call directly in its worker thread;
+    ``async def`` handlers run on the SDK's one
     long-lived event loop (``gestalt.gen.support.background_loop``), whose default executor
     is the same pool.
     """
@@ -400,9 +403,7 @@ class RunningServer:
         if self.socket_path is not None:
             check_socket_path(self.socket_path)
             clear_stale_socket(self.socket_path)
-        self.pool = concurrent.futures.ThreadPoolExecutor(
-            worker_count(), thread_name_prefix="gestalt"
-        )
+        self.pool = ElasticPool(worker_count())
         loop = background_loop()
         loop.call_soon_threadsafe(loop.set_default_executor, self.pool)
         options = [
@@ -413,7 +414,9 @@ class RunningServer:
         from gestalt.telemetry import server_interceptors
 
         chain = [*server_interceptors(), *interceptors(LOG_FORMAT)]
-        self.server = grpc.server(self.pool, options=options, interceptors=chain)
+        # grpc only ever calls submit(); its stubs name ThreadPoolExecutor for any executor.
+        executor = cast(concurrent.futures.ThreadPoolExecutor, self.pool)
+        self.server = grpc.server(executor, options=options, interceptors=chain)
         self._close = register_services(self.server, target, kind)
         try:
             port = self.server.add_insecure_port(address)

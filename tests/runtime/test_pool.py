@@ -1,0 +1,128 @@
+"""The runtime's worker pool: few threads for short calls, one per blocked call, a hard cap.
+
+Real threads throughout. Growth is proven with barriers that only open once enough calls run
+together; "no growth" uses a ``long_after`` far above the calls' length, so that a loaded
+machine cannot turn a short call into a long one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from gestalt._runtime.pool import ElasticPool
+
+
+def spin(seconds: float) -> int:
+    """Hold the CPU (and the GIL, between checks) for ``seconds``."""
+    end = time.perf_counter() + seconds
+    turns = 0
+    while time.perf_counter() < end:
+        turns += 1
+    return turns
+
+
+def test_blocked_calls_get_a_thread_each_up_to_32() -> None:
+    pool = ElasticPool(32)
+    barrier = threading.Barrier(32, timeout=20)
+    try:
+        futures = [pool.submit(barrier.wait) for _ in range(32)]
+        assert sorted(f.result(timeout=30) for f in futures) == list(range(32))
+        assert pool.stats()[1] == 32
+    finally:
+        pool.shutdown()
+
+
+def test_short_calls_stay_on_the_core_threads() -> None:
+    pool = ElasticPool(32, core=4, long_after=5.0)
+    try:
+        futures = [pool.submit(spin, 0.001) for _ in range(64)]
+        assert all(f.result(timeout=30) > 0 for f in futures)
+        assert pool.stats() == (4, 4)
+    finally:
+        pool.shutdown()
+
+
+def test_sequential_calls_reuse_a_warm_thread() -> None:
+    pool = ElasticPool(32, core=4)
+    try:
+        names = {pool.submit(lambda: threading.current_thread().name).result() for _ in range(200)}
+        assert len(names) <= 4
+    finally:
+        pool.shutdown()
+
+
+def test_max_workers_caps_the_threads_and_queued_calls_still_run() -> None:
+    pool = ElasticPool(8, core=2, long_after=0.001)
+    release = threading.Event()
+    barrier = threading.Barrier(8, timeout=20)
+
+    def held() -> str:
+        barrier.wait()
+        release.wait(20)
+        return "done"
+
+    try:
+        futures = [pool.submit(held) for _ in range(8)]
+        extra = [pool.submit(lambda: "later") for _ in range(5)]
+        deadline = time.monotonic() + 20
+        while not all(f.running() for f in futures):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not any(f.done() for f in extra)
+        release.set()
+        assert [f.result(timeout=30) for f in futures + extra] == ["done"] * 8 + ["later"] * 5
+        assert pool.stats()[1] == 8
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_exceptions_reach_the_future() -> None:
+    pool = ElasticPool(4)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            pool.submit(lambda: 1 / 0).result(timeout=10)
+        assert pool.submit(lambda: "still works").result(timeout=10) == "still works"
+    finally:
+        pool.shutdown()
+
+
+def test_shutdown_cancels_or_finishes_queued_calls_and_refuses_new_ones() -> None:
+    pool = ElasticPool(1, core=1, long_after=60)
+    gate = threading.Event()
+    first = pool.submit(gate.wait, 20)
+    queued = pool.submit(lambda: "queued")
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    gate.set()
+    assert first.result(timeout=10) is True
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: None)
+
+    pool = ElasticPool(1, core=1, long_after=60)
+    gate = threading.Event()
+    first = pool.submit(gate.wait, 20)
+    queued = pool.submit(lambda: "queued")
+    threading.Timer(0.05, gate.set).start()
+    pool.shutdown(wait=True)
+    assert queued.result(timeout=0) == "queued"
+    assert pool.stats()[0] == 0
+
+
+def test_threads_beyond_the_core_end_when_idle() -> None:
+    pool = ElasticPool(8, core=2, idle=0.05)
+    barrier = threading.Barrier(6, timeout=20)
+    try:
+        for future in [pool.submit(barrier.wait) for _ in range(6)]:
+            future.result(timeout=30)
+        assert pool.stats()[1] == 6
+        deadline = time.monotonic() + 10
+        while pool.stats()[0] > 2:
+            assert time.monotonic() < deadline, pool.stats()
+            time.sleep(0.02)
+        assert pool.submit(lambda: "ok").result(timeout=10) == "ok"
+    finally:
+        pool.shutdown()
