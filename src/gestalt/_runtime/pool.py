@@ -18,8 +18,8 @@ way Go's scheduler treats a thread stuck in a system call:
 A short CPU-bound call (under a millisecond) thus always runs on one of ``core`` threads,
 while 32 handlers blocked on a barrier get 32 threads within a few milliseconds.
 
-It is a ``concurrent.futures.Executor``: ``grpc.server`` and the event loop's
-``run_in_executor`` use it as they would a ``ThreadPoolExecutor``. Its threads are daemons,
+``grpc.server`` and the event loop (as its default executor) use it as they would a
+``ThreadPoolExecutor``. Its threads are daemons,
 so a handler that never returns cannot keep the process from exiting.
 """
 
@@ -56,11 +56,13 @@ class _Worker:
         self.wake.acquire()
 
 
-class ElasticPool(concurrent.futures.Executor):
+class ElasticPool(concurrent.futures.ThreadPoolExecutor):
     """Runs calls on ``core`` threads, and on up to ``max_workers`` while calls block.
 
     See the module docstring for the policy. ``stats()`` reports the live thread count and the
-    most threads ever live, for tests and benchmarks.
+    most threads ever live, for tests and benchmarks. It subclasses ``ThreadPoolExecutor``
+    only because ``asyncio``'s ``set_default_executor`` accepts nothing else; it overrides
+    everything it uses and never runs the base class's ``__init__``.
     """
 
     def __init__(
@@ -72,7 +74,7 @@ class ElasticPool(concurrent.futures.Executor):
         tick: float = DEFAULT_TICK,
         idle: float = DEFAULT_IDLE,
         name: str = "gestalt",
-    ) -> None:
+    ) -> None:  # no super().__init__(): see the class docstring
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self._max = max_workers

@@ -44,7 +44,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from gestalt._authoring.manifest import slug
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
@@ -414,9 +414,7 @@ class RunningServer:
         from gestalt.telemetry import server_interceptors
 
         chain = [*server_interceptors(), *interceptors(LOG_FORMAT)]
-        # grpc only ever calls submit(); its stubs name ThreadPoolExecutor for any executor.
-        executor = cast(concurrent.futures.ThreadPoolExecutor, self.pool)
-        self.server = grpc.server(executor, options=options, interceptors=chain)
+        self.server = grpc.server(self.pool, options=options, interceptors=chain)
         self._close = register_services(self.server, target, kind)
         try:
             port = self.server.add_insecure_port(address)
