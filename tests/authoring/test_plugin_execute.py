@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from gestalt import OK, Error, Plugin, Request, Response
-from gestalt._runtime.wire import request_from_pb
+from gestalt._runtime.wire import context_request, request_from_pb, struct_to_dict
+from gestalt.gen.support import struct_from_pb
 from gestalt.gen.v1 import plugin_pb2
 
 INTERNAL = (500, {"error": "internal error"})
@@ -221,6 +222,40 @@ def test_request_from_execute_exposes_correlation_ids() -> None:
     assert request.connection_param("missing") is None
     session = request_from_pb(plugin_pb2.GetSessionCatalogRequest(token="tok"))
     assert (session.token, session.invocation_id) == ("tok", "")
+
+
+def test_execute_request_carries_the_whole_context() -> None:
+    context = plugin_pb2.RequestContext(
+        subject=plugin_pb2.SubjectContext(id="u1", kind="user", display_name="U", auth_source="s"),
+        credential=plugin_pb2.CredentialContext(
+            mode="user", subject_id="u1", connection="c", instance="i"
+        ),
+        access=plugin_pb2.AccessContext(policy="p", role="r"),
+    )
+    context.workflow.update({"runId": "r1", "step": {"n": 2.0, "tags": ["a", None, True]}})
+    message = plugin_pb2.ExecuteRequest(
+        operation="op",
+        token="tok",
+        connection_params={"region": "eu"},
+        context=context,
+        invocation_token="it",
+        invocation_id="inv",
+        idempotency_key=" k ",
+    )
+    expected = context_request(context)
+    expected.token, expected.connection_params = "tok", {"region": "eu"}
+    expected.invocation_token, expected.invocation_id, expected.idempotency_key = "it", "inv", "k"
+    assert request_from_pb(message) == expected
+    assert expected.workflow == {"runId": "r1", "step": {"n": 2.0, "tags": ["a", None, True]}}
+
+
+def test_struct_walk_matches_the_generic_conversion() -> None:
+    message = plugin_pb2.ExecuteRequest()
+    message.params.update(
+        {"s": "x", "n": 1.5, "b": False, "z": None, "l": [1.0, ["y", {}], {"k": []}], "o": {}}
+    )
+    assert struct_to_dict(message.params) == struct_from_pb(message.params)
+    assert struct_to_dict(message.params)["l"] == [1.0, ["y", {}], {"k": []}]
 
 
 # --- serve ----------------------------------------------------------------------------------

@@ -6,15 +6,17 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import json
 import math
 import pathlib
+import types
 import uuid
 from typing import Any
 
 import pytest
 
 from gestalt import Model, Response
-from gestalt._authoring.encode import EncodeError, dumps
+from gestalt._authoring.encode import EncodeError, dumps, to_jsonable
 
 
 class Plain(enum.Enum):
@@ -24,6 +26,18 @@ class Plain(enum.Enum):
 
 class Flags(enum.IntFlag):
     X = 1
+
+
+class Color(enum.StrEnum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Tag(str):
+    """A str subclass that is not an enum."""
 
 
 class Point(Model):
@@ -70,6 +84,23 @@ class Wrapper:
 )
 def test_encoded(value: Any, text: str) -> None:
     assert dumps(value) == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {Color.RED: [Color.RED, Level.HIGH], Level.HIGH: Flags.X, "t": Tag("x")},
+        types.MappingProxyType({"a": Plain.B, "b": {Plain.A: 1.5}}),
+        [Wrapper(Point(1, 2), dt.date(2026, 1, 1)), {frozenset({2, 1}), 3}.pop(), None],
+        {"deep": [{"x": [Point(3), (b"\x01", dt.timedelta(seconds=90))]}]},
+        {dt.time(1, 2): {uuid.UUID(int=1): decimal.Decimal("2.5")}},
+    ],
+)
+def test_one_pass_encoding_matches_full_conversion(value: Any) -> None:
+    # dumps() lets the C encoder write what it knows and converts the rest on the way; the
+    # result must be exactly that of converting the whole value first.
+    plain = json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=False)
+    assert dumps(value) == plain
 
 
 @pytest.mark.parametrize(

@@ -539,6 +539,8 @@ def _dataclass(cls: type[Any], localns: Mapping[str, Any] | None) -> Decoder:
     if cached is not None:
         return cached
     plans: list[_FieldPlan] = []
+    # The plans as plain tuples, filled in below (after registration, for recursive models).
+    steps: list[tuple[str, Decoder, bool, bool]] = []
 
     def decode(value: Any) -> Any:
         if isinstance(value, cls):
@@ -546,16 +548,16 @@ def _dataclass(cls: type[Any], localns: Mapping[str, Any] | None) -> Decoder:
         if not isinstance(value, dict):
             raise _fail("an object", value)
         kwargs: dict[str, Any] = {}
-        for plan in plans:
-            if plan.name in value:
+        for name, decode_field, has_default, none_when_missing in steps:
+            if name in value:
                 try:
-                    kwargs[plan.name] = plan.decode(value[plan.name])
+                    kwargs[name] = decode_field(value[name])
                 except DecodeError as exc:
-                    raise exc.within(plan.name) from None
-            elif plan.none_when_missing:
-                kwargs[plan.name] = None
-            elif not plan.has_default:
-                raise DecodeError("required value is missing", (plan.name,))
+                    raise exc.within(name) from None
+            elif none_when_missing:
+                kwargs[name] = None
+            elif not has_default:
+                raise DecodeError("required value is missing", (name,))
         return cls(**kwargs)
 
     # Registered before the fields are compiled so self-referencing models terminate.
@@ -580,6 +582,7 @@ def _dataclass(cls: type[Any], localns: Mapping[str, Any] | None) -> Decoder:
     except BaseException:
         del _DATACLASS_DECODERS[cls]
         raise
+    steps.extend((p.name, p.decode, p.has_default, p.none_when_missing) for p in plans)
     return decode
 
 

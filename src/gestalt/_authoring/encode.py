@@ -54,8 +54,34 @@ class EncodeError(TypeError):
 
 
 def dumps(value: Any) -> str:
-    """Encode ``value`` as compact, ASCII-only JSON text."""
-    return json.dumps(to_jsonable(value), ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    """Encode ``value`` as compact, ASCII-only JSON text.
+
+    The common case (plain JSON data, with models, enums, dates ... inside) is written by the
+    C encoder in one pass, converting only what it cannot write itself (:func:`_shallow`); a
+    value it refuses (NaN, a key such as a ``datetime``) is converted whole by
+    :func:`to_jsonable` instead, which writes those keys and locates any real problem.
+    """
+    try:
+        return _FAST.encode(value)
+    except (TypeError, ValueError):
+        return _PLAIN.encode(to_jsonable(value))
+
+
+def _shallow(value: Any) -> Any:
+    """What the C encoder writes in place of a value it does not know, one level deep."""
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value.items())
+    return to_jsonable(value)
+
+
+_PLAIN = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+_FAST = json.JSONEncoder(
+    ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_shallow
+)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -25,7 +25,6 @@ only for some target forms). The last three must be defined in that module, not 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import logging
 import os
@@ -75,21 +74,49 @@ _UNKNOWN_OPERATION = '{"error":"unknown operation"}'
 _INTERNAL_ERROR = '{"error":"internal error"}'
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class _Reply:
-    status: int
-    body: str
+    """An outcome decided before or after the handler: an HTTP status and a JSON body."""
+
+    __slots__ = ("body", "status")
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
 
     def message(self) -> OperationResult:
-        from gestalt.gen.v1 import plugin_pb2
+        result: OperationResult = _operation_result()(status=self.status, body=self.body)
+        return result
 
-        return plugin_pb2.OperationResult(status=self.status, body=self.body)
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class _Call:
-    operation: Operation
-    args: tuple[Any, ...]
+    """A handler ready to call: the operation and its decoded arguments."""
+
+    __slots__ = ("args", "operation")
+
+    def __init__(self, operation: Operation, args: tuple[Any, ...]) -> None:
+        self.operation = operation
+        self.args = args
+
+
+_result_type: Any = None
+
+
+def _operation_result() -> Any:
+    """The ``OperationResult`` message class, imported on first use (it loads the pb2 code)."""
+    global _result_type
+    if _result_type is None:
+        from gestalt.gen.v1.plugin_pb2 import OperationResult
+
+        _result_type = OperationResult
+    return _result_type
+
+
+#: Results of these exact types are never awaitable; anything else is checked.
+_PLAIN_RESULTS = frozenset({dict, list, str, int, float, bool, type(None), tuple})
+
+
+def _awaitable(value: Any) -> bool:
+    return type(value) not in _PLAIN_RESULTS and inspect.isawaitable(value)
 
 
 class Plugin:
@@ -340,7 +367,7 @@ class Plugin:
             return step.message()
         try:
             value = step.operation.handler(*step.args)
-            if inspect.isawaitable(value):
+            if _awaitable(value):
                 value = run_sync(value)
         except Exception as exc:
             return _failure(step.operation, exc).message()
@@ -362,7 +389,7 @@ class Plugin:
                 value = await op.handler(*step.args)
             else:
                 value = await asyncio.to_thread(op.handler, *step.args)
-            if inspect.isawaitable(value):
+            if _awaitable(value):
                 value = await value
         except Exception as exc:
             return _failure(op, exc).message()

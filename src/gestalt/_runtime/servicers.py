@@ -47,6 +47,7 @@ from gestalt._runtime.wire import (
     connected_token_from_pb,
     context_request,
     execute_params,
+    execute_request,
     http_subject_request_from_pb,
     request_from_pb,
     subject_to_pb,
@@ -247,7 +248,7 @@ class Integration:
         # Plain: a sync handler runs right here in the server's worker thread, an async one on
         # the SDK's loop (Plugin.execute), so the common case costs no thread hop.
         return self.plugin.execute(
-            request.operation, execute_params(request), request_from_pb(request)
+            request.operation, execute_params(request), execute_request(request)
         )
 
     async def get_session_catalog(

@@ -26,8 +26,38 @@ from gestalt.gen.v1 import plugin_pb2
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """Convert a ``Struct`` to a dict (numbers come out as floats, as protobuf carries them)."""
-    return support.struct_from_pb(struct)
+    """Convert a ``Struct`` to a dict (numbers come out as floats, as protobuf carries them).
+
+    A direct walk, the common kinds tested first: this runs on every ``Execute``.
+    """
+    out: dict[str, Any] = {}
+    fields = struct.fields
+    for key in fields:  # indexing beats .items(), whose view iterates in Python
+        value = fields[key]
+        kind = value.WhichOneof("kind")
+        if kind == "string_value":
+            out[key] = value.string_value
+        elif kind == "bool_value":
+            out[key] = value.bool_value
+        elif kind == "number_value":
+            out[key] = value.number_value
+        else:
+            out[key] = _nested(value, kind)
+    return out
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    return _nested(value, value.WhichOneof("kind"))
+
+
+def _nested(value: struct_pb2.Value, kind: str | None) -> Any:
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    if kind is None or kind == "null_value":
+        return None
+    return getattr(value, kind)
 
 
 def execute_params(message: plugin_pb2.ExecuteRequest) -> dict[str, Any]:
@@ -35,17 +65,44 @@ def execute_params(message: plugin_pb2.ExecuteRequest) -> dict[str, Any]:
     return struct_to_dict(message.params) if message.HasField("params") else {}
 
 
+def execute_request(message: plugin_pb2.ExecuteRequest) -> Request:
+    """Build the handler's ``Request`` from an ``ExecuteRequest`` (one constructor call)."""
+    params = message.connection_params
+    connection = dict(params) if params else {}
+    if not message.HasField("context"):
+        return Request(
+            message.token,
+            connection,
+            invocation_token=message.invocation_token,
+            invocation_id=message.invocation_id,
+            idempotency_key=message.idempotency_key.strip(),
+        )
+    context = message.context
+    subject, credential, access = context.subject, context.credential, context.access
+    return Request(
+        message.token,
+        connection,
+        Subject(subject.id, subject.kind, subject.display_name, subject.auth_source),
+        Credential(
+            credential.mode, credential.subject_id, credential.connection, credential.instance
+        ),
+        Access(access.policy, access.role),
+        message.invocation_token,
+        struct_to_dict(context.workflow) if context.HasField("workflow") else {},
+        invocation_id=message.invocation_id,
+        idempotency_key=message.idempotency_key.strip(),
+    )
+
+
 def request_from_pb(
     message: plugin_pb2.ExecuteRequest | plugin_pb2.GetSessionCatalogRequest,
 ) -> Request:
     """Build the handler's ``Request`` from an Execute or GetSessionCatalog request."""
+    if isinstance(message, plugin_pb2.ExecuteRequest):
+        return execute_request(message)
     request = context_request(message.context if message.HasField("context") else None)
     request.token = message.token
     request.connection_params = dict(message.connection_params)
-    if isinstance(message, plugin_pb2.ExecuteRequest):
-        request.invocation_token = message.invocation_token
-        request.invocation_id = message.invocation_id
-        request.idempotency_key = message.idempotency_key.strip()
     return request
 
 
