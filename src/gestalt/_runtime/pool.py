@@ -7,11 +7,15 @@ sleep, a barrier) need one thread each to stay in flight. :class:`ElasticPool` s
 way Go's scheduler treats a thread stuck in a system call:
 
 * at most ``core`` calls run at once, plus one for every call that has been running for longer
-  than ``long_after`` seconds (1 ms): such a call is presumed blocked, so it no longer holds
-  one of the ``core`` places. Calls beyond that wait in a first-in, first-out queue;
+  than ``long_after`` seconds (1 ms; for a servicer that calls :func:`handler_started`,
+  counted from then): such a call is presumed blocked, so it no longer holds one of the
+  ``core`` places. Calls beyond that wait in a first-in, first-out queue;
 * a watcher thread, awake only while calls wait or long calls run, looks every ``tick``
-  seconds for calls that turned long and starts waiting calls in their place, up to
-  ``max_workers`` threads;
+  seconds (2 ms) for calls that turned long and starts waiting calls in their place, up to
+  ``max_workers`` threads. On a loaded machine, or with the GIL held for long stretches,
+  every thread runs late, computing calls included; the watcher measures how late it wakes
+  itself and adds four times that (decaying) lag to ``long_after``, so that such delays do
+  not pass for blocking;
 * an idle thread takes the next call in last-in, first-out order, so a trickle of calls stays
   on one warm thread; threads beyond ``core`` end after ``idle`` seconds without work.
 
@@ -37,11 +41,27 @@ DEFAULT_CORE = 4
 #: How long a call runs before it is presumed blocked and frees its place, in seconds.
 DEFAULT_LONG_AFTER = 0.001
 #: How often the watcher looks while calls wait or long calls run, in seconds.
-DEFAULT_TICK = 0.001
+DEFAULT_TICK = 0.002
 #: How long a thread beyond the core may idle before it ends, in seconds.
 DEFAULT_IDLE = 30.0
 
 _Item = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+_local = threading.local()
+
+
+def handler_started() -> None:
+    """Restart the current call's clock: its handler starts now.
+
+    A gRPC call reaches the pool before its request has arrived and first waits for it, a
+    wait that grows with the load rather than with the handler; the servicer calls this when
+    it has the request, so that only the handler's own time can make the call count as
+    blocked. Outside the pool's threads it does nothing.
+    """
+    worker = getattr(_local, "worker", None)
+    if worker is not None:
+        worker.started = time.monotonic()
 
 
 class _Worker:
@@ -175,6 +195,7 @@ class ElasticPool(concurrent.futures.ThreadPoolExecutor):
 
     def _work(self, worker: _Worker, item: _Item | None) -> None:
         """A worker thread (lock not held): run calls until shutdown or too long idle."""
+        _local.worker = worker
         lock = self._lock
         while item is not None:
             future, fn, args, kwargs = item
@@ -215,6 +236,7 @@ class ElasticPool(concurrent.futures.ThreadPoolExecutor):
 
     def _watch_long_calls(self) -> None:
         """The watcher thread: let calls running longer than ``long_after`` free their place."""
+        lag = 0.0
         with self._lock:
             while not self._shutdown:
                 if not self._pending and self._allowed == self._core:
@@ -224,14 +246,12 @@ class ElasticPool(concurrent.futures.ThreadPoolExecutor):
                 asleep = time.monotonic()
                 self._watch.wait(self._tick)
                 now = time.monotonic()
-                cutoff = now - self._long_after
+                # How late this thread woke says how long any thread may now wait for the GIL
+                # or a CPU; a call is only presumed blocked once it ran well past that.
+                lag = max(now - asleep - self._tick, lag * 0.95)
+                cutoff = now - self._long_after - 4 * lag
                 long = sum(1 for worker in self._busy if worker.started < cutoff)
-                wanted = min(self._max, self._core + long)
-                if now - asleep > 2 * self._tick:
-                    # Woken late: the GIL or the CPUs are busy, and more threads would only
-                    # queue for them too. Shrink if calls ended, never grow.
-                    wanted = min(wanted, self._allowed)
-                self._allowed = wanted
+                self._allowed = min(self._max, self._core + long)
                 while self._pending and len(self._busy) < self._allowed:
                     if not self._dispatch(self._pending[0]):
                         break
