@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gestalt._runtime.pool import ElasticPool
+from gestalt._runtime.pool import ElasticPool, handler_finished, handler_started
 
 
 def spin(seconds: float) -> int:
@@ -124,5 +124,29 @@ def test_threads_beyond_the_core_end_when_idle() -> None:
             assert time.monotonic() < deadline, pool.stats()
             time.sleep(0.02)
         assert pool.submit(lambda: "ok").result(timeout=10) == "ok"
+    finally:
+        pool.shutdown()
+
+
+def test_only_the_handler_window_counts_as_blocking() -> None:
+    def blocked_in_handler() -> str:
+        handler_started()
+        time.sleep(0.1)
+        handler_finished()
+        return threading.current_thread().name
+
+    def slow_after_handler() -> str:
+        handler_started()
+        handler_finished()
+        time.sleep(0.05)  # e.g. sending a large reply: the call's place is not given away
+        return threading.current_thread().name
+
+    handler_started(), handler_finished()  # outside the pool: nothing happens
+    pool = ElasticPool(8, core=1, long_after=0.005)
+    try:
+        assert len({f.result(30) for f in [pool.submit(slow_after_handler) for _ in range(4)]}) == 1
+        assert pool.stats() == (1, 1)
+        names = {f.result(30) for f in [pool.submit(blocked_in_handler) for _ in range(4)]}
+        assert len(names) > 1 and pool.stats()[1] > 1
     finally:
         pool.shutdown()

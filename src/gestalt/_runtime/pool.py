@@ -7,24 +7,25 @@ sleep, a barrier) need one thread each to stay in flight. :class:`ElasticPool` s
 way Go's scheduler treats a thread stuck in a system call:
 
 * at most ``core`` calls run at once, plus one for every call that has been running for longer
-  than ``long_after`` seconds (1 ms; for a servicer that calls :func:`handler_started`,
-  counted from then): such a call is presumed blocked, so it no longer holds one of the
-  ``core`` places. Calls beyond that wait in a first-in, first-out queue;
+  than ``long_after`` seconds (1 ms; for a servicer that calls :func:`handler_started` and
+  :func:`handler_finished`, only the handler's own time counts): such a call is presumed
+  blocked, so it no longer holds one of the ``core`` places. Calls beyond that wait in a
+  first-in, first-out queue;
 * a watcher thread, awake only while calls wait or long calls run, looks every ``tick``
   seconds (2 ms) for calls that turned long and starts waiting calls in their place, up to
   ``max_workers`` threads. On a loaded machine, or with the GIL held for long stretches,
   every thread runs late, computing calls included; the watcher measures how late it wakes
-  itself and adds four times that (decaying) lag to ``long_after``, so that such delays do
-  not pass for blocking;
+  itself and adds that (decaying) lag to ``long_after``, so that such delays do not pass for
+  blocking as easily;
 * an idle thread takes the next call in last-in, first-out order, so a trickle of calls stays
   on one warm thread; threads beyond ``core`` end after ``idle`` seconds without work.
 
-A short CPU-bound call (under a millisecond) thus always runs on one of ``core`` threads,
-while 32 handlers blocked on a barrier get 32 threads within a few milliseconds.
+Short CPU-bound calls thus run on ``core`` threads (a few more when a loaded machine stretches
+some of them), while 32 handlers blocked on a barrier get 32 threads within milliseconds.
 
 ``grpc.server`` and the event loop (as its default executor) use it as they would a
-``ThreadPoolExecutor``. Its threads are daemons,
-so a handler that never returns cannot keep the process from exiting.
+``ThreadPoolExecutor``. Its threads are daemons, so a handler that never returns cannot keep
+the process from exiting.
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ def handler_started() -> None:
     worker = getattr(_local, "worker", None)
     if worker is not None:
         worker.started = time.monotonic()
+
+
+def handler_finished() -> None:
+    """The current call's handler returned: what is left (sending the reply) never blocks."""
+    worker = getattr(_local, "worker", None)
+    if worker is not None:
+        worker.started = _NEVER
+
+
+_NEVER = float("inf")
 
 
 class _Worker:
@@ -248,8 +259,8 @@ class ElasticPool(concurrent.futures.ThreadPoolExecutor):
                 now = time.monotonic()
                 # How late this thread woke says how long any thread may now wait for the GIL
                 # or a CPU; a call is only presumed blocked once it ran well past that.
-                lag = max(now - asleep - self._tick, lag * 0.95)
-                cutoff = now - self._long_after - 4 * lag
+                lag = max(now - asleep - self._tick, lag * 0.8)
+                cutoff = now - self._long_after - lag
                 long = sum(1 for worker in self._busy if worker.started < cutoff)
                 self._allowed = min(self._max, self._core + long)
                 while self._pending and len(self._busy) < self._allowed:

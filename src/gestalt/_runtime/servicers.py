@@ -43,7 +43,7 @@ from gestalt._authoring.providers import (
     WarningsProvider,
 )
 from gestalt._authoring.request import HTTPSubjectResolutionError
-from gestalt._runtime.pool import handler_started
+from gestalt._runtime.pool import handler_finished, handler_started
 from gestalt._runtime.wire import (
     connected_token_from_pb,
     context_request,
@@ -249,9 +249,12 @@ class Integration:
         # Plain: a sync handler runs right here in the server's worker thread, an async one on
         # the SDK's loop (Plugin.execute), so the common case costs no thread hop.
         handler_started()
-        return self.plugin.execute(
-            request.operation, execute_params(request), execute_request(request)
-        )
+        try:
+            return self.plugin.execute(
+                request.operation, execute_params(request), execute_request(request)
+            )
+        finally:
+            handler_finished()
 
     async def get_session_catalog(
         self, request: plugin_pb2.GetSessionCatalogRequest, context: Context
