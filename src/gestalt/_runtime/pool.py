@@ -246,22 +246,30 @@ class ElasticPool(concurrent.futures.ThreadPoolExecutor):
         return item
 
     def _watch_long_calls(self) -> None:
-        """The watcher thread: let calls running longer than ``long_after`` free their place."""
+        """The watcher thread: let calls running longer than ``long_after`` free their place.
+
+        While it finds no long call it looks less and less often (down to every eighth tick),
+        so that a queue of short computing calls costs it little; a long call brings it back
+        to every tick.
+        """
         lag = 0.0
+        interval = self._tick
         with self._lock:
             while not self._shutdown:
                 if not self._pending and self._allowed == self._core:
                     self._watching = False
+                    interval = self._tick
                     self._watch.wait()
                     continue
                 asleep = time.monotonic()
-                self._watch.wait(self._tick)
+                self._watch.wait(interval)
                 now = time.monotonic()
                 # How late this thread woke says how long any thread may now wait for the GIL
                 # or a CPU; a call is only presumed blocked once it ran well past that.
-                lag = max(now - asleep - self._tick, lag * 0.8)
+                lag = max(now - asleep - interval, lag * 0.8)
                 cutoff = now - self._long_after - lag
                 long = sum(1 for worker in self._busy if worker.started < cutoff)
+                interval = self._tick if long else min(2 * interval, 8 * self._tick)
                 self._allowed = min(self._max, self._core + long)
                 while self._pending and len(self._busy) < self._allowed:
                     if not self._dispatch(self._pending[0]):
