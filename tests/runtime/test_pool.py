@@ -141,7 +141,8 @@ def test_only_the_handler_window_counts_as_blocking() -> None:
         time.sleep(0.05)  # e.g. sending a large reply: the call's place is not given away
         return threading.current_thread().name
 
-    handler_started(), handler_finished()  # outside the pool: nothing happens
+    handler_started()  # outside the pool: nothing happens
+    handler_finished()
     pool = ElasticPool(8, core=1, long_after=0.005)
     try:
         assert len({f.result(30) for f in [pool.submit(slow_after_handler) for _ in range(4)]}) == 1
