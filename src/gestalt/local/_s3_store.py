@@ -396,6 +396,21 @@ def _create_exclusive(path: Path) -> BinaryIO:
         raise
 
 
+@contextlib.contextmanager
+def _writing(final: Path) -> Iterator[BinaryIO]:
+    """A new file that appears at ``final`` whole (synced, then renamed) or not at all."""
+    temp = final.with_name(final.name + ".tmp")
+    try:
+        with _create_exclusive(temp) as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -622,21 +637,13 @@ class LocalObjectStore:
             check_conditions(self._get(bucket, key), cond)
         final = self._new_blob()
         name = final.name
-        temp = final.with_name(name + ".tmp")
         digest = hashlib.sha256()
         size = 0
-        try:
-            with _create_exclusive(temp) as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with _writing(final) as out:
+            for chunk in chunks:
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
         _fsync_dir(final.parent)
         obj = StoredObject(
             bucket=bucket,
@@ -715,16 +722,8 @@ class LocalObjectStore:
                 handle.close()
                 handle = None
         if handle is not None:
-            temp = final.with_name(name + ".tmp")
-            try:
-                with handle, _create_exclusive(temp) as out:
-                    shutil.copyfileobj(handle, out, CHUNK_SIZE)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temp, final)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
+            with handle, _writing(final) as out:
+                shutil.copyfileobj(handle, out, CHUNK_SIZE)
         _fsync_dir(final.parent)
         obj = StoredObject(
             bucket=destination[0],
