@@ -532,21 +532,14 @@ class LocalObjectStore:
     @staticmethod
     def _row(row: tuple[object, ...]) -> StoredObject:
         (bucket, key, blob, size, etag, modified, ctype, cache, disp, enc, lang, meta) = row
-        metadata = json.loads(str(meta))
+        metadata = {str(k): str(v) for k, v in json.loads(str(meta)).items()}
         return StoredObject(
             bucket=str(bucket),
             key=str(key),
             size=int(str(size)),
             etag=str(etag),
             last_modified_us=int(str(modified)),
-            headers=ObjectHeaders(
-                content_type=str(ctype),
-                cache_control=str(cache),
-                content_disposition=str(disp),
-                content_encoding=str(enc),
-                content_language=str(lang),
-                metadata={str(k): str(v) for k, v in metadata.items()},
-            ),
+            headers=ObjectHeaders(str(ctype), str(cache), str(disp), str(enc), str(lang), metadata),
             blob=str(blob),
         )
 
