@@ -128,7 +128,8 @@ class CacheService:
     ) -> Iterator[float | None]:
         """:meth:`_fresh` for a write; yields the deadline of the request's TTL (checked first)."""
         ttl = self._ttl_seconds(request, context)
-        with self._fresh() as now:
+        with self._lock:
+            now = self._expire()
             yield None if ttl is None else now + ttl
 
     # -- RPCs ----------------------------------------------------------------------------
