@@ -46,6 +46,7 @@ from typing import Protocol
 
 from google.protobuf import duration_pb2
 
+from gestalt._clients.checks import check_str
 from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import CACHE_ERRORS
 from gestalt._clients.transport import CACHE, AioConnection, SyncConnection, check_timeout
@@ -79,11 +80,7 @@ _MAX_TTL = dt.timedelta(seconds=315_576_000_000)
 
 
 def _key(key: object) -> str:
-    if type(key) is str:
-        return key
-    if isinstance(key, str):
-        return str(key)
-    raise TypeError(f"cache key must be a str, not {type(key).__name__}")
+    return check_str(key, "cache key")
 
 
 def _keys(keys: object) -> list[str]:

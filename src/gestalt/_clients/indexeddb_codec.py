@@ -23,6 +23,7 @@ import grpc
 from google.protobuf import struct_pb2
 from google.rpc import status_pb2
 
+from gestalt._clients.checks import check_str
 from gestalt._clients.errors import (
     INDEXEDDB_ERRORS,
     AlreadyExistsError,
@@ -128,10 +129,7 @@ def _type_name(value: object) -> str:
 
 def check_name(value: object, what: str) -> str:
     """A non-empty ``str`` name (store or index); ``what`` names it in errors."""
-    if type(value) is not str:
-        if not isinstance(value, str):
-            raise TypeError(f"{what} must be a str, not {_type_name(value)}")
-        value = str(value)
+    value = check_str(value, what)
     if not value:
         raise ValueError(f"{what} must not be empty")
     return value
@@ -139,11 +137,7 @@ def check_name(value: object, what: str) -> str:
 
 def check_id(value: object) -> str:
     """A primary key argument: a ``str`` (the record's ``"id"``)."""
-    if type(value) is str:
-        return value
-    if isinstance(value, str):
-        return str(value)
-    raise TypeError(f"a primary key (id) must be a str, not {_type_name(value)}")
+    return check_str(value, "a primary key (id)")
 
 
 def check_stores(stores: object) -> list[str]:

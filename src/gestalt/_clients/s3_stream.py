@@ -35,6 +35,7 @@ import grpc
 
 from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import S3_ERRORS
+from gestalt._clients.wire import varint
 from gestalt.gen.v1 import s3_pb2
 
 __all__ = [
@@ -379,18 +380,9 @@ class AsyncS3ReadStream(_Reader, AsyncClosing):
 # -- write frames --------------------------------------------------------------------------
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 _DATA_NUMBER = s3_pb2.WriteObjectRequest.DESCRIPTOR.fields_by_name["data"].number
-_DATA_TAG = _varint((_DATA_NUMBER << 3) | 2)  # length-delimited
-_FULL_PREFIX = _DATA_TAG + _varint(CHUNK_SIZE)
+_DATA_TAG = varint((_DATA_NUMBER << 3) | 2)  # length-delimited
+_FULL_PREFIX = _DATA_TAG + varint(CHUNK_SIZE)
 
 
 def serialize_write_frame(frame: s3_pb2.WriteObjectRequest | Frame) -> bytes:
@@ -399,7 +391,7 @@ def serialize_write_frame(frame: s3_pb2.WriteObjectRequest | Frame) -> bytes:
     if isinstance(frame, s3_pb2.WriteObjectRequest):
         return frame.SerializeToString()
     size = len(frame)
-    prefix = _FULL_PREFIX if size == CHUNK_SIZE else _DATA_TAG + _varint(size)
+    prefix = _FULL_PREFIX if size == CHUNK_SIZE else _DATA_TAG + varint(size)
     return prefix + frame
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gestalt._devtools.build import BuildError
-from gestalt._devtools.output import CommandError, Output
+from gestalt._devtools.output import CommandError, Output, json_object
 from gestalt._runtime.project import ProjectError
 
 
@@ -226,13 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.assignments, lambda: string_parameters(args.root, args.operation)
             )
             if args.params:
-                try:
-                    extra = json.loads(args.params)
-                except ValueError as exc:
-                    raise CommandError(f"the params are not valid JSON: {exc}") from None
-                if not isinstance(extra, dict):
-                    raise CommandError("the params must be a JSON object")
-                params.update(extra)
+                params.update(json_object(args.params, "the params", plural=True))
             return run_invoke(args.root, args.operation, params, args.token, out, debug=args.debug)
         if args.command == "catalog":
             from gestalt._runtime.project import export_catalog

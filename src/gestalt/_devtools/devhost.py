@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gestalt._authoring.providers import ProviderKind
-from gestalt._devtools.output import CommandError, Output
+from gestalt._devtools.output import CommandError, Output, json_object
 from gestalt._runtime.launch import START_TIMEOUT, LaunchError, ProviderProcess
 from gestalt._runtime.project import ProjectError, explain_unknown_operation, load_spec
 
@@ -256,12 +256,7 @@ def operations(root: Path) -> list[dict[str, Any]]:
 
 def run_dev(args: argparse.Namespace, out: Output) -> int:
     """``gestalt dev``: run until Ctrl-C (or SIGTERM), restarting on source changes."""
-    try:
-        config = json.loads(args.config)
-    except ValueError as exc:
-        raise CommandError(f"--config is not valid JSON: {exc}") from None
-    if not isinstance(config, dict):
-        raise CommandError("--config must be a JSON object")
+    config = json_object(args.config, "--config")
     host = DevHost(args.root, data_dir=args.data, name=args.name, config=config, out=out)
     other = running_pid(host.root)
     if other is not None:

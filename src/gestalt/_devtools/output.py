@@ -19,6 +19,18 @@ class CommandError(Exception):
         self.details = details
 
 
+def json_object(text: str, what: str, *, plural: bool = False) -> dict[str, Any]:
+    """``text`` parsed as a JSON object; ``what`` (``plural`` or not) names it in errors."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        verb = "are" if plural else "is"
+        raise CommandError(f"{what} {verb} not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise CommandError(f"{what} must be a JSON object")
+    return value
+
+
 class Output:
     """Human or JSON output, colour only on a terminal; lines from several threads never mix."""
 

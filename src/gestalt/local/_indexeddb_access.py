@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from gestalt.local._idle import IdleWatch
 from gestalt.local._indexeddb_engine import Database
 from gestalt.local._indexeddb_keys import DatastoreError
 
-__all__ = ["STORAGE_FAILURE", "AccessLock", "Gate", "call_alive", "client_frames"]
+__all__ = ["STORAGE_FAILURE", "AccessLock", "Gate", "call_alive", "client_frames", "opening_frame"]
 
 #: The message of ``INTERNAL`` answers for storage failures (the cause is only logged).
 STORAGE_FAILURE = "datastore: storage failure in the local IndexedDB service"
@@ -26,6 +27,7 @@ STORAGE_FAILURE = "datastore: storage failure in the local IndexedDB service"
 _log = logging.getLogger("gestalt.local.indexeddb")
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 
 
 def call_alive(context: Any) -> Callable[[], bool]:
@@ -58,6 +60,17 @@ def client_frames(requests: Iterator[T]) -> Iterator[T]:
             return
         except grpc.RpcError:
             return  # cancelled or broken: the caller's cleanup runs
+
+
+def opening_frame(
+    frames: Iterator[M], context: grpc.ServicerContext, kind: str, stream: str
+) -> M | None:
+    """The first of ``frames``, which must be a ``kind`` frame (``INVALID_ARGUMENT`` naming
+    the ``stream`` otherwise); None when the client half-closed before sending one."""
+    first = next(frames, None)
+    if first is not None and first.WhichOneof("msg") != kind:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"first {stream} frame must be {kind}")
+    return first
 
 
 class AccessLock:

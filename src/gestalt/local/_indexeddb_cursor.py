@@ -14,7 +14,7 @@ import grpc
 from google.protobuf import struct_pb2
 
 from gestalt.gen.v1 import datastore_pb2 as pb
-from gestalt.local._indexeddb_access import Gate, client_frames
+from gestalt.local._indexeddb_access import Gate, client_frames, opening_frame
 from gestalt.local._indexeddb_keys import (
     DatastoreError,
     decode_primary,
@@ -39,11 +39,9 @@ def serve_cursor(
     half-close ends the stream with OK. Errors end the stream with their status.
     """
     frames = client_frames(requests)
-    first = next(frames, None)
+    first = opening_frame(frames, context, "open", "cursor")
     if first is None:
         return
-    if first.WhichOneof("msg") != "open":
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first cursor frame must be open")
     spec = first.open
     key_range = spec.range if spec.HasField("range") else None
     if spec.index:

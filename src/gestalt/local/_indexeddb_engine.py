@@ -478,34 +478,43 @@ class Database:
             params.append(target)
         direction = " DESC" if descending else ""
         if unique and skip:
-            keys = self.select(
-                scan,
-                "{key}",
-                with_record=False,
-                conditions=conditions,
-                params=params,
-                order=f"{{key}}{direction}",
-                limit=1,
-                offset=skip,
-                distinct=True,
-            )
-            if not keys:
+            order = f"{{key}}{direction}"
+            key = self._nth(scan, "{key}", False, conditions, params, order, skip, distinct=True)
+            if key is None:
                 return None
-            conditions, params, skip = ["{key} = ?"], [keys[0][0]], 0
+            conditions, params, skip = ["{key} = ?"], [key[0]], 0
+        columns = "{key}, {pk}" + (", r.data" if with_record else "")
+        order = f"{{key}}{direction}, {{pk}}{direction}"
+        row = self._nth(scan, columns, with_record, conditions, params, order, skip)
+        if row is None:
+            return None
+        return (row[0], row[1], row[2] if with_record else None)
+
+    def _nth(
+        self,
+        scan: CursorScan,
+        columns: str,
+        with_record: bool,
+        conditions: Sequence[str],
+        params: Sequence[bytes],
+        order: str,
+        skip: int,
+        *,
+        distinct: bool = False,
+    ) -> tuple[Any, ...] | None:
+        """The row ``skip`` rows into :meth:`select`'s answer, None past its end."""
         rows = self.select(
             scan,
-            "{key}, {pk}" + (", r.data" if with_record else ""),
+            columns,
             with_record=with_record,
             conditions=conditions,
             params=params,
-            order=f"{{key}}{direction}, {{pk}}{direction}",
+            order=order,
             limit=1,
             offset=skip,
+            distinct=distinct,
         )
-        if not rows:
-            return None
-        row = rows[0]
-        return (row[0], row[1], row[2] if with_record else None)
+        return rows[0] if rows else None
 
     def _scan_records(self, scan: CursorScan) -> pb.RecordsResponse:
         rows = self.select(scan, "r.data", with_record=True, order="{key}, {pk}")

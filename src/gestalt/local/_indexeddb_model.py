@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gestalt._clients.wire import varint
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.local._indexeddb_keys import encode_value
 
@@ -15,18 +16,9 @@ __all__ = ["CursorScan", "IndexInfo", "Row", "StoreInfo", "framed", "range_condi
 Row = tuple[bytes, bytes, bytes | None]
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def framed(rows: Sequence[bytes]) -> bytes:
     """Serialised records as field 1 of a message, so one parse builds the whole response."""
-    return b"".join(b"\n" + _varint(len(data)) + data for data in rows)
+    return b"".join(b"\n" + varint(len(data)) + data for data in rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from google.rpc import status_pb2
 
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.local._idle import Watched
-from gestalt.local._indexeddb_access import STORAGE_FAILURE, Gate, client_frames
+from gestalt.local._indexeddb_access import STORAGE_FAILURE, Gate, client_frames, opening_frame
 from gestalt.local._indexeddb_engine import Database
 from gestalt.local._indexeddb_keys import DatastoreError, invalid, not_found, quoted
 
@@ -128,11 +128,9 @@ def serve_transaction(
     released and further frames are ignored until the client half-closes.
     """
     frames = client_frames(requests)
-    first = next(frames, None)
+    first = opening_frame(frames, context, "begin", "transaction")
     if first is None:
         return
-    if first.WhichOneof("msg") != "begin":
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first transaction frame must be begin")
     begin = first.begin
     if not begin.stores:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, "datastore: invalid transaction")

@@ -46,20 +46,22 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 import grpc
 
 from gestalt.local._s3_store import (
     CHUNK_SIZE,
     Conditions,
-    LocalObjectStore,
     ObjectHeaders,
     RangeRequest,
     S3ServiceError,
-    StoredObject,
     check_header_fields,
     has_control,
 )
+
+if TYPE_CHECKING:
+    from gestalt.local._s3_store import LocalObjectStore, StoredObject
 
 __all__ = ["METHODS", "Grant", "ObjectHttpServer", "UrlSigner"]
 

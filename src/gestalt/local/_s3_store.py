@@ -396,6 +396,21 @@ def _create_exclusive(path: Path) -> BinaryIO:
         raise
 
 
+@contextlib.contextmanager
+def _writing(final: Path) -> Iterator[BinaryIO]:
+    """A new file that appears at ``final`` whole (synced, then renamed) or not at all."""
+    temp = final.with_name(final.name + ".tmp")
+    try:
+        with _create_exclusive(temp) as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -517,21 +532,14 @@ class LocalObjectStore:
     @staticmethod
     def _row(row: tuple[object, ...]) -> StoredObject:
         (bucket, key, blob, size, etag, modified, ctype, cache, disp, enc, lang, meta) = row
-        metadata = json.loads(str(meta))
+        metadata = {str(k): str(v) for k, v in json.loads(str(meta)).items()}
         return StoredObject(
             bucket=str(bucket),
             key=str(key),
             size=int(str(size)),
             etag=str(etag),
             last_modified_us=int(str(modified)),
-            headers=ObjectHeaders(
-                content_type=str(ctype),
-                cache_control=str(cache),
-                content_disposition=str(disp),
-                content_encoding=str(enc),
-                content_language=str(lang),
-                metadata={str(k): str(v) for k, v in metadata.items()},
-            ),
+            headers=ObjectHeaders(str(ctype), str(cache), str(disp), str(enc), str(lang), metadata),
             blob=str(blob),
         )
 
@@ -622,21 +630,13 @@ class LocalObjectStore:
             check_conditions(self._get(bucket, key), cond)
         final = self._new_blob()
         name = final.name
-        temp = final.with_name(name + ".tmp")
         digest = hashlib.sha256()
         size = 0
-        try:
-            with _create_exclusive(temp) as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with _writing(final) as out:
+            for chunk in chunks:
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
         _fsync_dir(final.parent)
         obj = StoredObject(
             bucket=bucket,
@@ -715,16 +715,8 @@ class LocalObjectStore:
                 handle.close()
                 handle = None
         if handle is not None:
-            temp = final.with_name(name + ".tmp")
-            try:
-                with handle, _create_exclusive(temp) as out:
-                    shutil.copyfileobj(handle, out, CHUNK_SIZE)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temp, final)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
+            with handle, _writing(final) as out:
+                shutil.copyfileobj(handle, out, CHUNK_SIZE)
         _fsync_dir(final.parent)
         obj = StoredObject(
             bucket=destination[0],

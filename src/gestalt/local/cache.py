@@ -23,13 +23,14 @@ is the target to put into ``GESTALT_CACHE_SOCKET``.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, overload
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeAlias, TypeVar, overload
 
 import grpc
 import grpc.aio
@@ -57,6 +58,10 @@ __all__ = [
     "serve_cache_async",
 ]
 
+_TtlRequest: TypeAlias = (
+    cache_pb2.CacheSetRequest | cache_pb2.CacheSetManyRequest | cache_pb2.CacheTouchRequest
+)
+
 
 class CacheService:
     """In-memory ``gestalt.provider.v1.Cache`` with TTLs; register it on any grpc server.
@@ -77,11 +82,12 @@ class CacheService:
 
     def __len__(self) -> int:
         """Number of live entries."""
-        with self._lock:
-            self._expire(self._clock())
+        with self._fresh():
             return len(self._data)
 
-    def _expire(self, now: float) -> None:
+    def _expire(self) -> float:
+        """Drop the entries expired by now (call with the lock held); the time now."""
+        now = self._clock()
         heap, data = self._deadlines, self._data
         while heap and heap[0][0] <= now:
             deadline, key = heapq.heappop(heap)
@@ -92,6 +98,7 @@ class CacheService:
             # Rewritten keys leave stale deadlines behind; rebuild rather than let them pile up.
             self._deadlines = [(item[1], key) for key, item in data.items() if item[1] is not None]
             heapq.heapify(self._deadlines)
+        return now
 
     def _put(self, key: str, value: bytes, deadline: float | None) -> None:
         self._data[key] = (value, deadline)
@@ -99,12 +106,7 @@ class CacheService:
             heapq.heappush(self._deadlines, (deadline, key))
 
     @staticmethod
-    def _ttl_seconds(
-        request: cache_pb2.CacheSetRequest
-        | cache_pb2.CacheSetManyRequest
-        | cache_pb2.CacheTouchRequest,
-        context: grpc.ServicerContext,
-    ) -> float | None:
+    def _ttl_seconds(request: _TtlRequest, context: grpc.ServicerContext) -> float | None:
         """The TTL in seconds, None for no expiry; aborts on a negative one."""
         if not request.HasField("ttl"):
             return None
@@ -114,8 +116,21 @@ class CacheService:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ttl must be >= 0")
         return seconds or None
 
-    def _deadline(self, now: float, ttl: float | None) -> float | None:
-        return None if ttl is None else now + ttl
+    @contextlib.contextmanager
+    def _fresh(self) -> Iterator[float]:
+        """Hold the lock with the expired entries dropped; yields the time now."""
+        with self._lock:
+            yield self._expire()
+
+    @contextlib.contextmanager
+    def _expiring(
+        self, request: _TtlRequest, context: grpc.ServicerContext
+    ) -> Iterator[float | None]:
+        """:meth:`_fresh` for a write; yields the deadline of the request's TTL (checked first)."""
+        ttl = self._ttl_seconds(request, context)
+        with self._lock:
+            now = self._expire()
+            yield None if ttl is None else now + ttl
 
     # -- RPCs ----------------------------------------------------------------------------
 
@@ -123,8 +138,7 @@ class CacheService:
         self, request: cache_pb2.CacheGetRequest, context: grpc.ServicerContext
     ) -> cache_pb2.CacheGetResponse:
         """Read one key; ``found=false`` when missing or expired."""
-        with self._lock:
-            self._expire(self._clock())
+        with self._fresh():
             item = self._data.get(request.key)
         if item is None:
             return cache_pb2.CacheGetResponse()
@@ -134,8 +148,7 @@ class CacheService:
         self, request: cache_pb2.CacheGetManyRequest, context: grpc.ServicerContext
     ) -> cache_pb2.CacheGetManyResponse:
         """One result per requested key, in request order, duplicates included."""
-        with self._lock:
-            self._expire(self._clock())
+        with self._fresh():
             items = [(key, self._data.get(key)) for key in request.keys]
         return cache_pb2.CacheGetManyResponse(
             entries=[
@@ -150,22 +163,15 @@ class CacheService:
         self, request: cache_pb2.CacheSetRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
         """Store one value, replacing any existing one."""
-        ttl = self._ttl_seconds(request, context)
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            self._put(request.key, request.value, self._deadline(now, ttl))
+        with self._expiring(request, context) as deadline:
+            self._put(request.key, request.value, deadline)
         return empty_pb2.Empty()
 
     def set_many(
         self, request: cache_pb2.CacheSetManyRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
         """Store several values with one TTL."""
-        ttl = self._ttl_seconds(request, context)
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            deadline = self._deadline(now, ttl)
+        with self._expiring(request, context) as deadline:
             for entry in request.entries:
                 self._put(entry.key, entry.value, deadline)
         return empty_pb2.Empty()
@@ -174,8 +180,7 @@ class CacheService:
         self, request: cache_pb2.CacheDeleteRequest, context: grpc.ServicerContext
     ) -> cache_pb2.CacheDeleteResponse:
         """Delete one key; reports whether it existed."""
-        with self._lock:
-            self._expire(self._clock())
+        with self._fresh():
             existed = self._data.pop(request.key, None) is not None
         return cache_pb2.CacheDeleteResponse(deleted=existed)
 
@@ -183,8 +188,7 @@ class CacheService:
         self, request: cache_pb2.CacheDeleteManyRequest, context: grpc.ServicerContext
     ) -> cache_pb2.CacheDeleteManyResponse:
         """Delete each distinct key once; reports how many existed."""
-        with self._lock:
-            self._expire(self._clock())
+        with self._fresh():
             deleted = sum(
                 self._data.pop(key, None) is not None for key in dict.fromkeys(request.keys)
             )
@@ -194,14 +198,11 @@ class CacheService:
         self, request: cache_pb2.CacheTouchRequest, context: grpc.ServicerContext
     ) -> cache_pb2.CacheTouchResponse:
         """Reset the expiry of an existing key (no TTL or zero: never expires)."""
-        ttl = self._ttl_seconds(request, context)
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
+        with self._expiring(request, context) as deadline:
             item = self._data.get(request.key)
             if item is None:
                 return cache_pb2.CacheTouchResponse()
-            self._put(request.key, item[0], self._deadline(now, ttl))
+            self._put(request.key, item[0], deadline)
         return cache_pb2.CacheTouchResponse(touched=True)
 
 

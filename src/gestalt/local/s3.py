@@ -43,6 +43,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
@@ -99,6 +100,9 @@ def _statuses(context: grpc.ServicerContext, what: str) -> Iterator[None]:
     except (sqlite3.Error, OSError) as exc:
         _log.warning("s3: storage failure while %s: %s", what, exc)
         context.abort(grpc.StatusCode.INTERNAL, f"s3: storage failure while {what}")
+
+
+_UrlRequest: TypeAlias = s3_pb2.PresignObjectRequest | s3_pb2.CreateObjectAccessURLRequest
 
 
 def _meta(obj: StoredObject) -> s3_pb2.S3ObjectMeta:
@@ -353,16 +357,7 @@ class S3Service(Closing):
         self, request: s3_pb2.PresignObjectRequest, context: grpc.ServicerContext
     ) -> s3_pb2.PresignObjectResponse:
         """A presigned URL on the local HTTP endpoint (method defaults to GET)."""
-        try:
-            grant, headers = self._grant("presign", request)
-        except S3ServiceError as err:
-            context.abort(err.code, err.message)
-        return s3_pb2.PresignObjectResponse(
-            url=self._signer.presigned_url(self.http_base_url, grant),
-            method=_METHOD_ENUMS[grant.method],
-            expires_at=timestamp_pb2.Timestamp(seconds=grant.expires),
-            headers=headers,
-        )
+        return s3_pb2.PresignObjectResponse(**self._url("presign", request, context))
 
     # -- S3ObjectAccess -----------------------------------------------------------------
 
@@ -370,22 +365,27 @@ class S3Service(Closing):
         self, request: s3_pb2.CreateObjectAccessURLRequest, context: grpc.ServicerContext
     ) -> s3_pb2.CreateObjectAccessURLResponse:
         """A host-style ``/api/v1/s3/object-access/<token>`` URL on the local endpoint."""
+        return s3_pb2.CreateObjectAccessURLResponse(**self._url("access", request, context))
+
+    # -- URLs of either kind -----------------------------------------------------------
+
+    def _url(
+        self, kind: str, request: _UrlRequest, context: grpc.ServicerContext
+    ) -> dict[str, Any]:
+        """The fields of the answer to a URL request (both answers have the same ones)."""
         try:
-            grant, headers = self._grant("access", request)
+            grant, headers = self._grant(kind, request)
         except S3ServiceError as err:
             context.abort(err.code, err.message)
-        return s3_pb2.CreateObjectAccessURLResponse(
-            url=self._signer.access_url(self.http_base_url, grant),
-            method=_METHOD_ENUMS[grant.method],
-            expires_at=timestamp_pb2.Timestamp(seconds=grant.expires),
-            headers=headers,
-        )
+        mint = self._signer.presigned_url if kind == "presign" else self._signer.access_url
+        return {
+            "url": mint(self.http_base_url, grant),
+            "method": _METHOD_ENUMS[grant.method],
+            "expires_at": timestamp_pb2.Timestamp(seconds=grant.expires),
+            "headers": headers,
+        }
 
-    def _grant(
-        self,
-        kind: str,
-        request: s3_pb2.PresignObjectRequest | s3_pb2.CreateObjectAccessURLRequest,
-    ) -> tuple[Grant, dict[str, str]]:
+    def _grant(self, kind: str, request: _UrlRequest) -> tuple[Grant, dict[str, str]]:
         """The grant a URL request asks for, and the headers the caller must send.
 
         Problems are ``FAILED_PRECONDITION``, as the host reports them for access URLs.

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gestalt._authoring.providers import ProviderKind
-from gestalt.testing._harness import (
-    JSONInput,
-    Mode,
-    ProviderHarness,
-    StartProvider,
-    start_provider,
-)
+from gestalt.testing._harness import ProviderHarness, StartProvider, start_provider
 
 if TYPE_CHECKING:
     from gestalt.local import LocalServices
@@ -30,29 +23,11 @@ def gestalt_provider(tmp_path: Path) -> Iterator[StartProvider]:
     """
     started: list[ProviderHarness] = []
 
-    def start(
-        root: str | os.PathLike[str],
-        target: str | None = None,
-        kind: ProviderKind | str | None = None,
-        *,
-        mode: Mode = "subprocess",
-        services: bool = True,
-        name: str = "test",
-        config: Mapping[str, JSONInput] | None = None,
-        env: Mapping[str, str] | None = None,
-        data_dir: str | os.PathLike[str] | None = None,
-    ) -> ProviderHarness:
-        harness = start_provider(
-            root,
-            target,
-            kind,
-            mode=mode,
-            services=services,
-            name=name,
-            config=config,
-            env=env,
-            data_dir=tmp_path / f"gestalt-data-{len(started)}" if data_dir is None else data_dir,
-        )
+    @functools.wraps(start_provider)
+    def start(*args: Any, **kwargs: Any) -> ProviderHarness:
+        if kwargs.get("data_dir") is None:
+            kwargs["data_dir"] = tmp_path / f"gestalt-data-{len(started)}"
+        harness = start_provider(*args, **kwargs)
         started.append(harness)
         return harness
 
