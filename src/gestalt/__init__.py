@@ -146,6 +146,18 @@ if TYPE_CHECKING:
     from gestalt._authoring.request import (
         http_subject_error as http_subject_error,
     )
+    from gestalt._clients.agents import (
+        AgentHost as AgentHost,
+    )
+    from gestalt._clients.agents import (
+        AgentManager as AgentManager,
+    )
+    from gestalt._clients.agents import (
+        AsyncAgentHost as AsyncAgentHost,
+    )
+    from gestalt._clients.agents import (
+        AsyncAgentManager as AsyncAgentManager,
+    )
     from gestalt._clients.authorization import (
         AsyncAuthorizationClient as AsyncAuthorizationClient,
     )
@@ -325,6 +337,18 @@ if TYPE_CHECKING:
     )
     from gestalt._clients.s3_types import (
         WriteOptions as WriteOptions,
+    )
+    from gestalt._clients.transport import (
+        ENV_AGENT_HOST_SOCKET as ENV_AGENT_HOST_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_AGENT_HOST_SOCKET_TOKEN as ENV_AGENT_HOST_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        ENV_AGENT_MANAGER_SOCKET as ENV_AGENT_MANAGER_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_AGENT_MANAGER_SOCKET_TOKEN as ENV_AGENT_MANAGER_SOCKET_TOKEN,
     )
     from gestalt._clients.transport import (
         ENV_AUTHORIZATION_SOCKET as ENV_AUTHORIZATION_SOCKET,

@@ -1,0 +1,265 @@
+"""Host-service methods written once for a sync and an asyncio client.
+
+A :class:`Call` describes one RPC of a host service: the generated stub method to call, the
+request message type, how typed arguments become a request (``build``) and how the answer
+becomes what the caller gets (``decode``). Declared once on a shared base class, it reads as
+a method on both the sync client (a subclass of :class:`SyncClient`) and the asyncio client
+(a subclass of :class:`AioClient`):
+
+* ``client.method(request)`` with the raw request message sends it (filling in the client's
+  invocation token and default idempotency key where the message has such a field and it is
+  empty) and returns the raw response message, as the published SDK does;
+* ``client.method(...)`` with the typed arguments of ``build`` returns the decoded result
+  (usually a dataclass mirror).
+
+On an :class:`AioClient` both forms return awaitables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from google.protobuf.message import Message
+
+from gestalt._clients.transport import (
+    AioConnection,
+    Endpoint,
+    SyncConnection,
+    check_timeout,
+)
+from gestalt.gen.support import ErrorMapper
+
+__all__ = ["AioClient", "AioMethod", "Call", "Scope", "SyncClient", "SyncMethod"]
+
+P = ParamSpec("P")
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+R = TypeVar("R")
+
+
+class Scope:
+    """What every request of one client carries: the invocation token and idempotency key."""
+
+    __slots__ = ("idempotency_key", "invocation_token")
+
+    def __init__(self, invocation_token: str = "", idempotency_key: str = "") -> None:
+        if not isinstance(invocation_token, str):
+            raise TypeError(
+                f"invocation_token must be a str, not {type(invocation_token).__name__}"
+            )
+        if not isinstance(idempotency_key, str):
+            raise TypeError(f"idempotency_key must be a str, not {type(idempotency_key).__name__}")
+        self.invocation_token = invocation_token.strip()
+        self.idempotency_key = idempotency_key.strip()
+
+    def __repr__(self) -> str:
+        token = "'<redacted>'" if self.invocation_token else "''"
+        return f"Scope(invocation_token={token}, idempotency_key={self.idempotency_key!r})"
+
+    def fill(self, request: Req) -> Req:
+        """A copy of a raw request with the token and idempotency key set where it has none."""
+        fields = request.DESCRIPTOR.fields_by_name
+        missing: dict[str, str] = {}
+        for name, value in (
+            ("invocation_token", self.invocation_token),
+            ("idempotency_key", self.idempotency_key),
+        ):
+            if value and name in fields and not getattr(request, name):
+                missing[name] = value
+        if not missing:
+            return request
+        copy = type(request)()
+        copy.CopyFrom(request)
+        for name, value in missing.items():
+            setattr(copy, name, value)
+        return copy
+
+    def key(self, idempotency_key: str) -> str:
+        """The idempotency key of one call: the one given, else the client's default."""
+        if not isinstance(idempotency_key, str):
+            raise TypeError(f"idempotency_key must be a str, not {type(idempotency_key).__name__}")
+        return idempotency_key.strip() or self.idempotency_key
+
+
+class _Client:
+    __slots__ = ("_scope", "_timeout")
+
+    _scope: Scope
+    _timeout: float | None
+
+
+class SyncClient(_Client):
+    """Base of the sync clients whose methods are :class:`Call` descriptors."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        factory: Any,
+        errors: ErrorMapper,
+        scope: Scope,
+        timeout: float | None,
+    ) -> None:
+        self._timeout = check_timeout(timeout)
+        self._scope = scope
+        self._conn: SyncConnection[Any] = SyncConnection(endpoint, factory, errors)
+
+    def close(self) -> None:
+        """Close the client (the shared channel closes with its last client); idempotent."""
+        self._conn.close()
+
+    def __enter__(self) -> Any:
+        """Return the client for ``with`` statements."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the client at the end of a ``with`` block."""
+        self.close()
+
+
+class AioClient(_Client):
+    """Base of the asyncio clients whose methods are :class:`Call` descriptors."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        factory: Any,
+        errors: ErrorMapper,
+        scope: Scope,
+        timeout: float | None,
+    ) -> None:
+        self._timeout = check_timeout(timeout)
+        self._scope = scope
+        self._conn: AioConnection[Any] = AioConnection(endpoint, factory, errors)
+
+    async def close(self) -> None:
+        """Close the client (a shared channel closes with its last client); idempotent."""
+        await self._conn.close()
+
+    async def __aenter__(self) -> Any:
+        """Return the client for ``async with`` statements."""
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Close the client at the end of an ``async with`` block."""
+        await self.close()
+
+
+class Call(Generic[P, Req, Resp, R]):
+    """One RPC of a host service, usable as a method of a sync or an asyncio client."""
+
+    def __init__(
+        self,
+        rpc: str,
+        request_type: type[Req],
+        build: Callable[Concatenate[Scope, P], Req],
+        decode: Callable[[Resp], R],
+    ) -> None:
+        self.rpc = rpc
+        self.name = rpc
+        self.request_type = request_type
+        self.build = build
+        self.decode = decode
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<host-service method {self.name}>"
+
+    def request(self, scope: Scope, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Req | None:
+        """The request to send; None for the raw form (the message is ``args[0]``, filled)."""
+        if args and isinstance(args[0], self.request_type):
+            if len(args) > 1 or kwargs:
+                raise TypeError(
+                    f"{self.name}() takes either a {self.request_type.__name__} message or "
+                    "keyword arguments, not both"
+                )
+            return None
+        if args and isinstance(args[0], Message):
+            raise TypeError(
+                f"{self.name}() takes a {self.request_type.__name__}, "
+                f"not a {type(args[0]).__name__}"
+            )
+        return self.build(scope, *args, **kwargs)
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Call[P, Req, Resp, R]: ...
+
+    @overload
+    def __get__(self, obj: SyncClient, owner: type) -> SyncMethod[P, Req, Resp, R]: ...
+
+    @overload
+    def __get__(self, obj: AioClient, owner: type) -> AioMethod[P, Req, Resp, R]: ...
+
+    def __get__(
+        self, obj: SyncClient | AioClient | None, owner: type
+    ) -> Call[P, Req, Resp, R] | SyncMethod[P, Req, Resp, R] | AioMethod[P, Req, Resp, R]:
+        if obj is None:
+            return self
+        if isinstance(obj, AioClient):
+            return AioMethod(self, obj)
+        return SyncMethod(self, obj)
+
+
+class SyncMethod(Generic[P, Req, Resp, R]):
+    """A :class:`Call` bound to a sync client."""
+
+    __slots__ = ("_call", "_client")
+
+    def __init__(self, call: Call[P, Req, Resp, R], client: SyncClient) -> None:
+        self._call = call
+        self._client = client
+
+    @overload
+    def __call__(self, request: Req, /) -> Resp: ...
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Resp | R:
+        call, client = self._call, self._client
+        request = call.request(client._scope, args, kwargs)
+        raw = request is None
+        message = client._scope.fill(args[0]) if request is None else request
+        conn = client._conn
+        response = getattr(conn.stub, call.rpc)(
+            message, timeout=client._timeout, metadata=conn.metadata
+        )
+        return response if raw else call.decode(response)
+
+
+class AioMethod(Generic[P, Req, Resp, R]):
+    """A :class:`Call` bound to an asyncio client: calling it returns an awaitable."""
+
+    __slots__ = ("_call", "_client")
+
+    def __init__(self, call: Call[P, Req, Resp, R], client: AioClient) -> None:
+        self._call = call
+        self._client = client
+
+    @overload
+    def __call__(self, request: Req, /) -> Awaitable[Resp]: ...
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[Resp | R]:
+        call, client = self._call, self._client
+        # Arguments are checked now, not when awaited, so a bad call fails where it is made.
+        request = call.request(client._scope, args, kwargs)
+        message = client._scope.fill(args[0]) if request is None else request
+        return self._send(message, request is None)
+
+    async def _send(self, message: Message, raw: bool) -> Resp | R:
+        call, client = self._call, self._client
+        conn = client._conn
+        response = await getattr(conn.stub(), call.rpc)(
+            message, timeout=client._timeout, metadata=conn.metadata
+        )
+        return response if raw else call.decode(response)
