@@ -387,6 +387,18 @@ if TYPE_CHECKING:
         ENV_S3_SOCKET_TOKEN as ENV_S3_SOCKET_TOKEN,
     )
     from gestalt._clients.transport import (
+        ENV_WORKFLOW_HOST_SOCKET as ENV_WORKFLOW_HOST_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_WORKFLOW_HOST_SOCKET_TOKEN as ENV_WORKFLOW_HOST_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        ENV_WORKFLOW_MANAGER_SOCKET as ENV_WORKFLOW_MANAGER_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_WORKFLOW_MANAGER_SOCKET_TOKEN as ENV_WORKFLOW_MANAGER_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
         cache_socket_env as cache_socket_env,
     )
     from gestalt._clients.transport import (
@@ -403,6 +415,24 @@ if TYPE_CHECKING:
     )
     from gestalt._clients.transport import (
         s3_socket_token_env as s3_socket_token_env,
+    )
+    from gestalt._clients.workflows import (
+        AsyncWorkflowHost as AsyncWorkflowHost,
+    )
+    from gestalt._clients.workflows import (
+        AsyncWorkflowManager as AsyncWorkflowManager,
+    )
+    from gestalt._clients.workflows import (
+        WorkflowHost as WorkflowHost,
+    )
+    from gestalt._clients.workflows import (
+        WorkflowManager as WorkflowManager,
+    )
+    from gestalt._clients.workflows import (
+        agent_target as agent_target,
+    )
+    from gestalt._clients.workflows import (
+        plugin_target as plugin_target,
     )
     from gestalt.gen.v1.authentication_pb2 import (
         AuthenticatedUser as AuthenticatedUser,
