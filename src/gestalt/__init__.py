@@ -423,6 +423,9 @@ if TYPE_CHECKING:
         AsyncWorkflowManager as AsyncWorkflowManager,
     )
     from gestalt._clients.workflows import (
+        WorkflowContext as WorkflowContext,
+    )
+    from gestalt._clients.workflows import (
         WorkflowHost as WorkflowHost,
     )
     from gestalt._clients.workflows import (

@@ -16,6 +16,7 @@ either; :func:`plugin_target` and :func:`agent_target` build them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from google.protobuf import empty_pb2
@@ -25,6 +26,7 @@ from gestalt._clients.agents import _messages, _tool_refs, required, struct, tex
 from gestalt._clients.calls import AioClient, Call, Scope, SyncClient
 from gestalt._clients.errors import ErrorMap
 from gestalt._clients.transport import WORKFLOW_HOST, WORKFLOW_MANAGER
+from gestalt.gen import support as _s
 from gestalt.gen.v1 import workflow_pb2
 from gestalt.gen.v1.agent_mirrors import AgentMessage, AgentToolRef
 from gestalt.gen.v1.workflow_clients import (
@@ -54,10 +56,12 @@ __all__ = [
     "AsyncWorkflowHost",
     "AsyncWorkflowManager",
     "Target",
+    "WorkflowContext",
     "WorkflowHost",
     "WorkflowManager",
     "agent_target",
     "plugin_target",
+    "workflow_context",
 ]
 
 #: Failures of the workflow services: every one a HostServiceError carrying its status code.
@@ -598,3 +602,59 @@ class AsyncWorkflowHost(_WorkflowHostCalls, AioClient):
         super().__init__(
             WORKFLOW_HOST.endpoint(), AsyncWorkflowHostClient, WORKFLOW_ERRORS, Scope(), timeout
         )
+
+
+# -- the workflow context of an Execute call -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowContext:
+    """The workflow run an Execute call is part of, as the host described it.
+
+    Read from ``Request.workflow`` (the host's lowerCamelCase JSON) by
+    :attr:`Request.workflow_context`: the run's id, its target and trigger, the input and
+    metadata, who created it, its execution reference and the signals delivered so far.
+    ``raw`` keeps the dict as sent.
+    """
+
+    run_id: str = ""
+    target: BoundWorkflowTarget | None = None
+    trigger: WorkflowRunTrigger | None = None
+    input: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    created_by: WorkflowActor | None = None
+    execution_ref: str = ""
+    signals: list[WorkflowSignal] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def workflow_context(data: Mapping[str, Any]) -> WorkflowContext | None:
+    """The typed view of a workflow context dict; None when the dict is empty.
+
+    Raises ``ValueError`` naming the problem when the dict does not have the form of a
+    workflow invocation (unknown keys are ignored, for hosts newer than this SDK).
+    """
+    if not data:
+        return None
+    from google.protobuf import json_format
+
+    message = workflow_pb2.InvokeWorkflowOperationRequest()
+    try:
+        json_format.ParseDict(dict(data), message, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise ValueError(f"the workflow context is not a workflow invocation: {exc}") from None
+    return WorkflowContext(
+        run_id=message.run_id,
+        target=BoundWorkflowTarget.from_pb(message.target) if message.HasField("target") else None,
+        trigger=WorkflowRunTrigger.from_pb(message.trigger)
+        if message.HasField("trigger")
+        else None,
+        input=_s.struct_from_pb(message.input) if message.HasField("input") else None,
+        metadata=_s.struct_from_pb(message.metadata) if message.HasField("metadata") else None,
+        created_by=WorkflowActor.from_pb(message.created_by)
+        if message.HasField("created_by")
+        else None,
+        execution_ref=message.execution_ref,
+        signals=[WorkflowSignal.from_pb(signal) for signal in message.signals],
+        raw=dict(data),
+    )
