@@ -20,6 +20,9 @@ del extend_path
 from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
+    from gestalt._authoring.agents import (
+        AgentProvider as AgentProvider,
+    )
     from gestalt._authoring.implicit import (
         http_subject as http_subject,
     )
@@ -145,6 +148,9 @@ if TYPE_CHECKING:
     )
     from gestalt._authoring.request import (
         http_subject_error as http_subject_error,
+    )
+    from gestalt._authoring.workflows import (
+        WorkflowProvider as WorkflowProvider,
     )
     from gestalt._clients.agents import (
         AgentHost as AgentHost,
