@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mappin
 from dataclasses import dataclass
 from typing import Any
 
-from gestalt._clients.calls import AioClient, Call, Scope, SyncClient
+from gestalt._clients.calls import Call, Scope, _AioClient, _SyncClient
 from gestalt._clients.errors import ErrorMap, HostServiceTimeoutError
 from gestalt._clients.transport import AGENT_HOST, AGENT_MANAGER
 from gestalt.gen import support as _s
@@ -444,7 +444,7 @@ def _follow(
             yield _nap(turn_id, interval, deadline)
 
 
-def _drive(client: SyncClient, plan: _Plan) -> Iterator[Any]:
+def _drive(client: _SyncClient, plan: _Plan) -> Iterator[Any]:
     reply: Any = None
     while True:
         try:
@@ -461,7 +461,7 @@ def _drive(client: SyncClient, plan: _Plan) -> Iterator[Any]:
             reply = step.call.decode(reply)
 
 
-async def _adrive(client: AioClient, plan: _Plan) -> AsyncIterator[Any]:
+async def _adrive(client: _AioClient, plan: _Plan) -> AsyncIterator[Any]:
     reply: Any = None
     while True:
         try:
@@ -477,7 +477,7 @@ async def _adrive(client: AioClient, plan: _Plan) -> AsyncIterator[Any]:
             reply = step.call.decode(await step.call.__get__(client, type(client))(step.request))
 
 
-class AgentManager(_AgentManagerCalls, SyncClient):
+class AgentManager(_AgentManagerCalls, _SyncClient):
     """Client for the host's agent manager: sessions and turns with agent providers.
 
     ``invocation_token`` is the token of the Execute call the work is done for
@@ -533,7 +533,7 @@ class AgentManager(_AgentManagerCalls, SyncClient):
         return turn
 
 
-class AsyncAgentManager(_AgentManagerCalls, AioClient):
+class AsyncAgentManager(_AgentManagerCalls, _AioClient):
     """Asyncio client for the host's agent manager; the methods of :class:`AgentManager`.
 
     Every call returns an awaitable; :meth:`turn_events` is an async iterator. Close with
@@ -646,7 +646,7 @@ class _AgentHostCalls:
     )
 
 
-class AgentHost(_AgentHostCalls, SyncClient):
+class AgentHost(_AgentHostCalls, _SyncClient):
     """Client an agent provider uses during a turn to search for and run tools.
 
     Found through ``GESTALT_AGENT_HOST_SOCKET`` (and its ``_TOKEN`` twin); ``timeout`` is the
@@ -659,7 +659,7 @@ class AgentHost(_AgentHostCalls, SyncClient):
         super().__init__(AGENT_HOST.endpoint(), AgentHostClient, AGENT_ERRORS, Scope(), timeout)
 
 
-class AsyncAgentHost(_AgentHostCalls, AioClient):
+class AsyncAgentHost(_AgentHostCalls, _AioClient):
     """Asyncio client of the agent host; the methods of :class:`AgentHost` as awaitables."""
 
     __slots__ = ()

@@ -3,8 +3,8 @@
 A :class:`Call` describes one RPC of a host service: the generated stub method to call, the
 request message type, how typed arguments become a request (``build``) and how the answer
 becomes what the caller gets (``decode``). Declared once on a shared base class, it reads as
-a method on both the sync client (a subclass of :class:`SyncClient`) and the asyncio client
-(a subclass of :class:`AioClient`):
+a method on both the sync client (a subclass of ``_SyncClient``) and the asyncio client
+(a subclass of ``_AioClient``):
 
 * ``client.method(request)`` with the raw request message sends it (filling in the client's
   invocation token and default idempotency key where the message has such a field and it is
@@ -12,13 +12,14 @@ a method on both the sync client (a subclass of :class:`SyncClient`) and the asy
 * ``client.method(...)`` with the typed arguments of ``build`` returns the decoded result
   (usually a dataclass mirror).
 
-On an :class:`AioClient` both forms return awaitables.
+On an :class:`_AioClient` both forms return awaitables.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, TypeVar, overload
 
 from google.protobuf.message import Message
 
@@ -30,7 +31,7 @@ from gestalt._clients.transport import (
 )
 from gestalt.gen.support import ErrorMapper
 
-__all__ = ["AioClient", "AioMethod", "Call", "Scope", "SyncClient", "SyncMethod"]
+__all__ = ["AioMethod", "Call", "Scope", "SyncMethod"]
 
 P = ParamSpec("P")
 Req = TypeVar("Req", bound=Message)
@@ -82,6 +83,15 @@ class Scope:
         return idempotency_key.strip() or self.idempotency_key
 
 
+class _Shown(str):
+    """An annotation written as text, shown without quotes in a signature."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 class _Client:
     __slots__ = ("_scope", "_timeout")
 
@@ -89,7 +99,7 @@ class _Client:
     _timeout: float | None
 
 
-class SyncClient(_Client):
+class _SyncClient(_Client):
     """Base of the sync clients whose methods are :class:`Call` descriptors."""
 
     __slots__ = ("_conn",)
@@ -119,7 +129,7 @@ class SyncClient(_Client):
         self.close()
 
 
-class AioClient(_Client):
+class _AioClient(_Client):
     """Base of the asyncio clients whose methods are :class:`Call` descriptors."""
 
     __slots__ = ("_conn",)
@@ -168,9 +178,32 @@ class Call(Generic[P, Req, Resp, R]):
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
+        # Documentation tools list these as attributes without a signature: lead with it.
+        declared = self.__signature__
+        shown = declared.replace(
+            parameters=[
+                p.replace(annotation=_Shown(p.annotation))
+                for p in list(declared.parameters.values())[1:]
+            ],
+            return_annotation=_Shown(declared.return_annotation),
+        )
+        self.__doc__ = f"``{name}{shown}``\n\n{self.build.__doc__ or ''}"
 
     def __repr__(self) -> str:
         return f"<host-service method {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Calling the method on the class itself is an error: call it on a client."""
+        raise TypeError(f"{self.name}() is a method of a client; call it on an instance")
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The typed form's signature, as documentation tools show it (with ``self``)."""
+        built = inspect.signature(self.build)
+        parameters = list(built.parameters.values())[1:]  # without the scope
+        this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+        returns = inspect.signature(self.decode).return_annotation
+        return built.replace(parameters=[this, *parameters], return_annotation=returns)
 
     def request(self, scope: Scope, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Req | None:
         """The request to send; None for the raw form (the message is ``args[0]``, filled)."""
@@ -192,17 +225,17 @@ class Call(Generic[P, Req, Resp, R]):
     def __get__(self, obj: None, owner: type) -> Call[P, Req, Resp, R]: ...
 
     @overload
-    def __get__(self, obj: SyncClient, owner: type) -> SyncMethod[P, Req, Resp, R]: ...
+    def __get__(self, obj: _SyncClient, owner: type) -> SyncMethod[P, Req, Resp, R]: ...
 
     @overload
-    def __get__(self, obj: AioClient, owner: type) -> AioMethod[P, Req, Resp, R]: ...
+    def __get__(self, obj: _AioClient, owner: type) -> AioMethod[P, Req, Resp, R]: ...
 
     def __get__(
-        self, obj: SyncClient | AioClient | None, owner: type
+        self, obj: _SyncClient | _AioClient | None, owner: type
     ) -> Call[P, Req, Resp, R] | SyncMethod[P, Req, Resp, R] | AioMethod[P, Req, Resp, R]:
         if obj is None:
             return self
-        if isinstance(obj, AioClient):
+        if isinstance(obj, _AioClient):
             return AioMethod(self, obj)
         return SyncMethod(self, obj)
 
@@ -212,7 +245,7 @@ class SyncMethod(Generic[P, Req, Resp, R]):
 
     __slots__ = ("_call", "_client")
 
-    def __init__(self, call: Call[P, Req, Resp, R], client: SyncClient) -> None:
+    def __init__(self, call: Call[P, Req, Resp, R], client: _SyncClient) -> None:
         self._call = call
         self._client = client
 
@@ -239,7 +272,7 @@ class AioMethod(Generic[P, Req, Resp, R]):
 
     __slots__ = ("_call", "_client")
 
-    def __init__(self, call: Call[P, Req, Resp, R], client: AioClient) -> None:
+    def __init__(self, call: Call[P, Req, Resp, R], client: _AioClient) -> None:
         self._call = call
         self._client = client
 

@@ -15,15 +15,15 @@ either; :func:`plugin_target` and :func:`agent_target` build them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from gestalt._clients.agents import _messages, _tool_refs, required, struct, text
-from gestalt._clients.calls import AioClient, Call, Scope, SyncClient
+from gestalt._clients.calls import Call, Scope, _AioClient, _SyncClient
 from gestalt._clients.errors import ErrorMap
 from gestalt._clients.transport import WORKFLOW_HOST, WORKFLOW_MANAGER
 from gestalt.gen import support as _s
@@ -278,14 +278,37 @@ def _update_schedule(
 
 
 M = TypeVar("M", bound=Message)
+M_co = TypeVar("M_co", bound=Message, covariant=True)
 
 
-def _by_id(field: str, doc: str, message: type[M]) -> Callable[[Scope, str], M]:
-    """A request builder for the calls that only name one schedule or trigger."""
+def _id_request(message: type[M], field: str, value: str, scope: Scope) -> M:
+    fields = {field: required(field, value), "invocation_token": scope.invocation_token}
+    return message(**fields)
 
-    def build(scope: Scope, object_id: str) -> M:
-        fields = {field: required(field, object_id), "invocation_token": scope.invocation_token}
-        return message(**fields)
+
+class _ScheduleCall(Protocol[M_co]):
+    def __call__(self, scope: Scope, schedule_id: str) -> M_co: ...
+
+
+class _TriggerCall(Protocol[M_co]):
+    def __call__(self, scope: Scope, trigger_id: str) -> M_co: ...
+
+
+def _by_schedule(doc: str, message: type[M]) -> _ScheduleCall[M]:
+    """A request builder for the calls that only name a schedule."""
+
+    def build(scope: Scope, schedule_id: str) -> M:
+        return _id_request(message, "schedule_id", schedule_id, scope)
+
+    build.__doc__ = doc
+    return build
+
+
+def _by_trigger(doc: str, message: type[M]) -> _TriggerCall[M]:
+    """A request builder for the calls that only name an event trigger."""
+
+    def build(scope: Scope, trigger_id: str) -> M:
+        return _id_request(message, "trigger_id", trigger_id, scope)
 
     build.__doc__ = doc
     return build
@@ -399,8 +422,7 @@ class _WorkflowManagerCalls:
     get_schedule = Call(
         "get_schedule",
         W.WorkflowManagerGetScheduleRequest,
-        _by_id(
-            "schedule_id",
+        _by_schedule(
             "Return the schedule ``schedule_id``.",
             W.WorkflowManagerGetScheduleRequest,
         ),
@@ -415,8 +437,7 @@ class _WorkflowManagerCalls:
     delete_schedule = Call(
         "delete_schedule",
         W.WorkflowManagerDeleteScheduleRequest,
-        _by_id(
-            "schedule_id",
+        _by_schedule(
             "Delete the schedule ``schedule_id``.",
             W.WorkflowManagerDeleteScheduleRequest,
         ),
@@ -425,8 +446,7 @@ class _WorkflowManagerCalls:
     pause_schedule = Call(
         "pause_schedule",
         W.WorkflowManagerPauseScheduleRequest,
-        _by_id(
-            "schedule_id",
+        _by_schedule(
             "Pause the schedule ``schedule_id``.",
             W.WorkflowManagerPauseScheduleRequest,
         ),
@@ -435,8 +455,7 @@ class _WorkflowManagerCalls:
     resume_schedule = Call(
         "resume_schedule",
         W.WorkflowManagerResumeScheduleRequest,
-        _by_id(
-            "schedule_id",
+        _by_schedule(
             "Resume the paused schedule ``schedule_id``.",
             W.WorkflowManagerResumeScheduleRequest,
         ),
@@ -451,8 +470,7 @@ class _WorkflowManagerCalls:
     get_trigger = Call(
         "get_event_trigger",
         W.WorkflowManagerGetEventTriggerRequest,
-        _by_id(
-            "trigger_id",
+        _by_trigger(
             "Return the event trigger ``trigger_id``.",
             W.WorkflowManagerGetEventTriggerRequest,
         ),
@@ -467,8 +485,7 @@ class _WorkflowManagerCalls:
     delete_trigger = Call(
         "delete_event_trigger",
         W.WorkflowManagerDeleteEventTriggerRequest,
-        _by_id(
-            "trigger_id",
+        _by_trigger(
             "Delete the event trigger ``trigger_id``.",
             W.WorkflowManagerDeleteEventTriggerRequest,
         ),
@@ -477,8 +494,7 @@ class _WorkflowManagerCalls:
     pause_trigger = Call(
         "pause_event_trigger",
         W.WorkflowManagerPauseEventTriggerRequest,
-        _by_id(
-            "trigger_id",
+        _by_trigger(
             "Pause the event trigger ``trigger_id``.",
             W.WorkflowManagerPauseEventTriggerRequest,
         ),
@@ -487,8 +503,7 @@ class _WorkflowManagerCalls:
     resume_trigger = Call(
         "resume_event_trigger",
         W.WorkflowManagerResumeEventTriggerRequest,
-        _by_id(
-            "trigger_id",
+        _by_trigger(
             "Resume the paused event trigger ``trigger_id``.",
             W.WorkflowManagerResumeEventTriggerRequest,
         ),
@@ -499,7 +514,7 @@ class _WorkflowManagerCalls:
     )
 
 
-class WorkflowManager(_WorkflowManagerCalls, SyncClient):
+class WorkflowManager(_WorkflowManagerCalls, _SyncClient):
     """Client for the host's workflow manager: runs, schedules, event triggers and events.
 
     ``invocation_token`` is the token of the Execute call the work is done for
@@ -520,7 +535,7 @@ class WorkflowManager(_WorkflowManagerCalls, SyncClient):
         )
 
 
-class AsyncWorkflowManager(_WorkflowManagerCalls, AioClient):
+class AsyncWorkflowManager(_WorkflowManagerCalls, _AioClient):
     """Asyncio client for the host's workflow manager; the methods of :class:`WorkflowManager`."""
 
     __slots__ = ()
@@ -579,7 +594,7 @@ class _WorkflowHostCalls:
     )
 
 
-class WorkflowHost(_WorkflowHostCalls, SyncClient):
+class WorkflowHost(_WorkflowHostCalls, _SyncClient):
     """Client a workflow provider uses to have the host execute the target of a run.
 
     Found through ``GESTALT_WORKFLOW_HOST_SOCKET`` (and its ``_TOKEN`` twin).
@@ -593,7 +608,7 @@ class WorkflowHost(_WorkflowHostCalls, SyncClient):
         )
 
 
-class AsyncWorkflowHost(_WorkflowHostCalls, AioClient):
+class AsyncWorkflowHost(_WorkflowHostCalls, _AioClient):
     """Asyncio client of the workflow host; :meth:`invoke_operation` returns an awaitable."""
 
     __slots__ = ()
