@@ -134,7 +134,7 @@ def test_raw_request_messages_get_raw_responses_and_the_token(
     listed = manager.list_sessions(agent_pb2.AgentManagerListSessionsRequest())
     assert isinstance(listed, agent_pb2.AgentManagerListSessionsResponse)
     tokens = _sent(recorder.take(), "invocation_token")
-    assert tokens == [INVOCATION, "their-own", INVOCATION]
+    assert tokens == [INVOCATION, INVOCATION, INVOCATION]  # the client's token wins
     with pytest.raises(TypeError, match="not both"):
         manager.get_session(explicit, timeout=1)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="AgentManagerGetTurnRequest"):

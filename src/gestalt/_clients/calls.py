@@ -6,9 +6,9 @@ becomes what the caller gets (``decode``). Declared once on a shared base class,
 a method on both the sync client (a subclass of ``_SyncClient``) and the asyncio client
 (a subclass of ``_AioClient``):
 
-* ``client.method(request)`` with the raw request message sends it (filling in the client's
-  invocation token and default idempotency key where the message has such a field and it is
-  empty) and returns the raw response message, as the published SDK does;
+* ``client.method(request)`` with the raw request message sends it with the client's
+  invocation token set (where the message has that field) and returns the raw response
+  message, as the published SDK does;
 * ``client.method(...)`` with the typed arguments of ``build`` returns the decoded result
   (usually a dataclass mirror).
 
@@ -59,21 +59,17 @@ class Scope:
         return f"Scope(invocation_token={token}, idempotency_key={self.idempotency_key!r})"
 
     def fill(self, request: Req) -> Req:
-        """A copy of a raw request with the token and idempotency key set where it has none."""
-        fields = request.DESCRIPTOR.fields_by_name
-        missing: dict[str, str] = {}
-        for name, value in (
-            ("invocation_token", self.invocation_token),
-            ("idempotency_key", self.idempotency_key),
-        ):
-            if value and name in fields and not getattr(request, name):
-                missing[name] = value
-        if not missing:
+        """A copy of a raw request carrying this client's invocation token.
+
+        As with the published SDK, the client's token replaces whatever the message held and
+        nothing else changes (the default idempotency key applies to the typed forms only).
+        The caller's message is left alone.
+        """
+        if not self.invocation_token or "invocation_token" not in request.DESCRIPTOR.fields_by_name:
             return request
         copy = type(request)()
         copy.CopyFrom(request)
-        for name, value in missing.items():
-            setattr(copy, name, value)
+        copy.invocation_token = self.invocation_token  # type: ignore[attr-defined]
         return copy
 
     def key(self, idempotency_key: str) -> str:

@@ -519,7 +519,7 @@ class WorkflowManager(_WorkflowManagerCalls, _SyncClient):
 
     ``invocation_token`` is the token of the Execute call the work is done for
     (:meth:`Request.workflow_manager` builds the client with it); ``idempotency_key``, when
-    given, is sent with every call that takes one and is not given its own. The host is found
+    given, is sent with every typed call that takes one and is not given its own. The host is found
     through ``GESTALT_WORKFLOW_MANAGER_SOCKET`` (and its ``_TOKEN`` twin); ``timeout`` is the
     deadline in seconds of each call.
     """
