@@ -8,7 +8,6 @@ servicer playing the host. Both are recorded server side.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,26 +32,12 @@ from gestalt.gen.v1.workflow_mirrors import (
 from gestalt.gen.v1.workflow_servicers import add_workflow_host_to_server
 from gestalt.local._serving import LocalServer, parse_address, serve
 from gestalt.local.workflows import WorkflowManagerService, serve_workflow_manager
-from tests.clients.conftest import EnvBinder, RecordedCall, RecordingInterceptor
+from tests.clients.conftest import EnvBinder, RecordingInterceptor
+from tests.clients.test_agents import _sent, clean_agent_env, recorder
 
 TOKEN = "relay-secret"
 INVOCATION = "inv-wf"
-
-
-@pytest.fixture(autouse=True)
-def clean_workflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in list(os.environ):
-        if var.startswith(("GESTALT_AGENT_", "GESTALT_WORKFLOW_")):
-            monkeypatch.delenv(var)
-
-
-@pytest.fixture
-def recorder() -> RecordingInterceptor:
-    return RecordingInterceptor()
-
-
-def _sent(calls: list[RecordedCall], name: str) -> list[object]:
-    return [getattr(call.requests[0], name) for call in calls]
+__all__ = ["clean_agent_env", "recorder"]  # shared fixtures, used by name
 
 
 def _execute(run: BoundWorkflowRun) -> tuple[int, str]:
@@ -329,7 +314,10 @@ async def test_async_manager(
         )
         assert schedule.schedule is not None
         assert (await manager.pause_schedule(schedule.schedule.id)).schedule is not None
-        assert await manager.delete_schedule(schedule.schedule.id) is None
+        await manager.delete_schedule(schedule.schedule.id)
+        with pytest.raises(gestalt.HostServiceError) as deleted:
+            await manager.get_schedule(schedule.schedule.id)
+        assert deleted.value.code is grpc.StatusCode.NOT_FOUND
         event = await manager.publish_event("async.event", {"ok": True})
         assert event.type == "async.event"
         with pytest.raises(gestalt.HostServiceError) as missing:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Self, TypeVar, overload
 
 from google.protobuf.message import Message
 
@@ -89,16 +89,12 @@ class _Shown(str):
 
 
 class _Client:
-    __slots__ = ("_scope", "_timeout")
+    """What both kinds of client hold: scope, default deadline and their channel share."""
 
-    _scope: Scope
-    _timeout: float | None
+    __slots__ = ("_conn", "_scope", "_timeout")
 
-
-class _SyncClient(_Client):
-    """Base of the sync clients whose methods are :class:`Call` descriptors."""
-
-    __slots__ = ("_conn",)
+    #: The connection type (sync or asyncio) a subclass uses.
+    _connection: Any
 
     def __init__(
         self,
@@ -110,13 +106,21 @@ class _SyncClient(_Client):
     ) -> None:
         self._timeout = check_timeout(timeout)
         self._scope = scope
-        self._conn: SyncConnection[Any] = SyncConnection(endpoint, factory, errors)
+        self._conn = self._connection(endpoint, factory, errors)
+
+
+class _SyncClient(_Client):
+    """Base of the sync clients whose methods are :class:`Call` descriptors."""
+
+    __slots__ = ()
+    _connection = SyncConnection
+    _conn: SyncConnection[Any]
 
     def close(self) -> None:
         """Close the client (the shared channel closes with its last client); idempotent."""
         self._conn.close()
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         """Return the client for ``with`` statements."""
         return self
 
@@ -128,25 +132,15 @@ class _SyncClient(_Client):
 class _AioClient(_Client):
     """Base of the asyncio clients whose methods are :class:`Call` descriptors."""
 
-    __slots__ = ("_conn",)
-
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        factory: Any,
-        errors: ErrorMapper,
-        scope: Scope,
-        timeout: float | None,
-    ) -> None:
-        self._timeout = check_timeout(timeout)
-        self._scope = scope
-        self._conn: AioConnection[Any] = AioConnection(endpoint, factory, errors)
+    __slots__ = ()
+    _connection = AioConnection
+    _conn: AioConnection[Any]
 
     async def close(self) -> None:
         """Close the client (a shared channel closes with its last client); idempotent."""
         await self._conn.close()
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         """Return the client for ``async with`` statements."""
         return self
 

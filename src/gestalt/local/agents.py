@@ -21,15 +21,12 @@ Every invocation token that reached the service is kept in ``invocation_tokens``
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import agent_pb2
@@ -39,6 +36,7 @@ from gestalt.gen.v1.agent_mirrors import (
     AgentTurn,
 )
 from gestalt.gen.v1.agent_servicers import add_agent_manager_host_to_server
+from gestalt.local._memory import _MemoryHost, now
 from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
 
 __all__ = [
@@ -60,12 +58,6 @@ _OPEN = (
 
 class _Canceled(Exception):
     """Raised inside a responder's ``ask``/``emit`` once its turn was canceled."""
-
-
-def _now() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
 
 
 class LocalTurn:
@@ -127,38 +119,23 @@ class _Record:
         self.interactions: dict[str, agent_pb2.AgentInteraction] = {}
 
 
-class AgentManagerService:
+class AgentManagerService(_MemoryHost):
     """In-memory ``AgentManagerHost``; see the module docstring for its behaviour."""
 
     def __init__(self, responder: Responder | None = echo) -> None:
+        super().__init__()
         self.responder = responder
-        self.invocation_tokens: list[str] = []
-        self._lock = threading.Condition()
         self._sessions: dict[str, agent_pb2.AgentSession] = {}
         self._turns: dict[str, _Record] = {}
         self._by_key: dict[tuple[str, str], str] = {}
-        self._ids = itertools.count(1)
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _seen(self, token: str) -> None:
-        with self._lock:
-            self.invocation_tokens.append(token)
-
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
-
     def _session(self, session_id: str, context: grpc.ServicerContext) -> agent_pb2.AgentSession:
-        session = self._sessions.get(session_id)
-        if session is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"agent session {session_id!r} not found")
-        return session
+        return self._found(self._sessions, session_id, "agent session", context)
 
     def _record(self, turn_id: str, context: grpc.ServicerContext) -> _Record:
-        record = self._turns.get(turn_id)
-        if record is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"agent turn {turn_id!r} not found")
-        return record
+        return self._found(self._turns, turn_id, "agent turn", context)
 
     def _append(
         self, record: _Record, type: str, data: Mapping[str, Any] | None, source: str
@@ -172,7 +149,7 @@ class AgentManagerService:
                 type=type,
                 source=source,
                 data=None if data is None else _s.struct_to_pb(dict(data)),
-                created_at=_now(),
+                created_at=now(),
             )
         )
         self._lock.notify_all()
@@ -201,7 +178,7 @@ class AgentManagerService:
                 return False
             self._append(record, event, data, "host")
             turn.status = status
-            turn.completed_at.CopyFrom(_now())
+            turn.completed_at.CopyFrom(now())
             for name, value in fields.items():
                 if name == "structured_output":
                     turn.structured_output.CopyFrom(_s.struct_to_pb(dict(value)))
@@ -230,7 +207,7 @@ class AgentManagerService:
                 title=title,
                 prompt=prompt,
                 request=None if request is None else _s.struct_to_pb(dict(request)),
-                created_at=_now(),
+                created_at=now(),
                 turn_id=turn_id,
                 session_id=record.turn.session_id,
             )
@@ -267,7 +244,7 @@ class AgentManagerService:
             if record.turn.status != agent_pb2.AGENT_EXECUTION_STATUS_PENDING:
                 raise ValueError(f"turn {turn_id} is not pending")
             record.turn.status = agent_pb2.AGENT_EXECUTION_STATUS_RUNNING
-            record.turn.started_at.CopyFrom(_now())
+            record.turn.started_at.CopyFrom(now())
             snapshot = AgentTurn.from_pb(record.turn)
         try:
             self._emit(turn_id, "turn.started", None, source="host")
@@ -313,7 +290,7 @@ class AgentManagerService:
             key = ("session", request.idempotency_key)
             if request.idempotency_key and key in self._by_key:
                 return self._sessions[self._by_key[key]]
-            now = _now()
+            stamp = now()
             session = agent_pb2.AgentSession(
                 id=self._new_id("session"),
                 provider_name=request.provider_name,
@@ -321,8 +298,8 @@ class AgentManagerService:
                 client_ref=request.client_ref,
                 state=agent_pb2.AGENT_SESSION_STATE_ACTIVE,
                 metadata=request.metadata if request.HasField("metadata") else None,
-                created_at=now,
-                updated_at=now,
+                created_at=stamp,
+                updated_at=stamp,
             )
             self._sessions[session.id] = session
             if request.idempotency_key:
@@ -366,7 +343,7 @@ class AgentManagerService:
                 session.state = request.state
             if request.HasField("metadata"):
                 session.metadata.CopyFrom(request.metadata)
-            session.updated_at.CopyFrom(_now())
+            session.updated_at.CopyFrom(now())
             return session
 
     # -- turns ---------------------------------------------------------------------------
@@ -386,7 +363,7 @@ class AgentManagerService:
             key = ("turn", request.idempotency_key)
             if request.idempotency_key and key in self._by_key:
                 return self._turns[self._by_key[key]].turn
-            now = _now()
+            stamp = now()
             turn = agent_pb2.AgentTurn(
                 id=self._new_id("turn"),
                 session_id=session.id,
@@ -394,12 +371,12 @@ class AgentManagerService:
                 model=request.model or session.model,
                 status=agent_pb2.AGENT_EXECUTION_STATUS_PENDING,
                 messages=request.messages,
-                created_at=now,
+                created_at=stamp,
             )
             self._turns[turn.id] = _Record(turn)
             if request.idempotency_key:
                 self._by_key[key] = turn.id
-            session.last_turn_at.CopyFrom(now)
+            session.last_turn_at.CopyFrom(stamp)
             answer = agent_pb2.AgentTurn()
             answer.CopyFrom(turn)
         if self.responder is not None:
@@ -491,7 +468,7 @@ class AgentManagerService:
                 )
             interaction.state = agent_pb2.AGENT_INTERACTION_STATE_RESOLVED
             interaction.resolution.CopyFrom(request.resolution)
-            interaction.resolved_at.CopyFrom(_now())
+            interaction.resolved_at.CopyFrom(now())
             self._lock.notify_all()
             answer = agent_pb2.AgentInteraction()
             answer.CopyFrom(interaction)

@@ -27,20 +27,17 @@ or six fields are ``INVALID_ARGUMENT``. Invocation tokens that reached the servi
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
-import uuid
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import grpc
-from google.protobuf import empty_pb2, timestamp_pb2
-from google.protobuf.message import Message
+from google.protobuf import empty_pb2
 
 from gestalt.gen.v1 import workflow_pb2 as W
 from gestalt.gen.v1.workflow_mirrors import BoundWorkflowRun
 from gestalt.gen.v1.workflow_servicers import add_workflow_manager_host_to_server
+from gestalt.local._memory import _MemoryHost, copy, now
 from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
 
 __all__ = ["Executor", "WorkflowManagerService", "serve_workflow_manager"]
@@ -54,21 +51,6 @@ _FINISHED = (
     W.WORKFLOW_RUN_STATUS_CANCELED,
 )
 
-T = TypeVar("T", bound=Message)
-K = TypeVar("K")
-
-
-def _now() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
-
-
-def _copy(message: T) -> T:
-    copy = type(message)()
-    copy.CopyFrom(message)
-    return copy
-
 
 class _Run:
     """A run with the provider holding it and the signals it received."""
@@ -81,30 +63,21 @@ class _Run:
         self.signals: list[W.WorkflowSignal] = []
 
 
-class WorkflowManagerService:
+class WorkflowManagerService(_MemoryHost):
     """In-memory ``WorkflowManagerHost``; see the module docstring for its behaviour."""
 
     def __init__(self, executor: Executor | None = None) -> None:
+        super().__init__()
         self.executor = executor
-        self.invocation_tokens: list[str] = []
         self.events: list[W.WorkflowEvent] = []
-        self._lock = threading.Condition()
         self._runs: dict[str, _Run] = {}
         # (kind, provider or "", idempotency key) -> id; (provider, workflow key) -> run id
         self._keys: dict[tuple[str, str, str], str] = {}
         self._workflow_keys: dict[tuple[str, str], str] = {}
         self._schedules: dict[str, W.ManagedWorkflowSchedule] = {}
         self._triggers: dict[str, W.ManagedWorkflowEventTrigger] = {}
-        self._ids = itertools.count(1)
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _seen(self, token: str) -> None:
-        with self._lock:
-            self.invocation_tokens.append(token)
-
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
 
     @staticmethod
     def _need(context: grpc.ServicerContext, **fields: object) -> None:
@@ -119,12 +92,6 @@ class WorkflowManagerService:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"cron expression {cron!r} must have five or six fields",
             )
-
-    def _found(self, table: dict[str, K], key: str, what: str, context: grpc.ServicerContext) -> K:
-        item = table.get(key)
-        if item is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"{what} {key!r} not found")
-        return item
 
     def _start(
         self,
@@ -145,7 +112,7 @@ class WorkflowManagerService:
                 status=W.WORKFLOW_RUN_STATUS_PENDING,
                 target=target,
                 trigger=trigger,
-                created_at=_now(),
+                created_at=now(),
                 workflow_key=workflow_key,
             )
             record = self._runs[run.id] = _Run(provider, run)
@@ -169,7 +136,7 @@ class WorkflowManagerService:
             if run.status != W.WORKFLOW_RUN_STATUS_PENDING:
                 raise ValueError(f"run {run_id} is not pending")
             run.status = W.WORKFLOW_RUN_STATUS_RUNNING
-            run.started_at.CopyFrom(_now())
+            run.started_at.CopyFrom(now())
             snapshot = BoundWorkflowRun.from_pb(run)
         try:
             status, body = execute(snapshot)
@@ -186,7 +153,7 @@ class WorkflowManagerService:
         with self._lock:
             if run.status == W.WORKFLOW_RUN_STATUS_RUNNING:
                 run.status, run.result_body, run.status_message = outcome, body, message
-                run.completed_at.CopyFrom(_now())
+                run.completed_at.CopyFrom(now())
                 self._lock.notify_all()
             return BoundWorkflowRun.from_pb(run)
 
@@ -194,10 +161,10 @@ class WorkflowManagerService:
         self, record: _Run, signal: W.WorkflowSignal, started: bool
     ) -> W.ManagedWorkflowRunSignal:
         with self._lock:
-            stored = _copy(signal)
+            stored = copy(signal)
             stored.id = stored.id or self._new_id("signal")
             stored.sequence = len(record.signals) + 1
-            stored.created_at.CopyFrom(_now())
+            stored.created_at.CopyFrom(now())
             record.signals.append(stored)
             return W.ManagedWorkflowRunSignal(
                 provider_name=record.provider,
@@ -278,15 +245,15 @@ class WorkflowManagerService:
             key = ("schedule", "", request.idempotency_key)
             if request.idempotency_key and key in self._keys:
                 return self._schedules[self._keys[key]]
-            now = _now()
+            stamp = now()
             schedule = W.BoundWorkflowSchedule(
                 id=self._new_id("schedule"),
                 cron=request.cron,
                 timezone=request.timezone,
                 target=request.target,
                 paused=request.paused,
-                created_at=now,
-                updated_at=now,
+                created_at=stamp,
+                updated_at=stamp,
             )
             managed = W.ManagedWorkflowSchedule(
                 provider_name=request.provider_name, schedule=schedule
@@ -316,7 +283,7 @@ class WorkflowManagerService:
             schedule.cron, schedule.timezone = request.cron, request.timezone
             schedule.target.CopyFrom(request.target)
             schedule.paused = request.paused
-            schedule.updated_at.CopyFrom(_now())
+            schedule.updated_at.CopyFrom(now())
             if request.provider_name:
                 managed.provider_name = request.provider_name
             return managed
@@ -337,7 +304,7 @@ class WorkflowManagerService:
         with self._lock:
             managed = self._found(self._schedules, schedule_id, "schedule", context)
             managed.schedule.paused = paused
-            managed.schedule.updated_at.CopyFrom(_now())
+            managed.schedule.updated_at.CopyFrom(now())
             return managed
 
     def pause_schedule(
@@ -361,7 +328,7 @@ class WorkflowManagerService:
             if managed.schedule.paused:
                 raise ValueError(f"schedule {schedule_id} is paused")
             trigger = W.WorkflowRunTrigger(
-                schedule=W.WorkflowScheduleTrigger(schedule_id=schedule_id, scheduled_for=_now())
+                schedule=W.WorkflowScheduleTrigger(schedule_id=schedule_id, scheduled_for=now())
             )
         record = self._start(managed.provider_name, managed.schedule.target, trigger)
         with self._lock:
@@ -384,14 +351,14 @@ class WorkflowManagerService:
             key = ("trigger", "", request.idempotency_key)
             if request.idempotency_key and key in self._keys:
                 return self._triggers[self._keys[key]]
-            now = _now()
+            stamp = now()
             trigger = W.BoundWorkflowEventTrigger(
                 id=self._new_id("trigger"),
                 match=request.match,
                 target=request.target,
                 paused=request.paused,
-                created_at=now,
-                updated_at=now,
+                created_at=stamp,
+                updated_at=stamp,
             )
             managed = W.ManagedWorkflowEventTrigger(
                 provider_name=request.provider_name, trigger=trigger
@@ -420,7 +387,7 @@ class WorkflowManagerService:
             trigger.match.CopyFrom(request.match)
             trigger.target.CopyFrom(request.target)
             trigger.paused = request.paused
-            trigger.updated_at.CopyFrom(_now())
+            trigger.updated_at.CopyFrom(now())
             if request.provider_name:
                 managed.provider_name = request.provider_name
             return managed
@@ -441,7 +408,7 @@ class WorkflowManagerService:
         with self._lock:
             managed = self._found(self._triggers, trigger_id, "event trigger", context)
             managed.trigger.paused = paused
-            managed.trigger.updated_at.CopyFrom(_now())
+            managed.trigger.updated_at.CopyFrom(now())
             return managed
 
     def pause_event_trigger(
@@ -464,15 +431,15 @@ class WorkflowManagerService:
         """Record an event and start a run for each matching trigger that is not paused."""
         self._seen(request.invocation_token)
         self._need(context, type=request.event.type)
-        event = _copy(request.event)
+        event = copy(request.event)
         event.id = event.id or self._new_id("event")
         event.spec_version = event.spec_version or "1.0"
         if not event.HasField("time"):
-            event.time.CopyFrom(_now())
+            event.time.CopyFrom(now())
         with self._lock:
             self.events.append(event)
             fired = [
-                (trigger_id, _copy(managed))
+                (trigger_id, copy(managed))
                 for trigger_id, managed in self._triggers.items()
                 if not managed.trigger.paused and _matches(managed.trigger.match, event)
             ]
