@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Self, TypeVar, overload
+from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, TypeVar, overload
 
 from google.protobuf.message import Message
 
+from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.transport import (
     AioConnection,
     Endpoint,
@@ -109,7 +110,7 @@ class _Client:
         self._conn = self._connection(endpoint, factory, errors)
 
 
-class _SyncClient(_Client):
+class _SyncClient(_Client, Closing):
     """Base of the sync clients whose methods are :class:`Call` descriptors."""
 
     __slots__ = ()
@@ -120,16 +121,8 @@ class _SyncClient(_Client):
         """Close the client (the shared channel closes with its last client); idempotent."""
         self._conn.close()
 
-    def __enter__(self) -> Self:
-        """Return the client for ``with`` statements."""
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        """Close the client at the end of a ``with`` block."""
-        self.close()
-
-
-class _AioClient(_Client):
+class _AioClient(_Client, AsyncClosing):
     """Base of the asyncio clients whose methods are :class:`Call` descriptors."""
 
     __slots__ = ()
@@ -139,14 +132,6 @@ class _AioClient(_Client):
     async def close(self) -> None:
         """Close the client (a shared channel closes with its last client); idempotent."""
         await self._conn.close()
-
-    async def __aenter__(self) -> Self:
-        """Return the client for ``async with`` statements."""
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        """Close the client at the end of an ``async with`` block."""
-        await self.close()
 
 
 class Call(Generic[P, Req, Resp, R]):
