@@ -40,8 +40,9 @@ INVOCATION = "inv-wf"
 __all__ = ["clean_agent_env", "recorder"]  # shared fixtures, used by name
 
 
-def _execute(run: BoundWorkflowRun) -> tuple[int, str]:
+def _execute(run: BoundWorkflowRun, token: str) -> tuple[int, str]:
     """The executor: a plugin target's operation decides the outcome."""
+    assert token == INVOCATION  # runs act for the call that started them
     assert run.target is not None and run.target.plugin is not None
     plugin = run.target.plugin
     if plugin.operation == "explode":
@@ -127,8 +128,8 @@ def test_signal_or_start_and_signal_sequence(
         assert third.signal is not None and third.signal.sequence == 3
         assert third.signal.metadata == {"why": "done"}
         assert len(service.runs()) == 1
-        run = service.run_now(first.run.id, lambda run: (200, "ran"))
-        assert (run.status, run.result_body) == (WorkflowRunStatus.SUCCEEDED, "ran")
+        run = service.run_now(first.run.id, lambda run, token: (200, f"ran for {token}"))
+        assert (run.status, run.result_body) == (WorkflowRunStatus.SUCCEEDED, "ran for inv-wf")
         # the keyed run finished: the next signal starts a new one
         fourth = manager.signal_or_start_run("t", "conv-1", target, "message")
         assert fourth.started_run and fourth.run is not None and fourth.run.id != run.id

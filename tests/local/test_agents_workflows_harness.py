@@ -1,7 +1,8 @@
 """A provider that starts workflows and agent turns, run by ``gestalt.testing`` the way the host
 runs it: the embedded agent and workflow managers reach it through its environment, the
-Execute call's invocation token travels with every manager call, and the workflow context the
-host sends reads back typed.
+Execute call's invocation token travels with every manager call, a workflow run executes an
+operation of the provider through the local plugin invoker, and the workflow context the host
+sends reads back typed.
 """
 
 from __future__ import annotations
@@ -10,14 +11,10 @@ import json
 import textwrap
 from pathlib import Path
 
-import grpc
 import pytest
-from google.protobuf import json_format, struct_pb2
 
-from gestalt.gen.v1 import plugin_pb2
-from gestalt.gen.v1.plugin_clients import IntegrationProviderClient
 from gestalt.gen.v1.workflow_mirrors import WorkflowRunStatus
-from gestalt.testing import start_provider
+from gestalt.testing import JSONInput, start_provider
 
 PROVIDER = '''
 from __future__ import annotations
@@ -57,6 +54,12 @@ def kick(params: Topic, request: Request) -> dict[str, Any]:
 
 
 @plugin.operation
+def work(params: Topic) -> dict[str, str]:
+    """What a workflow run of this plugin executes."""
+    return {"worked_on": params.topic}
+
+
+@plugin.operation
 async def kick_async(params: Topic, request: Request) -> dict[str, Any]:
     """The same through the asyncio clients."""
     async with request.async_agent_manager() as agents:
@@ -87,40 +90,37 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _execute(
-    channel: grpc.Channel, operation: str, params: dict[str, str], **extra: object
-) -> dict[str, object]:
-    request = plugin_pb2.ExecuteRequest(operation=operation, invocation_token="inv-e2e")
-    if params:
-        struct = struct_pb2.Struct()
-        struct.update(params)
-        request.params.CopyFrom(struct)
-    if extra:
-        json_format.ParseDict(extra, request.context)
-    result = IntegrationProviderClient(channel).execute(request, timeout=30)
-    assert result.status == 200, result.body
-    body: dict[str, object] = json.loads(result.body)
-    return body
-
-
 @pytest.mark.parametrize("mode", ["subprocess", "inprocess"])
 def test_provider_uses_the_local_agent_and_workflow_managers(tmp_path: Path, mode: str) -> None:
-    with start_provider(_project(tmp_path), mode=mode) as provider:  # type: ignore[arg-type]
+    root = _project(tmp_path)
+    with start_provider(root, mode=mode, name="flows") as provider:  # type: ignore[arg-type]
         assert provider.services is not None
         agents, workflows = provider.services.agents, provider.services.workflows
         assert agents is not None and workflows is not None
-        workflow = {"runId": "run-9", "target": {"plugin": {"pluginName": "flows"}}}
-        body = _execute(provider.channel, "kick", {"topic": "tides"}, workflow=workflow)
+        workflow: dict[str, JSONInput] = {
+            "runId": "run-9",
+            "target": {"plugin": {"pluginName": "flows"}},
+        }
+        kicked = provider.invoke("kick", {"topic": "tides"}, context={"workflow": workflow})
+        assert kicked.status == 200, kicked.raw_body
+        body = kicked.body
+        assert isinstance(body, dict)
         assert body["answer"] == "about tides"
         assert body["events"] == ["turn.started", "assistant.message", "turn.completed"]
         assert (body["in_run"], body["target"]) == ("run-9", "flows")
         (run,) = workflows.runs()
-        assert run.id == body["run"] and run.status is WorkflowRunStatus.PENDING
+        assert run.id == body["run"]
         assert run.target is not None and run.target.plugin is not None
         assert run.target.plugin.input == {"topic": "tides"}
+        # the run executed the plugin's own operation through the local plugin invoker
+        done = workflows.wait_for_run(run.id)
+        assert done.status is WorkflowRunStatus.SUCCEEDED, done.status_message
+        assert json.loads(done.result_body) == {"worked_on": "tides"}
         assert [event.type for event in workflows.events] == ["topic.kicked"]
-        assert set(agents.invocation_tokens) == {"inv-e2e"}
-        assert set(workflows.invocation_tokens) == {"inv-e2e"}
+        # each manager call carried the Execute call's invocation token, minted by the harness
+        (token,) = set(agents.invocation_tokens)
+        assert token.startswith("local-invocation-")
+        assert set(workflows.invocation_tokens) == {token}
 
-        body = _execute(provider.channel, "kick_async", {})
-        assert body == {"answer": "async hello", "same_run": True}
+        again = provider.invoke("kick_async", {})
+        assert again.body == {"answer": "async hello", "same_run": True}

@@ -32,7 +32,9 @@ class LocalServices:
     objects themselves, in memory too, ready once :meth:`start` returned; so is
     ``runtime_logs``, the log host of plugin runtime providers (entries kept in memory), and
     so are ``agents`` (the agent manager, answering turns with its responder) and
-    ``workflows`` (the workflow manager, with its runs, schedules, triggers and events).
+    ``workflows`` (the workflow manager, with its runs, schedules, triggers and events; its
+    runs call the routed providers through the plugin invoker, acting for whoever started
+    them).
     Without ``data_dir`` the data goes to a temporary directory removed by :meth:`stop`.
     :meth:`start` returns the environment variables a provider needs to find the services,
     exactly as the host sets them.
@@ -90,11 +92,18 @@ class LocalServices:
 
     def _start_managers(self) -> None:
         from gestalt.local.agents import serve_agent_manager
-        from gestalt.local.workflows import serve_workflow_manager
+        from gestalt.local.workflows import (
+            WorkflowManagerService,
+            invoker_executor,
+            serve_workflow_manager,
+        )
 
         agents = serve_agent_manager(self.run_dir / "host-agents.sock")
         self._more.append(agents)
-        workflows = serve_workflow_manager(self.run_dir / "host-workflows.sock")
+        execute = invoker_executor(str(self.run_dir / "host-plugin-invoker.sock"))
+        workflows = serve_workflow_manager(
+            self.run_dir / "host-workflows.sock", service=WorkflowManagerService(execute)
+        )
         self._more.append(workflows)
         self.agents, self.workflows = agents.service, workflows.service
 

@@ -5,10 +5,12 @@ provider sees the host's:
 
 * ``StartRun`` stores a ``PENDING`` run under the named workflow provider (the same run again
   for a repeated idempotency key) and hands it to the ``executor``, if the service has one,
-  in a thread of its own: the run is ``RUNNING`` meanwhile, then ``SUCCEEDED`` with the
-  executor's body when its status is below 400, else ``FAILED``; an exception fails the run
-  with its message. Without an executor runs stay pending, for a test to look at (or to run
-  with :meth:`~WorkflowManagerService.run_now`).
+  in a thread of its own, with the invocation token of the call that started it (a
+  schedule's or trigger's runs get the token of the call that created it): the run is
+  ``RUNNING`` meanwhile, then ``SUCCEEDED`` with the executor's body when its status is below
+  400, else ``FAILED``; an exception fails the run with its message. Without an executor
+  runs stay pending, for a test to look at (or to run with
+  :meth:`~WorkflowManagerService.run_now`).
 * ``SignalRun`` appends a signal (sequence numbers from 1) to a run that has not finished;
   ``SignalOrStartRun`` does so to the live run of the workflow key, starting one first when
   there is none.
@@ -40,10 +42,11 @@ from gestalt.gen.v1.workflow_servicers import add_workflow_manager_host_to_serve
 from gestalt.local._memory import _MemoryHost, copy, now
 from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
 
-__all__ = ["Executor", "WorkflowManagerService", "serve_workflow_manager"]
+__all__ = ["Executor", "WorkflowManagerService", "invoker_executor", "serve_workflow_manager"]
 
-#: Executes a run's target: returns an HTTP-style status and a body.
-Executor = Callable[[BoundWorkflowRun], "tuple[int, str]"]
+#: Executes a run's target, given the run and the invocation token of the call that started
+#: it (or created its schedule or trigger): returns an HTTP-style status and a body.
+Executor = Callable[[BoundWorkflowRun, str], "tuple[int, str]"]
 
 _FINISHED = (
     W.WORKFLOW_RUN_STATUS_SUCCEEDED,
@@ -55,11 +58,12 @@ _FINISHED = (
 class _Run:
     """A run with the provider holding it and the signals it received."""
 
-    __slots__ = ("provider", "run", "signals")
+    __slots__ = ("provider", "run", "signals", "token")
 
-    def __init__(self, provider: str, run: W.BoundWorkflowRun) -> None:
+    def __init__(self, provider: str, run: W.BoundWorkflowRun, token: str) -> None:
         self.provider = provider
         self.run = run
+        self.token = token
         self.signals: list[W.WorkflowSignal] = []
 
 
@@ -74,6 +78,8 @@ class WorkflowManagerService(_MemoryHost):
         # (kind, provider or "", idempotency key) -> id; (provider, workflow key) -> run id
         self._keys: dict[tuple[str, str, str], str] = {}
         self._workflow_keys: dict[tuple[str, str], str] = {}
+        # schedule or trigger id -> invocation token of the call that created it
+        self._creators: dict[str, str] = {}
         self._schedules: dict[str, W.ManagedWorkflowSchedule] = {}
         self._triggers: dict[str, W.ManagedWorkflowEventTrigger] = {}
 
@@ -98,6 +104,7 @@ class WorkflowManagerService(_MemoryHost):
         provider: str,
         target: W.BoundWorkflowTarget,
         trigger: W.WorkflowRunTrigger,
+        token: str,
         *,
         workflow_key: str = "",
         idempotency_key: str = "",
@@ -115,7 +122,7 @@ class WorkflowManagerService(_MemoryHost):
                 created_at=now(),
                 workflow_key=workflow_key,
             )
-            record = self._runs[run.id] = _Run(provider, run)
+            record = self._runs[run.id] = _Run(provider, run, token)
             if idempotency_key:
                 self._keys[key] = run.id
             if workflow_key:
@@ -132,14 +139,14 @@ class WorkflowManagerService(_MemoryHost):
         if execute is None:
             raise ValueError("no executor to run the workflow with")
         with self._lock:
-            run = self._runs[run_id].run
+            run, token = self._runs[run_id].run, self._runs[run_id].token
             if run.status != W.WORKFLOW_RUN_STATUS_PENDING:
                 raise ValueError(f"run {run_id} is not pending")
             run.status = W.WORKFLOW_RUN_STATUS_RUNNING
             run.started_at.CopyFrom(now())
             snapshot = BoundWorkflowRun.from_pb(run)
         try:
-            status, body = execute(snapshot)
+            status, body = execute(snapshot, token)
             outcome = (
                 W.WORKFLOW_RUN_STATUS_SUCCEEDED if status < 400 else W.WORKFLOW_RUN_STATUS_FAILED
             )
@@ -187,6 +194,7 @@ class WorkflowManagerService(_MemoryHost):
             request.provider_name,
             request.target,
             trigger,
+            request.invocation_token,
             workflow_key=request.workflow_key,
             idempotency_key=request.idempotency_key,
         )
@@ -227,6 +235,7 @@ class WorkflowManagerService(_MemoryHost):
                 request.provider_name,
                 request.target,
                 W.WorkflowRunTrigger(manual=W.WorkflowManualTrigger()),
+                request.invocation_token,
                 workflow_key=request.workflow_key,
                 idempotency_key=request.idempotency_key,
             )
@@ -259,6 +268,7 @@ class WorkflowManagerService(_MemoryHost):
                 provider_name=request.provider_name, schedule=schedule
             )
             self._schedules[schedule.id] = managed
+            self._creators[schedule.id] = request.invocation_token
             if request.idempotency_key:
                 self._keys[key] = schedule.id
             return managed
@@ -330,7 +340,8 @@ class WorkflowManagerService(_MemoryHost):
             trigger = W.WorkflowRunTrigger(
                 schedule=W.WorkflowScheduleTrigger(schedule_id=schedule_id, scheduled_for=now())
             )
-        record = self._start(managed.provider_name, managed.schedule.target, trigger)
+        token = self._creators.get(schedule_id, "")
+        record = self._start(managed.provider_name, managed.schedule.target, trigger, token)
         with self._lock:
             return BoundWorkflowRun.from_pb(record.run)
 
@@ -364,6 +375,7 @@ class WorkflowManagerService(_MemoryHost):
                 provider_name=request.provider_name, trigger=trigger
             )
             self._triggers[trigger.id] = managed
+            self._creators[trigger.id] = request.invocation_token
             if request.idempotency_key:
                 self._keys[key] = trigger.id
             return managed
@@ -449,6 +461,7 @@ class WorkflowManagerService(_MemoryHost):
                 managed.provider_name,
                 managed.trigger.target,
                 W.WorkflowRunTrigger(event=invocation),
+                self._creators.get(trigger_id, ""),
             )
         return event
 
@@ -466,6 +479,49 @@ class WorkflowManagerService(_MemoryHost):
             if not self._lock.wait_for(lambda: run.status in _FINISHED, timeout):
                 raise TimeoutError(f"workflow run {run_id} did not finish in time")
             return BoundWorkflowRun.from_pb(run)
+
+
+def invoker_executor(target: str, timeout: float = 60.0) -> Executor:
+    """An executor that runs plugin targets through a PluginInvoker service at ``target``.
+
+    A run acts for the call that started it: its invocation token is exchanged for a fresh
+    one (same caller, same grants) and the target is one ``Invoke`` with it, so the run
+    reaches the providers the invoker routes to, as the caller it acts for. A run without
+    a token, or with an agent target, fails.
+    """
+    from gestalt._clients.agents import struct
+    from gestalt._clients.transport import parse_target
+    from gestalt.gen.v1 import plugin_pb2
+    from gestalt.gen.v1.plugin_clients import PluginInvokerClient
+
+    address = parse_target(target, "plugin invoker").grpc_target
+
+    def execute(run: BoundWorkflowRun, token: str) -> tuple[int, str]:
+        plugin = None if run.target is None else run.target.plugin
+        if plugin is None:
+            raise ValueError("the local workflow manager runs plugin targets only")
+        if not token:
+            raise ValueError("the run has no invocation token to act with")
+        channel = grpc.insecure_channel(address)  # runs are few locally: no pool
+        try:
+            invoker = PluginInvokerClient(channel)
+            exchange = plugin_pb2.ExchangeInvocationTokenRequest(parent_invocation_token=token)
+            own = invoker.exchange_invocation_token(exchange, timeout=timeout).invocation_token
+            request = plugin_pb2.PluginInvokeRequest(
+                plugin=plugin.plugin_name,
+                operation=plugin.operation,
+                params=struct("input", plugin.input),
+                connection=plugin.connection,
+                instance=plugin.instance,
+                invocation_token=own,
+                idempotency_key=run.id,
+            )
+            result = invoker.invoke(request, timeout=timeout)
+            return result.status, result.body
+        finally:
+            channel.close()
+
+    return execute
 
 
 def _matches(match: W.WorkflowEventMatch, event: W.WorkflowEvent) -> bool:
