@@ -83,7 +83,7 @@ def test_digest_later_runs_a_workflow_acting_for_the_caller(docs: ProviderHarnes
     assert started.ok, started.error
     assert isinstance(started.body, dict)
     assert docs.services is not None and docs.services.workflows is not None
-    run = docs.services.workflows.wait_for_run(str(started.body["run"]))
+    run = docs.services.workflows.wait_for_run(str(started.body["run"]), timeout=30)
     assert run.status is WorkflowRunStatus.SUCCEEDED, run.status_message
     assert json.loads(run.result_body) == {
         "texts": {"1": "Quarterly plan"},

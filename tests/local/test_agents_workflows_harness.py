@@ -40,7 +40,7 @@ def kick(params: Topic, request: Request) -> dict[str, Any]:
     with request.agent_manager() as agents:
         session = agents.create_session("echo-agent")
         turn = agents.create_turn(session.id, f"about {topic}")
-        done = agents.wait(turn.id, timeout=10, poll_interval=0.01)
+        done = agents.wait(turn.id, timeout=25, poll_interval=0.01)
         events = [event.type for event in agents.turn_events(turn.id)]
     context = request.workflow_context
     plugin_target_of_run = context.target.plugin if context and context.target else None
@@ -65,7 +65,7 @@ async def kick_async(params: Topic, request: Request) -> dict[str, Any]:
     async with request.async_agent_manager() as agents:
         session = await agents.create_session("echo-agent")
         turn = await agents.create_turn(session.id, "async hello")
-        done = await agents.wait(turn.id, timeout=10, poll_interval=0.01)
+        done = await agents.wait(turn.id, timeout=25, poll_interval=0.01)
     async with request.async_workflow_manager(idempotency_key="same") as workflows:
         first = await workflows.start_run("local", plugin_target("flows", "work"))
         again = await workflows.start_run("local", plugin_target("flows", "work"))
@@ -113,7 +113,7 @@ def test_provider_uses_the_local_agent_and_workflow_managers(tmp_path: Path, mod
         assert run.target is not None and run.target.plugin is not None
         assert run.target.plugin.input == {"topic": "tides"}
         # the run executed the plugin's own operation through the local plugin invoker
-        done = workflows.wait_for_run(run.id)
+        done = workflows.wait_for_run(run.id, timeout=30)
         assert done.status is WorkflowRunStatus.SUCCEEDED, done.status_message
         assert json.loads(done.result_body) == {"worked_on": "tides"}
         assert [event.type for event in workflows.events] == ["topic.kicked"]
