@@ -81,6 +81,8 @@ def test_agent_async_turns_from_many_threads(agent: Provider) -> None:
     for thread in threads:
         thread.join(TIMEOUT)
     assert results == [f"{i} olleh" for i in range(8)]
+    listed = client.list_turns(agent_pb2.ListAgentProviderTurnsRequest(session_id="s1"))
+    assert sorted(t.id for t in listed.turns) == sorted(f"t{i}" for i in range(8))
 
 
 def test_agent_errors(agent: Provider) -> None:

@@ -1,7 +1,8 @@
 """An agent provider and a workflow provider written against the typed base classes.
 
 ``agent`` keeps sessions and turns in memory: plain methods for sessions, ``async def`` for
-turns, ``get_interaction`` written the raw way (protobuf request and gRPC context), unknown ids
+turns, ``get_interaction`` written the raw way (protobuf request and gRPC context) and
+``ListTurns`` named like the RPC, as code for the published SDK is, unknown ids
 raise ``KeyError`` and everything not written here is left to the base class. A turn whose
 text is ``boom`` raises an exception carrying a secret, which must not reach the host.
 
@@ -108,6 +109,13 @@ class MemoryAgent(AgentProvider):
         if request.interaction_id != "known":
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "raw: only 'known' exists")
         return agent_pb2.AgentInteraction(id="known", prompt="raw style")
+
+    def ListTurns(  # the published SDK's style: named like the RPC, raw messages
+        self, request: agent_pb2.ListAgentProviderTurnsRequest, context: grpc.ServicerContext
+    ) -> agent_pb2.ListAgentProviderTurnsResponse:
+        with self.lock:
+            found = [t.to_pb() for t in self.turns.values() if t.session_id == request.session_id]
+        return agent_pb2.ListAgentProviderTurnsResponse(turns=found)
 
     def get_capabilities(
         self, request: GetAgentProviderCapabilitiesRequest
