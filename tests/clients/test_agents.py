@@ -284,6 +284,8 @@ def test_cancel_a_waiting_turn_and_wait_timeout(
         stuck = manager.create_turn(session.id, "again")
         with pytest.raises(gestalt.HostServiceTimeoutError, match=stuck.id):
             manager.wait(stuck.id, timeout=0.2, poll_interval=0.05)
+        with pytest.raises(gestalt.HostServiceTimeoutError, match=stuck.id):
+            list(manager.turn_events(stuck.id, timeout=0.2, poll_interval=0.05))
         assert service.run_turn(stuck.id, lambda turn: {"n": 1}).structured_output == {"n": 1}
         assert _fast(manager, stuck.id).structured_output == {"n": 1}
     finally:

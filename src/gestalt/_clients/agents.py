@@ -496,12 +496,19 @@ class AgentManager(_AgentManagerCalls, _SyncClient):
         )
 
     def turn_events(
-        self, turn_id: str, *, after_seq: int = 0, poll_interval: float = 0.5
+        self,
+        turn_id: str,
+        *,
+        after_seq: int = 0,
+        poll_interval: float = 0.5,
+        timeout: float | None = None,
     ) -> Iterator[AgentTurnEvent]:
         """Yield the events of ``turn_id`` with a seq above ``after_seq`` as they arrive.
 
         Polls every ``poll_interval`` seconds while nothing new is recorded; ends once the
         turn has settled (no longer pending or running) and all its events were yielded.
+        Raises :class:`HostServiceTimeoutError` when the turn has not settled after
+        ``timeout`` seconds.
         """
         plan = _follow(
             self._scope,
@@ -509,7 +516,7 @@ class AgentManager(_AgentManagerCalls, _SyncClient):
             after_seq=after_seq,
             events=True,
             poll_interval=poll_interval,
-            timeout=None,
+            timeout=timeout,
         )
         return _drive(self, plan)
 
@@ -549,7 +556,12 @@ class AsyncAgentManager(_AgentManagerCalls, _AioClient):
         )
 
     def turn_events(
-        self, turn_id: str, *, after_seq: int = 0, poll_interval: float = 0.5
+        self,
+        turn_id: str,
+        *,
+        after_seq: int = 0,
+        poll_interval: float = 0.5,
+        timeout: float | None = None,
     ) -> AsyncIterator[AgentTurnEvent]:
         """Async-iterate the events of ``turn_id`` as they arrive (see AgentManager)."""
         plan = _follow(
@@ -558,7 +570,7 @@ class AsyncAgentManager(_AgentManagerCalls, _AioClient):
             after_seq=after_seq,
             events=True,
             poll_interval=poll_interval,
-            timeout=None,
+            timeout=timeout,
         )
         return _adrive(self, plan)
 
