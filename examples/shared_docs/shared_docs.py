@@ -6,7 +6,9 @@
 * ``readable`` lists the documents the caller may read, walking every page of the search;
 * ``digest`` calls ``read`` through the host's plugin invoker, once per document, with the
   caller's invocation token (the host checks the caller again for each call), and
-  ``digest_async`` does the same from an ``async def`` handler, concurrently.
+  ``digest_async`` does the same from an ``async def`` handler, concurrently;
+* ``digest_later`` starts a workflow run of ``digest`` through the host's workflow manager;
+  the run acts for the caller, so it reads what the caller may read.
 
 The plugin calls itself by the name the host configured for it, so it runs unchanged under
 ``gestalt dev`` and ``gestalt.testing``, whose local invoker routes that name to it.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gestalt import AsyncPluginInvoker, Error, Model, Plugin, Request
+from gestalt import AsyncPluginInvoker, Error, Model, Plugin, Request, plugin_target
 
 plugin = Plugin("shared_docs")
 DOCS = {"1": "Quarterly plan", "2": "Team roster", "3": "Launch notes"}
@@ -119,3 +121,13 @@ async def digest_async(params: DigestInput, request: Request) -> dict[str, str]:
         doc: result.raise_for_status().decode(Doc).text
         for doc, result in zip(docs, results, strict=True)
     }
+
+
+@plugin.operation
+def digest_later(params: DigestInput, request: Request) -> dict[str, str]:
+    """Start a workflow run that collects the documents; answers the run's id at once."""
+    caller(request)
+    target = plugin_target(CONFIGURED["name"], "digest", {"docs": params.docs})
+    with request.workflow_manager(idempotency_key=request.idempotency_key) as workflows:
+        started = workflows.start_run("local", target)
+    return {"run": started.run.id if started.run else ""}

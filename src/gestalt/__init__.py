@@ -20,6 +20,9 @@ del extend_path
 from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
+    from gestalt._authoring.agents import (
+        AgentProvider as AgentProvider,
+    )
     from gestalt._authoring.implicit import (
         http_subject as http_subject,
     )
@@ -145,6 +148,21 @@ if TYPE_CHECKING:
     )
     from gestalt._authoring.request import (
         http_subject_error as http_subject_error,
+    )
+    from gestalt._authoring.workflows import (
+        WorkflowProvider as WorkflowProvider,
+    )
+    from gestalt._clients.agents import (
+        AgentHost as AgentHost,
+    )
+    from gestalt._clients.agents import (
+        AgentManager as AgentManager,
+    )
+    from gestalt._clients.agents import (
+        AsyncAgentHost as AsyncAgentHost,
+    )
+    from gestalt._clients.agents import (
+        AsyncAgentManager as AsyncAgentManager,
     )
     from gestalt._clients.authorization import (
         AsyncAuthorizationClient as AsyncAuthorizationClient,
@@ -327,6 +345,18 @@ if TYPE_CHECKING:
         WriteOptions as WriteOptions,
     )
     from gestalt._clients.transport import (
+        ENV_AGENT_HOST_SOCKET as ENV_AGENT_HOST_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_AGENT_HOST_SOCKET_TOKEN as ENV_AGENT_HOST_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        ENV_AGENT_MANAGER_SOCKET as ENV_AGENT_MANAGER_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_AGENT_MANAGER_SOCKET_TOKEN as ENV_AGENT_MANAGER_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
         ENV_AUTHORIZATION_SOCKET as ENV_AUTHORIZATION_SOCKET,
     )
     from gestalt._clients.transport import (
@@ -363,6 +393,18 @@ if TYPE_CHECKING:
         ENV_S3_SOCKET_TOKEN as ENV_S3_SOCKET_TOKEN,
     )
     from gestalt._clients.transport import (
+        ENV_WORKFLOW_HOST_SOCKET as ENV_WORKFLOW_HOST_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_WORKFLOW_HOST_SOCKET_TOKEN as ENV_WORKFLOW_HOST_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
+        ENV_WORKFLOW_MANAGER_SOCKET as ENV_WORKFLOW_MANAGER_SOCKET,
+    )
+    from gestalt._clients.transport import (
+        ENV_WORKFLOW_MANAGER_SOCKET_TOKEN as ENV_WORKFLOW_MANAGER_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import (
         cache_socket_env as cache_socket_env,
     )
     from gestalt._clients.transport import (
@@ -379,6 +421,27 @@ if TYPE_CHECKING:
     )
     from gestalt._clients.transport import (
         s3_socket_token_env as s3_socket_token_env,
+    )
+    from gestalt._clients.workflows import (
+        AsyncWorkflowHost as AsyncWorkflowHost,
+    )
+    from gestalt._clients.workflows import (
+        AsyncWorkflowManager as AsyncWorkflowManager,
+    )
+    from gestalt._clients.workflows import (
+        WorkflowContext as WorkflowContext,
+    )
+    from gestalt._clients.workflows import (
+        WorkflowHost as WorkflowHost,
+    )
+    from gestalt._clients.workflows import (
+        WorkflowManager as WorkflowManager,
+    )
+    from gestalt._clients.workflows import (
+        agent_target as agent_target,
+    )
+    from gestalt._clients.workflows import (
+        plugin_target as plugin_target,
     )
     from gestalt.gen.v1.authentication_pb2 import (
         AuthenticatedUser as AuthenticatedUser,

@@ -1,4 +1,4 @@
-"""The shared-docs example: authorization checks and plugin-to-plugin calls, both modes.
+"""The shared-docs example: authorization checks, plugin-to-plugin calls and a workflow run.
 
 The harness runs the local authorization store (seeded here through
 ``harness.services.authorization``) and the local plugin invoker, which routes the
@@ -7,8 +7,11 @@ provider's configured name back to the provider itself.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from gestalt.gen.v1.workflow_mirrors import WorkflowRunStatus
 from gestalt.local import AuthorizationService
 from gestalt.testing import ProviderHarness
 from tests.examples.conftest import StartExample
@@ -73,3 +76,17 @@ def test_digest_async_runs_the_calls_concurrently(docs: ProviderHarness) -> None
     result = docs.invoke("digest_async", {"docs": ["1", "2"]}, context=ADA)
     assert result.body == {"1": "Quarterly plan", "2": "Team roster"}
     assert docs.invoke("digest_async", {"docs": ["1", "3"]}, context=ADA).status == 500
+
+
+def test_digest_later_runs_a_workflow_acting_for_the_caller(docs: ProviderHarness) -> None:
+    started = docs.invoke("digest_later", {"docs": ["1", "3"]}, context=ADA)
+    assert started.ok, started.error
+    assert isinstance(started.body, dict)
+    assert docs.services is not None and docs.services.workflows is not None
+    run = docs.services.workflows.wait_for_run(str(started.body["run"]), timeout=30)
+    assert run.status is WorkflowRunStatus.SUCCEEDED, run.status_message
+    assert json.loads(run.result_body) == {
+        "texts": {"1": "Quarterly plan"},
+        "refused": {"3": 403},
+    }
+    assert docs.invoke("digest_later", {"docs": ["1"]}).status == 401

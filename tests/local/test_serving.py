@@ -427,6 +427,8 @@ def test_local_services_start_serve_and_stop(tmp_path: Path) -> None:
             "GESTALT_PLUGIN_INVOKER_SOCKET",
             "GESTALT_AUTHORIZATION_SOCKET",
             "GESTALT_RUNTIME_LOG_SOCKET",
+            "GESTALT_AGENT_MANAGER_SOCKET",
+            "GESTALT_WORKFLOW_MANAGER_SOCKET",
         ]
         assert set(env) == {*stores, *calls}
         assert all(Path(env[var]).is_socket() for var in calls)
@@ -441,6 +443,7 @@ def test_local_services_start_serve_and_stop(tmp_path: Path) -> None:
         None,
         None,
     )
+    assert (services.agents, services.workflows) == (None, None)
     assert not run_dir.exists()
     assert (tmp_path / "data" / "indexeddb.sqlite3").exists()  # data outlives the services
     assert services.s3_http_base_url == ""

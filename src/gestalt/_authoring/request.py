@@ -21,7 +21,9 @@ from gestalt._authoring.response import Response as Response
 
 if TYPE_CHECKING:
     from gestalt._authoring.invoker import PluginInvoker
+    from gestalt._clients.agents import AgentManager, AsyncAgentManager
     from gestalt._clients.authorization import AuthorizationClient
+    from gestalt._clients.workflows import AsyncWorkflowManager, WorkflowContext, WorkflowManager
 
 
 def reason_phrase(status: int) -> str:
@@ -99,6 +101,47 @@ class Request:
         from gestalt._clients.authorization import Authorization
 
         return Authorization()
+
+    # -- agents and workflows, on behalf of this call --------------------------------------
+
+    @property
+    def workflow_context(self) -> WorkflowContext | None:
+        """The typed view of :attr:`workflow`; None when the call is not part of a run."""
+        from gestalt._clients.workflows import workflow_context
+
+        return workflow_context(self.workflow)
+
+    def agent_manager(self, *, timeout: float | None = None) -> AgentManager:
+        """An :class:`AgentManager` acting for this call (its invocation token)."""
+        from gestalt._clients.agents import AgentManager
+
+        return AgentManager(self.invocation_token, timeout=timeout)
+
+    def async_agent_manager(self, *, timeout: float | None = None) -> AsyncAgentManager:
+        """An :class:`AsyncAgentManager` acting for this call (its invocation token)."""
+        from gestalt._clients.agents import AsyncAgentManager
+
+        return AsyncAgentManager(self.invocation_token, timeout=timeout)
+
+    def workflow_manager(
+        self, *, idempotency_key: str = "", timeout: float | None = None
+    ) -> WorkflowManager:
+        """A :class:`WorkflowManager` acting for this call (its invocation token)."""
+        from gestalt._clients.workflows import WorkflowManager
+
+        return WorkflowManager(
+            self.invocation_token, idempotency_key=idempotency_key, timeout=timeout
+        )
+
+    def async_workflow_manager(
+        self, *, idempotency_key: str = "", timeout: float | None = None
+    ) -> AsyncWorkflowManager:
+        """An :class:`AsyncWorkflowManager` acting for this call (its invocation token)."""
+        from gestalt._clients.workflows import AsyncWorkflowManager
+
+        return AsyncWorkflowManager(
+            self.invocation_token, idempotency_key=idempotency_key, timeout=timeout
+        )
 
 
 class Error(Exception):

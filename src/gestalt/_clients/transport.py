@@ -64,9 +64,15 @@ from gestalt._clients.errors import HostServiceConfigError, InvalidTargetError
 from gestalt.gen.support import ErrorMapper, Metadata
 
 __all__ = [
+    "AGENT_HOST",
+    "AGENT_MANAGER",
     "AUTHORIZATION",
     "CACHE",
     "CHANNEL_OPTIONS",
+    "ENV_AGENT_HOST_SOCKET",
+    "ENV_AGENT_HOST_SOCKET_TOKEN",
+    "ENV_AGENT_MANAGER_SOCKET",
+    "ENV_AGENT_MANAGER_SOCKET_TOKEN",
     "ENV_AUTHORIZATION_SOCKET",
     "ENV_AUTHORIZATION_SOCKET_TOKEN",
     "ENV_CACHE_SOCKET",
@@ -79,12 +85,18 @@ __all__ = [
     "ENV_RUNTIME_LOG_SOCKET_TOKEN",
     "ENV_S3_SOCKET",
     "ENV_S3_SOCKET_TOKEN",
+    "ENV_WORKFLOW_HOST_SOCKET",
+    "ENV_WORKFLOW_HOST_SOCKET_TOKEN",
+    "ENV_WORKFLOW_MANAGER_SOCKET",
+    "ENV_WORKFLOW_MANAGER_SOCKET_TOKEN",
     "INDEXEDDB",
     "MAX_MESSAGE_BYTES",
     "PLUGIN_INVOKER",
     "RELAY_TOKEN_HEADER",
     "RUNTIME_LOG",
     "S3",
+    "WORKFLOW_HOST",
+    "WORKFLOW_MANAGER",
     "AioConnection",
     "CallOptions",
     "Endpoint",
@@ -129,6 +141,14 @@ ENV_AUTHORIZATION_SOCKET = "GESTALT_AUTHORIZATION_SOCKET"
 ENV_AUTHORIZATION_SOCKET_TOKEN = "GESTALT_AUTHORIZATION_SOCKET_TOKEN"
 ENV_RUNTIME_LOG_SOCKET = "GESTALT_RUNTIME_LOG_SOCKET"
 ENV_RUNTIME_LOG_SOCKET_TOKEN = "GESTALT_RUNTIME_LOG_SOCKET_TOKEN"
+ENV_AGENT_HOST_SOCKET = "GESTALT_AGENT_HOST_SOCKET"
+ENV_AGENT_HOST_SOCKET_TOKEN = "GESTALT_AGENT_HOST_SOCKET_TOKEN"
+ENV_AGENT_MANAGER_SOCKET = "GESTALT_AGENT_MANAGER_SOCKET"
+ENV_AGENT_MANAGER_SOCKET_TOKEN = "GESTALT_AGENT_MANAGER_SOCKET_TOKEN"
+ENV_WORKFLOW_HOST_SOCKET = "GESTALT_WORKFLOW_HOST_SOCKET"
+ENV_WORKFLOW_HOST_SOCKET_TOKEN = "GESTALT_WORKFLOW_HOST_SOCKET_TOKEN"
+ENV_WORKFLOW_MANAGER_SOCKET = "GESTALT_WORKFLOW_MANAGER_SOCKET"
+ENV_WORKFLOW_MANAGER_SOCKET_TOKEN = "GESTALT_WORKFLOW_MANAGER_SOCKET_TOKEN"
 
 logger = logging.getLogger("gestalt.transport")
 
@@ -259,6 +279,14 @@ PLUGIN_INVOKER = HostService("plugin invoker", ENV_PLUGIN_INVOKER_SOCKET)
 AUTHORIZATION = HostService("authorization", ENV_AUTHORIZATION_SOCKET)
 #: The plugin runtime log host (``GESTALT_RUNTIME_LOG_SOCKET``), called by runtime providers.
 RUNTIME_LOG = HostService("runtime log", ENV_RUNTIME_LOG_SOCKET)
+#: The AgentHost service an agent provider calls during a turn.
+AGENT_HOST = HostService("agent host", ENV_AGENT_HOST_SOCKET)
+#: The AgentManagerHost service (sessions and turns through the host).
+AGENT_MANAGER = HostService("agent manager", ENV_AGENT_MANAGER_SOCKET)
+#: The WorkflowHost service a workflow provider calls to execute run targets.
+WORKFLOW_HOST = HostService("workflow host", ENV_WORKFLOW_HOST_SOCKET)
+#: The WorkflowManagerHost service (runs, schedules, triggers and events through the host).
+WORKFLOW_MANAGER = HostService("workflow manager", ENV_WORKFLOW_MANAGER_SOCKET)
 
 
 def cache_socket_env(name: str | None = None) -> str:

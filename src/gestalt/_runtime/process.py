@@ -365,13 +365,40 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
             ),
         }
         add, methods = raw[kind]
-        add(raw_methods(target, methods), server)
+        typed = _typed_kinds().get(kind)
+        if typed is not None and isinstance(target, typed[0]):
+            from gestalt._runtime.typed import typed_methods
+
+            base, service, mirrors = typed
+            add(typed_methods(target, base, service, methods, mirrors, kind.value), server)
+        else:
+            add(raw_methods(target, methods), server)
     close = getattr(target, "close", None)
     return close if callable(close) else _nothing
 
 
 def _nothing() -> None:
     return None
+
+
+def _typed_kinds() -> dict[ProviderKind, tuple[type, Any, types.ModuleType]]:
+    """Kinds whose base class takes mirrors: base class, service descriptor, mirrors module."""
+    from gestalt._authoring.agents import AgentProvider
+    from gestalt._authoring.workflows import WorkflowProvider
+    from gestalt.gen.v1 import agent_mirrors, agent_pb2, workflow_mirrors, workflow_pb2
+
+    return {
+        ProviderKind.AGENT: (
+            AgentProvider,
+            agent_pb2.DESCRIPTOR.services_by_name["AgentProvider"],
+            agent_mirrors,
+        ),
+        ProviderKind.WORKFLOW: (
+            WorkflowProvider,
+            workflow_pb2.DESCRIPTOR.services_by_name["WorkflowProvider"],
+            workflow_mirrors,
+        ),
+    }
 
 
 def raw_methods(provider: Any, methods: Any) -> types.SimpleNamespace:

@@ -2,8 +2,9 @@
 
 They serve the same ``gestalt.provider.v1`` services the Gestalt host offers, over a unix
 socket, so clients and providers can run and be tested without the Go host. Storage is real:
-memory for the cache, SQLite for IndexedDB, a directory for S3. ``LocalServices`` runs all
-three at once, as ``gestalt dev`` does. Every ``serve_*`` function takes the same address
+memory for the cache, SQLite for IndexedDB, a directory for S3; the agent and workflow
+managers keep sessions, turns, runs, schedules and triggers in memory. ``LocalServices`` runs
+them all at once, as ``gestalt dev`` does. Every ``serve_*`` function takes the same address
 forms (socket path, ``unix://``, ``tcp://host:port``) and an optional ``relay_token`` and
 returns a :class:`LocalServer` handle (``target``, ``socket_path``, ``service``, ``stop``).
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gestalt.local._services import LocalServices
     from gestalt.local._serving import AsyncLocalServer, LocalServer
+    from gestalt.local.agents import AgentManagerService, LocalTurn, serve_agent_manager
     from gestalt.local.authorization import AuthorizationService, serve_authorization
     from gestalt.local.cache import (
         AsyncCacheServer,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from gestalt.local.invoker import Grant, PluginInvokerService, serve_plugin_invoker
     from gestalt.local.runtime_logs import RuntimeLogServer, RuntimeLogService, serve_runtime_logs
     from gestalt.local.s3 import S3Service, S3ServiceHandle, serve_s3
+    from gestalt.local.workflows import WorkflowManagerService, serve_workflow_manager
 
 _EXPORTS = {
     "AsyncLocalServer": "gestalt.local._serving",
@@ -56,9 +59,15 @@ _EXPORTS = {
     "Grant": "gestalt.local.invoker",
     "PluginInvokerService": "gestalt.local.invoker",
     "serve_plugin_invoker": "gestalt.local.invoker",
+    "AgentManagerService": "gestalt.local.agents",
+    "LocalTurn": "gestalt.local.agents",
+    "serve_agent_manager": "gestalt.local.agents",
+    "WorkflowManagerService": "gestalt.local.workflows",
+    "serve_workflow_manager": "gestalt.local.workflows",
 }
 
 __all__ = [
+    "AgentManagerService",
     "AsyncCacheServer",
     "AsyncLocalServer",
     "AuthorizationService",
@@ -69,11 +78,14 @@ __all__ = [
     "IndexedDBService",
     "LocalServer",
     "LocalServices",
+    "LocalTurn",
     "PluginInvokerService",
     "RuntimeLogServer",
     "RuntimeLogService",
     "S3Service",
     "S3ServiceHandle",
+    "WorkflowManagerService",
+    "serve_agent_manager",
     "serve_authorization",
     "serve_cache",
     "serve_cache_async",
@@ -81,6 +93,7 @@ __all__ = [
     "serve_plugin_invoker",
     "serve_runtime_logs",
     "serve_s3",
+    "serve_workflow_manager",
 ]
 
 

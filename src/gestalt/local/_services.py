@@ -12,12 +12,14 @@ from gestalt.local._files import private_dir
 
 if TYPE_CHECKING:
     from gestalt.local._serving import LocalServer
+    from gestalt.local.agents import AgentManagerService
     from gestalt.local.authorization import AuthorizationService
     from gestalt.local.cache import CacheServer, CacheService
     from gestalt.local.indexeddb import IndexedDBServer
     from gestalt.local.invoker import PluginInvokerService
     from gestalt.local.runtime_logs import RuntimeLogService
     from gestalt.local.s3 import S3ServiceHandle
+    from gestalt.local.workflows import WorkflowManagerService
 
 
 class LocalServices:
@@ -28,7 +30,11 @@ class LocalServices:
     ``plugin_invoker`` (calls routed to the providers named with its ``route()``) and
     ``authorization`` (a relationship store a test seeds with its ``write()``) are the service
     objects themselves, in memory too, ready once :meth:`start` returned; so is
-    ``runtime_logs``, the log host of plugin runtime providers (entries kept in memory).
+    ``runtime_logs``, the log host of plugin runtime providers (entries kept in memory), and
+    so are ``agents`` (the agent manager, answering turns with its responder) and
+    ``workflows`` (the workflow manager, with its runs, schedules, triggers and events; its
+    runs call the routed providers through the plugin invoker, acting for whoever started
+    them).
     Without ``data_dir`` the data goes to a temporary directory removed by :meth:`stop`.
     :meth:`start` returns the environment variables a provider needs to find the services,
     exactly as the host sets them.
@@ -46,6 +52,8 @@ class LocalServices:
         self.plugin_invoker: PluginInvokerService | None = None
         self.authorization: AuthorizationService | None = None
         self.runtime_logs: RuntimeLogService | None = None
+        self.agents: AgentManagerService | None = None
+        self.workflows: WorkflowManagerService | None = None
         self._more: list[LocalServer[Any]] = []
 
     def start(self) -> dict[str, str]:
@@ -80,6 +88,24 @@ class LocalServices:
         logs = serve_runtime_logs(self.run_dir / "host-runtime-log.sock")
         self._more.append(logs)
         self.runtime_logs = logs.service
+        self._start_managers()
+
+    def _start_managers(self) -> None:
+        from gestalt.local.agents import serve_agent_manager
+        from gestalt.local.workflows import (
+            WorkflowManagerService,
+            invoker_executor,
+            serve_workflow_manager,
+        )
+
+        agents = serve_agent_manager(self.run_dir / "host-agents.sock")
+        self._more.append(agents)
+        execute = invoker_executor(str(self.run_dir / "host-plugin-invoker.sock"))
+        workflows = serve_workflow_manager(
+            self.run_dir / "host-workflows.sock", service=WorkflowManagerService(execute)
+        )
+        self._more.append(workflows)
+        self.agents, self.workflows = agents.service, workflows.service
 
     def env(self) -> dict[str, str]:
         """The provider environment variables of the running services."""
@@ -90,6 +116,8 @@ class LocalServices:
             "GESTALT_PLUGIN_INVOKER_SOCKET": str(self.run_dir / "host-plugin-invoker.sock"),
             "GESTALT_AUTHORIZATION_SOCKET": str(self.run_dir / "host-authorization.sock"),
             "GESTALT_RUNTIME_LOG_SOCKET": str(self.run_dir / "host-runtime-log.sock"),
+            "GESTALT_AGENT_MANAGER_SOCKET": str(self.run_dir / "host-agents.sock"),
+            "GESTALT_WORKFLOW_MANAGER_SOCKET": str(self.run_dir / "host-workflows.sock"),
         }
 
     @property
@@ -102,6 +130,7 @@ class LocalServices:
         servers = (self.cache, self.indexeddb, self.s3, *self._more)
         self.cache = self.indexeddb = self.s3 = None
         self.plugin_invoker = self.authorization = self.runtime_logs = None
+        self.agents = self.workflows = None
         self._more = []
         with contextlib.ExitStack() as cleanup:  # every step runs even if one fails
             if self._temp_data:

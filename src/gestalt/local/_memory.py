@@ -1,0 +1,60 @@
+"""What the in-memory host services (agent and workflow managers) share.
+
+:class:`_MemoryHost` holds the lock, the id counter and the invocation tokens seen;
+:func:`now` stamps records; :func:`copy` gives a caller a message it may keep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from typing import TypeVar
+
+import grpc
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+
+__all__ = ["copy", "now"]
+
+K = TypeVar("K")
+T = TypeVar("T", bound=Message)
+
+
+def now() -> timestamp_pb2.Timestamp:
+    """The current time as a protobuf timestamp."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+def copy(message: T) -> T:
+    """A deep copy of ``message``."""
+    duplicate = type(message)()
+    duplicate.CopyFrom(message)
+    return duplicate
+
+
+class _MemoryHost:
+    """Base of the in-memory host services: a condition lock, ids, and tokens seen."""
+
+    def __init__(self) -> None:
+        #: Every invocation token that reached the service, in order.
+        self.invocation_tokens: list[str] = []
+        self._lock = threading.Condition()
+        self._ids = itertools.count(1)
+
+    def _seen(self, token: str) -> None:
+        with self._lock:
+            self.invocation_tokens.append(token)
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
+
+    @staticmethod
+    def _found(table: dict[str, K], key: str, what: str, context: grpc.ServicerContext) -> K:
+        """``table[key]``, or the call ends ``NOT_FOUND`` naming ``what``."""
+        item = table.get(key)
+        if item is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{what} {key!r} not found")
+        return item

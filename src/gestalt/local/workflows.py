@@ -1,0 +1,563 @@
+"""An embedded, in-memory workflow manager: runs, signals, schedules, triggers and events.
+
+:class:`WorkflowManagerService` implements ``gestalt.provider.v1.WorkflowManagerHost`` as a
+provider sees the host's:
+
+* ``StartRun`` stores a ``PENDING`` run under the named workflow provider (the same run again
+  for a repeated idempotency key) and hands it to the ``executor``, if the service has one,
+  in a thread of its own, with the invocation token of the call that started it (a
+  schedule's or trigger's runs get the token of the call that created it): the run is
+  ``RUNNING`` meanwhile, then ``SUCCEEDED`` with the executor's body when its status is below
+  400, else ``FAILED``; an exception fails the run with its message. Without an executor
+  runs stay pending, for a test to look at (or to run with
+  :meth:`~WorkflowManagerService.run_now`).
+* ``SignalRun`` appends a signal (sequence numbers from 1) to a run that has not finished;
+  ``SignalOrStartRun`` does so to the live run of the workflow key, starting one first when
+  there is none.
+* Schedules and event triggers are stored with their target, match and paused flag;
+  ``Update*`` replaces them, ``Pause*``/``Resume*`` flip the flag, ``Delete*`` removes them.
+  Schedules do not fire on their own here; :meth:`~WorkflowManagerService.fire_schedule`
+  starts the run a schedule would start.
+* ``PublishEvent`` records the event (an id and time are filled in when missing) and starts a
+  run for every trigger that is not paused and whose non-empty match fields all equal the
+  event's.
+
+Unknown ids are ``NOT_FOUND``; missing required fields and a cron expression that is not five
+or six fields are ``INVALID_ARGUMENT``. Invocation tokens that reached the service are kept in
+``invocation_tokens``. :func:`serve_workflow_manager` serves it on a socket.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+
+import grpc
+from google.protobuf import empty_pb2
+
+from gestalt.gen.v1 import workflow_pb2 as W
+from gestalt.gen.v1.workflow_mirrors import BoundWorkflowRun
+from gestalt.gen.v1.workflow_servicers import add_workflow_manager_host_to_server
+from gestalt.local._memory import _MemoryHost, copy, now
+from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
+
+__all__ = ["Executor", "WorkflowManagerService", "invoker_executor", "serve_workflow_manager"]
+
+#: Executes a run's target, given the run and the invocation token of the call that started
+#: it (or created its schedule or trigger): returns an HTTP-style status and a body.
+Executor = Callable[[BoundWorkflowRun, str], "tuple[int, str]"]
+
+_FINISHED = (
+    W.WORKFLOW_RUN_STATUS_SUCCEEDED,
+    W.WORKFLOW_RUN_STATUS_FAILED,
+    W.WORKFLOW_RUN_STATUS_CANCELED,
+)
+
+
+class _Run:
+    """A run with the provider holding it and the signals it received."""
+
+    __slots__ = ("provider", "run", "signals", "token")
+
+    def __init__(self, provider: str, run: W.BoundWorkflowRun, token: str) -> None:
+        self.provider = provider
+        self.run = run
+        self.token = token
+        self.signals: list[W.WorkflowSignal] = []
+
+
+class WorkflowManagerService(_MemoryHost):
+    """In-memory ``WorkflowManagerHost``; see the module docstring for its behaviour."""
+
+    def __init__(self, executor: Executor | None = None) -> None:
+        super().__init__()
+        self.executor = executor
+        self.events: list[W.WorkflowEvent] = []
+        self._runs: dict[str, _Run] = {}
+        # (kind, provider or "", idempotency key) -> id; (provider, workflow key) -> run id
+        self._keys: dict[tuple[str, str, str], str] = {}
+        self._workflow_keys: dict[tuple[str, str], str] = {}
+        # schedule or trigger id -> invocation token of the call that created it
+        self._creators: dict[str, str] = {}
+        self._schedules: dict[str, W.ManagedWorkflowSchedule] = {}
+        self._triggers: dict[str, W.ManagedWorkflowEventTrigger] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _need(context: grpc.ServicerContext, **fields: object) -> None:
+        for name, value in fields.items():
+            if not value:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name} is required")
+
+    @staticmethod
+    def _cron(cron: str, context: grpc.ServicerContext) -> None:
+        if len(cron.split()) not in (5, 6):
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"cron expression {cron!r} must have five or six fields",
+            )
+
+    def _start(
+        self,
+        provider: str,
+        target: W.BoundWorkflowTarget,
+        trigger: W.WorkflowRunTrigger,
+        token: str,
+        *,
+        workflow_key: str = "",
+        idempotency_key: str = "",
+    ) -> _Run:
+        """Store a new pending run (or the one of a repeated idempotency key) and start it."""
+        with self._lock:
+            key = ("run", provider, idempotency_key)
+            if idempotency_key and key in self._keys:
+                return self._runs[self._keys[key]]
+            run = W.BoundWorkflowRun(
+                id=self._new_id("run"),
+                status=W.WORKFLOW_RUN_STATUS_PENDING,
+                target=target,
+                trigger=trigger,
+                created_at=now(),
+                workflow_key=workflow_key,
+            )
+            record = self._runs[run.id] = _Run(provider, run, token)
+            if idempotency_key:
+                self._keys[key] = run.id
+            if workflow_key:
+                self._workflow_keys[provider, workflow_key] = run.id
+        if self.executor is not None:
+            threading.Thread(
+                target=self.run_now, args=(run.id,), name="gestalt-workflow-run", daemon=True
+            ).start()
+        return record
+
+    def run_now(self, run_id: str, executor: Executor | None = None) -> BoundWorkflowRun:
+        """Execute a pending run in this thread with ``executor`` (else the service's)."""
+        execute = executor or self.executor
+        if execute is None:
+            raise ValueError("no executor to run the workflow with")
+        with self._lock:
+            run, token = self._runs[run_id].run, self._runs[run_id].token
+            if run.status != W.WORKFLOW_RUN_STATUS_PENDING:
+                raise ValueError(f"run {run_id} is not pending")
+            run.status = W.WORKFLOW_RUN_STATUS_RUNNING
+            run.started_at.CopyFrom(now())
+            snapshot = BoundWorkflowRun.from_pb(run)
+        try:
+            status, body = execute(snapshot, token)
+            outcome = (
+                W.WORKFLOW_RUN_STATUS_SUCCEEDED if status < 400 else W.WORKFLOW_RUN_STATUS_FAILED
+            )
+            message = "" if status < 400 else f"target answered status {status}"
+        except Exception as exc:  # the run fails with the reason; the service stays up
+            outcome, body, message = (
+                W.WORKFLOW_RUN_STATUS_FAILED,
+                "",
+                str(exc) or type(exc).__name__,
+            )
+        with self._lock:
+            if run.status == W.WORKFLOW_RUN_STATUS_RUNNING:
+                run.status, run.result_body, run.status_message = outcome, body, message
+                run.completed_at.CopyFrom(now())
+                self._lock.notify_all()
+            return BoundWorkflowRun.from_pb(run)
+
+    def _signal(
+        self, record: _Run, signal: W.WorkflowSignal, started: bool
+    ) -> W.ManagedWorkflowRunSignal:
+        with self._lock:
+            stored = copy(signal)
+            stored.id = stored.id or self._new_id("signal")
+            stored.sequence = len(record.signals) + 1
+            stored.created_at.CopyFrom(now())
+            record.signals.append(stored)
+            return W.ManagedWorkflowRunSignal(
+                provider_name=record.provider,
+                run=record.run,
+                signal=stored,
+                started_run=started,
+                workflow_key=record.run.workflow_key,
+            )
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(
+        self, request: W.WorkflowManagerStartRunRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowRun:
+        """Start a run of the request's target."""
+        self._seen(request.invocation_token)
+        self._need(context, provider_name=request.provider_name, target=request.HasField("target"))
+        trigger = W.WorkflowRunTrigger(manual=W.WorkflowManualTrigger())
+        record = self._start(
+            request.provider_name,
+            request.target,
+            trigger,
+            request.invocation_token,
+            workflow_key=request.workflow_key,
+            idempotency_key=request.idempotency_key,
+        )
+        with self._lock:
+            return W.ManagedWorkflowRun(provider_name=record.provider, run=record.run)
+
+    def signal_run(
+        self, request: W.WorkflowManagerSignalRunRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowRunSignal:
+        """Deliver a signal to a run that has not finished."""
+        self._seen(request.invocation_token)
+        with self._lock:
+            record = self._found(self._runs, request.run_id, "workflow run", context)
+            if record.run.status in _FINISHED:
+                context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"workflow run {request.run_id!r} has finished",
+                )
+        return self._signal(record, request.signal, False)
+
+    def signal_or_start_run(
+        self, request: W.WorkflowManagerSignalOrStartRunRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowRunSignal:
+        """Signal the live run of the workflow key, starting one first if there is none."""
+        self._seen(request.invocation_token)
+        self._need(
+            context,
+            provider_name=request.provider_name,
+            workflow_key=request.workflow_key,
+        )
+        with self._lock:
+            run_id = self._workflow_keys.get((request.provider_name, request.workflow_key))
+            record = None if run_id is None else self._runs[run_id]
+            live = record is not None and record.run.status not in _FINISHED
+        if record is None or not live:
+            self._need(context, target=request.HasField("target"))
+            record = self._start(
+                request.provider_name,
+                request.target,
+                W.WorkflowRunTrigger(manual=W.WorkflowManualTrigger()),
+                request.invocation_token,
+                workflow_key=request.workflow_key,
+                idempotency_key=request.idempotency_key,
+            )
+        return self._signal(record, request.signal, not live)
+
+    # -- schedules -----------------------------------------------------------------------
+
+    def create_schedule(
+        self, request: W.WorkflowManagerCreateScheduleRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowSchedule:
+        """Store a new schedule."""
+        self._seen(request.invocation_token)
+        self._need(context, provider_name=request.provider_name, target=request.HasField("target"))
+        self._cron(request.cron, context)
+        with self._lock:
+            key = ("schedule", "", request.idempotency_key)
+            if request.idempotency_key and key in self._keys:
+                return self._schedules[self._keys[key]]
+            stamp = now()
+            schedule = W.BoundWorkflowSchedule(
+                id=self._new_id("schedule"),
+                cron=request.cron,
+                timezone=request.timezone,
+                target=request.target,
+                paused=request.paused,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            managed = W.ManagedWorkflowSchedule(
+                provider_name=request.provider_name, schedule=schedule
+            )
+            self._schedules[schedule.id] = managed
+            self._creators[schedule.id] = request.invocation_token
+            if request.idempotency_key:
+                self._keys[key] = schedule.id
+            return managed
+
+    def get_schedule(
+        self, request: W.WorkflowManagerGetScheduleRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowSchedule:
+        """Return one schedule."""
+        self._seen(request.invocation_token)
+        with self._lock:
+            return self._found(self._schedules, request.schedule_id, "schedule", context)
+
+    def update_schedule(
+        self, request: W.WorkflowManagerUpdateScheduleRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowSchedule:
+        """Replace a schedule's cron, time zone, target and paused flag."""
+        self._seen(request.invocation_token)
+        self._cron(request.cron, context)
+        with self._lock:
+            managed = self._found(self._schedules, request.schedule_id, "schedule", context)
+            schedule = managed.schedule
+            schedule.cron, schedule.timezone = request.cron, request.timezone
+            schedule.target.CopyFrom(request.target)
+            schedule.paused = request.paused
+            schedule.updated_at.CopyFrom(now())
+            if request.provider_name:
+                managed.provider_name = request.provider_name
+            return managed
+
+    def delete_schedule(
+        self, request: W.WorkflowManagerDeleteScheduleRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        """Remove a schedule."""
+        self._seen(request.invocation_token)
+        with self._lock:
+            self._found(self._schedules, request.schedule_id, "schedule", context)
+            del self._schedules[request.schedule_id]
+        return empty_pb2.Empty()
+
+    def _pause_schedule(
+        self, schedule_id: str, paused: bool, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowSchedule:
+        with self._lock:
+            managed = self._found(self._schedules, schedule_id, "schedule", context)
+            managed.schedule.paused = paused
+            managed.schedule.updated_at.CopyFrom(now())
+            return managed
+
+    def pause_schedule(
+        self, request: W.WorkflowManagerPauseScheduleRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowSchedule:
+        """Pause a schedule."""
+        self._seen(request.invocation_token)
+        return self._pause_schedule(request.schedule_id, True, context)
+
+    def resume_schedule(
+        self, request: W.WorkflowManagerResumeScheduleRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowSchedule:
+        """Resume a paused schedule."""
+        self._seen(request.invocation_token)
+        return self._pause_schedule(request.schedule_id, False, context)
+
+    def fire_schedule(self, schedule_id: str) -> BoundWorkflowRun:
+        """Start the run the schedule would start now (a paused schedule starts none)."""
+        with self._lock:
+            managed = self._schedules[schedule_id]
+            if managed.schedule.paused:
+                raise ValueError(f"schedule {schedule_id} is paused")
+            trigger = W.WorkflowRunTrigger(
+                schedule=W.WorkflowScheduleTrigger(schedule_id=schedule_id, scheduled_for=now())
+            )
+        token = self._creators.get(schedule_id, "")
+        record = self._start(managed.provider_name, managed.schedule.target, trigger, token)
+        with self._lock:
+            return BoundWorkflowRun.from_pb(record.run)
+
+    # -- event triggers ------------------------------------------------------------------
+
+    def create_event_trigger(
+        self, request: W.WorkflowManagerCreateEventTriggerRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowEventTrigger:
+        """Store a new event trigger."""
+        self._seen(request.invocation_token)
+        self._need(
+            context,
+            provider_name=request.provider_name,
+            target=request.HasField("target"),
+            match=request.match.type or request.match.source or request.match.subject,
+        )
+        with self._lock:
+            key = ("trigger", "", request.idempotency_key)
+            if request.idempotency_key and key in self._keys:
+                return self._triggers[self._keys[key]]
+            stamp = now()
+            trigger = W.BoundWorkflowEventTrigger(
+                id=self._new_id("trigger"),
+                match=request.match,
+                target=request.target,
+                paused=request.paused,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            managed = W.ManagedWorkflowEventTrigger(
+                provider_name=request.provider_name, trigger=trigger
+            )
+            self._triggers[trigger.id] = managed
+            self._creators[trigger.id] = request.invocation_token
+            if request.idempotency_key:
+                self._keys[key] = trigger.id
+            return managed
+
+    def get_event_trigger(
+        self, request: W.WorkflowManagerGetEventTriggerRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowEventTrigger:
+        """Return one event trigger."""
+        self._seen(request.invocation_token)
+        with self._lock:
+            return self._found(self._triggers, request.trigger_id, "event trigger", context)
+
+    def update_event_trigger(
+        self, request: W.WorkflowManagerUpdateEventTriggerRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowEventTrigger:
+        """Replace a trigger's match, target and paused flag."""
+        self._seen(request.invocation_token)
+        with self._lock:
+            managed = self._found(self._triggers, request.trigger_id, "event trigger", context)
+            trigger = managed.trigger
+            trigger.match.CopyFrom(request.match)
+            trigger.target.CopyFrom(request.target)
+            trigger.paused = request.paused
+            trigger.updated_at.CopyFrom(now())
+            if request.provider_name:
+                managed.provider_name = request.provider_name
+            return managed
+
+    def delete_event_trigger(
+        self, request: W.WorkflowManagerDeleteEventTriggerRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        """Remove an event trigger."""
+        self._seen(request.invocation_token)
+        with self._lock:
+            self._found(self._triggers, request.trigger_id, "event trigger", context)
+            del self._triggers[request.trigger_id]
+        return empty_pb2.Empty()
+
+    def _pause_trigger(
+        self, trigger_id: str, paused: bool, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowEventTrigger:
+        with self._lock:
+            managed = self._found(self._triggers, trigger_id, "event trigger", context)
+            managed.trigger.paused = paused
+            managed.trigger.updated_at.CopyFrom(now())
+            return managed
+
+    def pause_event_trigger(
+        self, request: W.WorkflowManagerPauseEventTriggerRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowEventTrigger:
+        """Pause an event trigger."""
+        self._seen(request.invocation_token)
+        return self._pause_trigger(request.trigger_id, True, context)
+
+    def resume_event_trigger(
+        self, request: W.WorkflowManagerResumeEventTriggerRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowEventTrigger:
+        """Resume a paused event trigger."""
+        self._seen(request.invocation_token)
+        return self._pause_trigger(request.trigger_id, False, context)
+
+    def publish_event(
+        self, request: W.WorkflowManagerPublishEventRequest, context: grpc.ServicerContext
+    ) -> W.WorkflowEvent:
+        """Record an event and start a run for each matching trigger that is not paused."""
+        self._seen(request.invocation_token)
+        self._need(context, type=request.event.type)
+        event = copy(request.event)
+        event.id = event.id or self._new_id("event")
+        event.spec_version = event.spec_version or "1.0"
+        if not event.HasField("time"):
+            event.time.CopyFrom(now())
+        with self._lock:
+            self.events.append(event)
+            fired = [
+                (trigger_id, copy(managed))
+                for trigger_id, managed in self._triggers.items()
+                if not managed.trigger.paused and _matches(managed.trigger.match, event)
+            ]
+        for trigger_id, managed in fired:
+            invocation = W.WorkflowEventTriggerInvocation(trigger_id=trigger_id, event=event)
+            self._start(
+                managed.provider_name,
+                managed.trigger.target,
+                W.WorkflowRunTrigger(event=invocation),
+                self._creators.get(trigger_id, ""),
+            )
+        return event
+
+    # -- reading from Python ---------------------------------------------------------------
+
+    def runs(self) -> list[BoundWorkflowRun]:
+        """Every run so far, oldest first."""
+        with self._lock:
+            return [BoundWorkflowRun.from_pb(record.run) for record in self._runs.values()]
+
+    def wait_for_run(self, run_id: str, timeout: float = 10.0) -> BoundWorkflowRun:
+        """Wait until a run has finished and return it; ``TimeoutError`` otherwise."""
+        with self._lock:
+            run = self._runs[run_id].run
+            if not self._lock.wait_for(lambda: run.status in _FINISHED, timeout):
+                raise TimeoutError(f"workflow run {run_id} did not finish in time")
+            return BoundWorkflowRun.from_pb(run)
+
+
+def invoker_executor(target: str, timeout: float = 60.0) -> Executor:
+    """An executor that runs plugin targets through a PluginInvoker service at ``target``.
+
+    A run acts for the call that started it: its invocation token is exchanged for a fresh
+    one (same caller, same grants) and the target is one ``Invoke`` with it, so the run
+    reaches the providers the invoker routes to, as the caller it acts for. A run without
+    a token, or with an agent target, fails.
+    """
+    from gestalt._clients.agents import struct
+    from gestalt._clients.transport import parse_target
+    from gestalt.gen.v1 import plugin_pb2
+    from gestalt.gen.v1.plugin_clients import PluginInvokerClient
+
+    address = parse_target(target, "plugin invoker").grpc_target
+
+    def execute(run: BoundWorkflowRun, token: str) -> tuple[int, str]:
+        plugin = None if run.target is None else run.target.plugin
+        if plugin is None:
+            raise ValueError("the local workflow manager runs plugin targets only")
+        if not token:
+            raise ValueError("the run has no invocation token to act with")
+        channel = grpc.insecure_channel(address)  # runs are few locally: no pool
+        try:
+            invoker = PluginInvokerClient(channel)
+            exchange = plugin_pb2.ExchangeInvocationTokenRequest(parent_invocation_token=token)
+            own = invoker.exchange_invocation_token(exchange, timeout=timeout).invocation_token
+            request = plugin_pb2.PluginInvokeRequest(
+                plugin=plugin.plugin_name,
+                operation=plugin.operation,
+                params=struct("input", plugin.input),
+                connection=plugin.connection,
+                instance=plugin.instance,
+                invocation_token=own,
+                idempotency_key=run.id,
+            )
+            result = invoker.invoke(request, timeout=timeout)
+            return result.status, result.body
+        finally:
+            channel.close()
+
+    return execute
+
+
+def _matches(match: W.WorkflowEventMatch, event: W.WorkflowEvent) -> bool:
+    return all(
+        not wanted or wanted == actual
+        for wanted, actual in (
+            (match.type, event.type),
+            (match.source, event.source),
+            (match.subject, event.subject),
+        )
+    )
+
+
+def serve_workflow_manager(
+    address: str | os.PathLike[str],
+    *,
+    service: WorkflowManagerService | None = None,
+    relay_token: str | None = None,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    max_workers: int = 8,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> LocalServer[WorkflowManagerService]:
+    """Serve a workflow manager on ``address`` (socket path, ``unix://…`` or ``tcp://…``).
+
+    ``service`` defaults to a new :class:`WorkflowManagerService` without an executor. With
+    ``relay_token`` calls must carry that token. Returns once the server is listening.
+    """
+    chosen = WorkflowManagerService() if service is None else service
+    return serve(
+        LocalServer,
+        parse_address(address, "workflow manager"),
+        lambda: chosen,
+        add_workflow_manager_host_to_server,
+        name="workflow-manager",
+        relay_token=relay_token,
+        interceptors=interceptors,
+        max_workers=max_workers,
+        max_message_bytes=max_message_bytes,
+    )
