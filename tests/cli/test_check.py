@@ -216,7 +216,7 @@ def test_unknown_key_is_named_with_its_likely_spelling(tmp_path: Path) -> None:
         f"error: {both}/pyproject.toml: [tool.gestalt] unknown key 'cahce' (did you mean 'cache'?)",
         f"error: {both}/pyproject.toml: [tool.gestalt] unknown key 'zzz' (expected one of "
         "provider, integration, authentication, cache, s3, agent, workflow, secrets, telemetry, "
-        "indexeddb, name)",
+        "indexeddb, runtime, name)",
     ]
 
 
