@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gestalt._authoring.encode import EncodeError, to_jsonable
-from gestalt._authoring.model import REQUIRED_KEY
+from gestalt._authoring.model import REQUIRED_KEY, is_dataclass_type, model_fields
 
 Decoder = Callable[[Any], Any]
 NoneType = type(None)
@@ -597,7 +597,7 @@ def dataclass_fields(
         hints = typing.get_type_hints(cls, localns=dict(localns or {}), include_extras=True)
     except Exception as exc:
         raise TypeError(f"cannot resolve the annotations of {cls.__qualname__}: {exc}") from None
-    return [(f, hints.get(f.name, Any)) for f in dataclasses.fields(cls) if f.init]
+    return [(f, hints.get(f.name, Any)) for f in model_fields(cls)]
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -634,7 +634,7 @@ def compile_decoder(tp: Any, localns: Mapping[str, Any] | None = None) -> Decode
         return _choices([(value, value) for value in args])
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum(tp)
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+    if is_dataclass_type(tp):
         return _dataclass(tp, localns)
     container = origin or tp
     if container in _SEQUENCES:

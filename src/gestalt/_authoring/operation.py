@@ -48,7 +48,7 @@ from gestalt._authoring.decode import (
     field_required,
     without_none,
 )
-from gestalt._authoring.model import DESCRIPTION_KEY
+from gestalt._authoring.model import DESCRIPTION_KEY, is_dataclass_type
 from gestalt._authoring.request import Request
 
 Arguments = Callable[[Mapping[str, Any], Request], tuple[Any, ...]]
@@ -251,7 +251,7 @@ def _plan_input(
     param: inspect.Parameter, annotation: Any, localns: Mapping[str, Any]
 ) -> tuple[tuple[dict[str, Any], ...], Callable[[Mapping[str, Any]], Any]]:
     core = without_none(annotation)
-    if isinstance(core, type) and dataclasses.is_dataclass(core):
+    if is_dataclass_type(core):
         return _model_parameters(core, localns), _whole(compile_decoder(core, localns))
     decoder = compile_decoder(annotation, localns)
     if core in _WHOLE or typing.get_origin(core) in _WHOLE:

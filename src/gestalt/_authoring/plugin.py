@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import marshal
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -143,6 +144,10 @@ class Plugin:
         self._hooks: dict[str, Hook] = {}
         self._discovered: dict[str, Hook] = {}
         self._close_hooks: list[Callable[[], Any]] = []
+        # The static catalog as marshal bytes, with the (name, operation count) it was built
+        # for: operations are only ever added and the name only reassigned, so a changed key
+        # is exactly a changed catalog.
+        self._catalog: tuple[tuple[str, int], bytes] | None = None
 
     def __repr__(self) -> str:
         return f"Plugin({self._name!r}, operations={list(self._operations)!r})"
@@ -333,11 +338,23 @@ class Plugin:
     # --- catalog ---------------------------------------------------------------------------
 
     def catalog_dict(self) -> dict[str, Any]:
-        """Return the static catalog as plain data (a fresh copy on every call)."""
-        return {
-            "name": self._name,
-            "operations": [op.catalog_entry() for op in self._operations.values()],
-        }
+        """Return the static catalog as plain data (a fresh copy on every call).
+
+        The catalog is built once and kept serialised; later calls only unpack a new copy,
+        until an operation is registered or the plugin renamed.
+        """
+        key = (self._name, len(self._operations))
+        if self._catalog is None or self._catalog[0] != key:
+            catalog = {
+                "name": self._name,
+                "operations": [op.catalog_entry() for op in self._operations.values()],
+            }
+            try:
+                self._catalog = (key, marshal.dumps(catalog))
+            except ValueError:  # a value marshal cannot write (to_jsonable makes none)
+                return catalog
+        copy: dict[str, Any] = marshal.loads(self._catalog[1])
+        return copy
 
     def write_catalog(self, path: str | Path) -> None:
         """Write the static catalog as YAML to ``path``, creating parent directories.

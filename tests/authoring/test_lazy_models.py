@@ -1,0 +1,210 @@
+"""Start-up laziness: models become dataclasses on first use, the catalog is built once.
+
+A ``Model`` subclass lists its fields when it is defined, but its dataclass methods are only
+generated when the class is first used as a dataclass; whatever triggers that, the class then
+behaves exactly as ``dataclasses.dataclass`` makes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import threading
+from typing import Any, ClassVar
+
+import pytest
+
+from gestalt import Model, Plugin, Request, field
+from gestalt._authoring.model import model_fields
+
+
+def deferred(cls: type) -> bool:
+    """Whether ``cls`` still waits for its dataclass methods (looked up without completing it)."""
+    return "__init__" not in vars(cls) and type(vars(cls).get("__dataclass_fields__")) is not dict
+
+
+def shape(fields: Any) -> list[tuple[Any, ...]]:
+    """What matters of a field list: name, annotation, default, factory, metadata."""
+    return [(f.name, f.type, f.default, f.default_factory, dict(f.metadata)) for f in fields]
+
+
+def test_definition_defers_and_first_instance_completes() -> None:
+    class Item(Model):
+        name: str = field(description="The name")
+        count: int = 1
+
+    assert deferred(Item)
+    listed = shape(model_fields(Item))
+    item = Item(name="a")
+    assert not deferred(Item)
+    assert (item.name, item.count) == ("a", 1)
+    assert item == Item("a", 1) and item != Item("a", 2)
+    assert repr(item).endswith("Item(name='a', count=1)")
+    assert shape(dataclasses.fields(Item)) == listed
+    assert Item.count == 1  # class attributes hold the defaults, as dataclasses leaves them
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        dataclasses.fields,
+        dataclasses.is_dataclass,
+        inspect.signature,
+        lambda cls: cls.__dataclass_fields__,
+    ],
+)
+def test_reading_the_class_as_a_dataclass_completes_it(use: Any) -> None:
+    class Point(Model):
+        x: int
+        y: int = 0
+
+    assert deferred(Point)
+    assert use(Point)
+    assert not deferred(Point)
+    assert str(inspect.signature(Point)) == "(x: 'int', y: 'int' = 0) -> None"
+    assert [f.name for f in dataclasses.fields(Point)] == ["x", "y"]
+
+
+def test_inherited_fields_match_dataclasses() -> None:
+    class Base(Model):
+        a: int
+        b: str = "b"
+
+    class Child(Base):
+        b: str = field(default="child", description="Overridden")
+        c: list[int] = field(default_factory=list)
+
+    class Grandchild(Child):
+        d: float = 1.5
+
+    listed = shape(model_fields(Grandchild))
+    assert [name for name, *_ in listed] == ["a", "b", "c", "d"]
+    assert deferred(Base) and deferred(Child) and deferred(Grandchild)
+    assert Grandchild(1).c == []  # completes the bases first
+    assert shape(dataclasses.fields(Grandchild)) == listed
+    assert shape(dataclasses.fields(Child)) == listed[:3]
+
+    class Late(Grandchild):  # a subclass of completed models is deferred too
+        e: bool = False
+
+    assert deferred(Late)
+    assert shape(model_fields(Late)) == [*listed, ("e", "bool", False, dataclasses.MISSING, {})]
+    assert Late(2, e=True).e is True
+
+
+def test_classes_dataclasses_rejects_fail_where_they_are_defined() -> None:
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+
+        class Order(Model):
+            a: int = 1
+            b: int  # type: ignore[misc]
+
+    with pytest.raises(ValueError, match="mutable default"):
+
+        class Mutable(Model):
+            items: list[int] = []  # noqa: RUF012
+
+    with pytest.raises(TypeError, match="'x' is a field but has no type annotation"):
+
+        class Unannotated(Model):
+            x = field(default=1)
+
+
+def test_special_annotations_are_completed_at_once() -> None:
+    class Counted(Model):
+        total: ClassVar[int] = 0
+        name: str = ""
+
+    class KeywordOnly(Model):
+        a: int
+        _: dataclasses.KW_ONLY
+        b: int = 2
+
+    class Hidden(Model):
+        a: int
+        b: int = field(default=0)
+        c: int = dataclasses.field(default=3, init=False)
+
+    for cls in (Counted, KeywordOnly, Hidden):
+        assert not deferred(cls)
+    assert [f.name for f in dataclasses.fields(Counted)] == ["name"]
+    assert KeywordOnly(1, b=3).b == 3
+    assert [f.name for f in model_fields(Hidden)] == ["a", "b"]
+
+
+def test_an_explicit_dataclass_decorator_still_applies() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Frozen(Model):
+        a: int = 1
+
+    item = Frozen()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        item.a = 2  # type: ignore[misc]
+    assert hash(item) == hash(Frozen())
+
+
+def test_registration_leaves_models_deferred_until_a_call() -> None:
+    class In(Model):
+        query: str = field(description="Search term")
+        limit: int = 10
+
+    class Out(Model):
+        items: list[str]
+
+    plugin = Plugin("lazy")
+
+    @plugin.operation
+    def search(params: In) -> Out:
+        return Out(items=[params.query] * params.limit)
+
+    assert deferred(In) and deferred(Out)
+    parameters = plugin.catalog_dict()["operations"][0]["parameters"]
+    assert parameters == [
+        {"name": "query", "type": "string", "description": "Search term", "required": True},
+        {"name": "limit", "type": "integer", "default": 10},
+    ]
+    assert deferred(In) and deferred(Out)
+    result = plugin.execute("search", {"query": "q", "limit": 2}, Request())
+    assert (result.status, result.body) == (200, '{"items":["q","q"]}')
+    assert not deferred(In) and not deferred(Out)
+
+
+def test_threads_completing_one_class_all_see_a_dataclass() -> None:
+    class Shared(Model):
+        a: int
+        b: str = "x"
+
+    start = threading.Barrier(8)
+    made: list[Any] = []
+
+    def make() -> None:
+        start.wait()
+        made.append(Shared(1))
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == [Shared(1, "x")] * 8
+
+
+def test_catalog_is_rebuilt_after_registration_or_rename() -> None:
+    plugin = Plugin("cached")
+
+    @plugin.operation
+    def first() -> None:
+        return None
+
+    before = plugin.catalog_dict()
+    before["operations"].clear()
+    assert [op["id"] for op in plugin.catalog_dict()["operations"]] == ["first"]
+
+    @plugin.operation
+    def second() -> None:
+        return None
+
+    assert [op["id"] for op in plugin.catalog_dict()["operations"]] == ["first", "second"]
+    plugin.name = "renamed now"
+    assert plugin.catalog_dict()["name"] == "renamed-now"
+    assert plugin.catalog_dict() is not plugin.catalog_dict()
