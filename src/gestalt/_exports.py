@@ -8,27 +8,41 @@ single-file build) the first time a name is asked for, and imports the name's mo
 
 from __future__ import annotations
 
-import dis
 import functools
 import importlib
+import opcode
 import sys
-from pathlib import Path
 from types import CodeType
+
+_IMPORT_NAME = opcode.opmap["IMPORT_NAME"]
+_IMPORT_FROM = opcode.opmap["IMPORT_FROM"]
+_STORE_NAME = opcode.opmap["STORE_NAME"]
+_EXTENDED_ARG = opcode.EXTENDED_ARG
 
 
 @functools.cache
 def exports(package: str) -> dict[str, tuple[str, str]]:
-    """Public name -> ``(module, attribute)`` for every ``from M import A as N`` in ``package``."""
+    """Public name -> ``(module, attribute)`` for every ``from M import A as N`` in ``package``.
+
+    The three instructions involved name their operand by its index in ``co_names``, so one
+    pass over the raw bytecode (two bytes an instruction; inline caches are opcode 0) finds
+    them: ``dis`` would take ten times longer decoding every instruction.
+    """
+    code = _code(package)
+    names, raw = code.co_names, code.co_code
     found: dict[str, tuple[str, str]] = {}
     module = attribute = ""
-    for instruction in dis.get_instructions(_code(package)):
-        if instruction.opname == "IMPORT_NAME":
-            module = str(instruction.argval)
-        elif instruction.opname == "IMPORT_FROM":
-            attribute = str(instruction.argval)
-        elif instruction.opname == "STORE_NAME" and attribute:
-            if module.startswith("gestalt.") and not str(instruction.argval).startswith("_"):
-                found[str(instruction.argval)] = (module, attribute)
+    extended = 0
+    for index in range(0, len(raw), 2):
+        op, arg = raw[index], raw[index + 1] | extended
+        extended = arg << 8 if op == _EXTENDED_ARG else 0
+        if op == _IMPORT_NAME:
+            module = names[arg]
+        elif op == _IMPORT_FROM:
+            attribute = names[arg]
+        elif op == _STORE_NAME and attribute:
+            if module.startswith("gestalt.") and not names[arg].startswith("_"):
+                found[names[arg]] = (module, attribute)
             attribute = ""
     return found
 
@@ -40,8 +54,8 @@ def _code(package: str) -> CodeType:
     if get_code is not None:  # source and bytecode loaders, PyInstaller's frozen importer
         code: CodeType = get_code(package)
         return code
-    path = Path(str(module.__file__))  # loaders without get_code, e.g. pytest's rewriting hook
-    return compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    with open(str(module.__file__), "rb") as source:  # loaders without get_code (pytest's)
+        return compile(source.read(), str(module.__file__), "exec", dont_inherit=True)
 
 
 def resolve(package: str, name: str) -> object:
