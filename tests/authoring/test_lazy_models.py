@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
+import subprocess
+import sys
 import threading
 from typing import Any, ClassVar
 
@@ -208,3 +211,45 @@ def test_catalog_is_rebuilt_after_registration_or_rename() -> None:
     plugin.name = "renamed now"
     assert plugin.catalog_dict()["name"] == "renamed-now"
     assert plugin.catalog_dict() is not plugin.catalog_dict()
+
+
+PROBE = """
+import json, sys
+import gestalt._runtime.process
+from gestalt import Model, Plugin, field
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in json.loads(sys.argv[1]))))
+"""
+
+
+def test_start_up_leaves_rarely_needed_modules_unimported() -> None:
+    # Each costs a millisecond or more to import; only some providers need one.
+    rare = ["uuid", "decimal", "platform", "http", "tomllib"]
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(rare)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(done.stdout) == []
+
+
+def test_uuid_and_decimal_work_once_their_modules_are_imported() -> None:
+    import decimal
+    import uuid
+
+    class Ids(Model):
+        key: uuid.UUID
+        amount: decimal.Decimal = decimal.Decimal("1.5")
+
+    plugin = Plugin("late")
+
+    @plugin.operation
+    def echo(params: Ids) -> Ids:
+        return params
+
+    parameters = plugin.catalog_dict()["operations"][0]["parameters"]
+    assert [p.get("format") for p in parameters] == ["uuid", "decimal"]
+    key = "00000000-0000-0000-0000-000000000001"
+    result = plugin.execute("echo", {"key": key, "amount": "2.25"}, Request())
+    assert (result.status, result.body) == (200, f'{{"key":"{key}","amount":"2.25"}}')

@@ -38,22 +38,25 @@ import binascii
 import collections.abc as cabc
 import dataclasses
 import datetime as dt
-import decimal
 import enum
 import math
 import pathlib
 import re
+import sys
 import types
 import typing
-import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gestalt._authoring.encode import EncodeError, to_jsonable
 from gestalt._authoring.model import REQUIRED_KEY, is_dataclass_type, model_fields
 
 Decoder = Callable[[Any], Any]
 NoneType = type(None)
+
+if TYPE_CHECKING:
+    import decimal
+    import uuid
 
 
 class DecodeError(ValueError):
@@ -122,9 +125,7 @@ _STRING_FORMATS: dict[Any, str | None] = {
     dt.date: "date",
     dt.time: "time",
     dt.timedelta: "duration",
-    uuid.UUID: "uuid",
-    decimal.Decimal: "decimal",
-    bytes: "byte",
+    bytes: "byte",  # UUID and Decimal join when their modules do (_late_types)
 }
 _PATHS = (pathlib.PurePath, pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.Path)
 
@@ -138,6 +139,8 @@ def catalog_schema(tp: Any) -> dict[str, Any]:
     in ``enum`` with their common JSON type. Unions of several types stay ``object``.
     """
     tp = without_none(tp)
+    if _LATE:
+        _late_types()
     if _hashable(tp):
         if tp in _JSON_TYPES:
             return {"type": _JSON_TYPES[tp]}
@@ -288,6 +291,8 @@ def _decode_bytes(value: Any) -> bytes:
 
 
 def _decode_decimal(value: Any) -> decimal.Decimal:
+    import decimal
+
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         try:
             number = decimal.Decimal(str(value).strip())
@@ -299,6 +304,8 @@ def _decode_decimal(value: Any) -> decimal.Decimal:
 
 
 def _decode_uuid(value: Any) -> uuid.UUID:
+    import uuid
+
     if isinstance(value, str):
         try:
             return uuid.UUID(value.strip())
@@ -376,8 +383,6 @@ _SCALARS: dict[Any, Decoder] = {
     float: _decode_float,
     bool: _decode_bool,
     bytes: _decode_bytes,
-    decimal.Decimal: _decode_decimal,
-    uuid.UUID: _decode_uuid,
     dt.datetime: _iso(dt.datetime, "date-time"),
     dt.date: _iso(dt.date, "date"),
     dt.time: _iso(dt.time, "time"),
@@ -388,6 +393,24 @@ _SCALARS: dict[Any, Decoder] = {
     None: _decode_none,
     NoneType: _decode_none,
 }
+
+# Types of modules the SDK does not import itself (``uuid`` alone costs milliseconds at
+# start-up): module -> (class name, decoder, catalog format). While a module is not imported
+# no annotation can name its class, so each joins ``_SCALARS`` and ``_STRING_FORMATS`` the first
+# time an annotation is looked at after its module was imported.
+_LATE: dict[str, tuple[str, Decoder, str]] = {
+    "uuid": ("UUID", _decode_uuid, "uuid"),
+    "decimal": ("Decimal", _decode_decimal, "decimal"),
+}
+
+
+def _late_types() -> None:
+    for module in [name for name in _LATE if name in sys.modules]:
+        cls = getattr(sys.modules[module], _LATE[module][0], None)
+        if cls is not None:  # None: the module is still being imported
+            _, decoder, fmt = _LATE.pop(module)
+            _SCALARS[cls] = decoder
+            _STRING_FORMATS[cls] = fmt
 
 
 # --- choices: Enum and Literal -------------------------------------------------------------
@@ -526,8 +549,7 @@ def _union(members: tuple[Any, ...], localns: Mapping[str, Any] | None) -> Decod
 _DATACLASS_DECODERS: dict[type[Any], Decoder] = {}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _FieldPlan:
+class _FieldPlan(NamedTuple):
     name: str
     decode: Decoder
     has_default: bool
@@ -622,6 +644,8 @@ def compile_decoder(tp: Any, localns: Mapping[str, Any] | None = None) -> Decode
     ``localns`` is used to resolve string annotations inside dataclasses (local classes).
     """
     tp = unwrap(tp)
+    if _LATE:
+        _late_types()
     scalar = _SCALARS.get(tp) if _hashable(tp) else None
     if scalar is not None:
         return scalar

@@ -26,11 +26,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import decimal
 import enum
 import json
 import math
-import uuid
+import sys
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
@@ -123,11 +122,15 @@ def _string_like(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return iso_duration(value)
-    if isinstance(value, decimal.Decimal):
+    # Decimal and UUID values exist only once their modules are imported (the SDK does not
+    # import them: uuid alone costs milliseconds at start-up).
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise EncodeError(f"Decimal {value} has no JSON representation")
         return str(value)
-    if isinstance(value, uuid.UUID | PurePath):
+    uuid = sys.modules.get("uuid")
+    if isinstance(value, PurePath) or (uuid is not None and isinstance(value, uuid.UUID)):
         return str(value)
     raise EncodeError(f"values of type {type(value).__qualname__} cannot be encoded as JSON")
 

@@ -13,11 +13,10 @@ is a ``HookError``). From any other hook they are failures like any exception.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from gestalt._authoring.aio import run_sync
 from gestalt._authoring.operation import (
@@ -44,8 +43,7 @@ class HookError(RuntimeError):
         super().__init__(f"{label}: {self.detail}")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class HookKind:
+class HookKind(NamedTuple):
     """What distinguishes one kind of hook from another."""
 
     label: str  # prefix of HookError messages, as the host knows them
@@ -64,8 +62,7 @@ HOOK_KINDS = {
 }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Hook:
+class Hook(NamedTuple):
     """A checked hook and how many of the standard arguments it takes."""
 
     func: Callable[..., Any]

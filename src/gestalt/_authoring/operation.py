@@ -27,7 +27,7 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from gestalt._authoring.callers import caller_frame
 from gestalt._authoring.catalog import (
@@ -60,8 +60,7 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 _WHOLE = (dict, Mapping, typing.MutableMapping, Any, object)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Operation:
+class Operation(NamedTuple):
     """A registered operation: catalog facts plus a ready-made plan for calling the handler."""
 
     id: str

@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from gestalt._authoring.response import OK as OK
 from gestalt._authoring.response import Response as Response
 
 if TYPE_CHECKING:
+    from http import HTTPStatus
+
     from gestalt._authoring.invoker import PluginInvoker
     from gestalt._clients.agents import AgentManager, AsyncAgentManager
     from gestalt._clients.authorization import AuthorizationClient
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 def reason_phrase(status: int) -> str:
     """Return the standard HTTP reason phrase for ``status``, or ``""`` when there is none."""
+    from http import HTTPStatus  # imported here: only error paths need a phrase
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:

@@ -31,20 +31,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib
-import json
 import logging
 import os
 import signal
 import stat
 import sys
 import threading
-import tomllib
 import traceback
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gestalt._authoring.manifest import slug
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
@@ -69,8 +66,7 @@ class RuntimeConfigError(Exception):
     """The launch cannot work as configured; the message says what to fix."""
 
 
-@dataclass(frozen=True)
-class LaunchSpec:
+class LaunchSpec(NamedTuple):
     """What to serve: the target text, its kind, and where to import it from."""
 
     target: str
@@ -103,6 +99,8 @@ def parse_args(argv: list[str]) -> LaunchSpec | None:
 
 
 def _bundled(path: Path) -> LaunchSpec:
+    import json  # only single-file builds read this file
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -129,6 +127,8 @@ def spec_from_pyproject(root: Path) -> LaunchSpec:
 
     The optional ``name`` key is the plugin name a release build embeds (slugged).
     """
+    import tomllib  # only a launch with ROOT alone reads it
+
     path = root.resolve() / "pyproject.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -312,36 +312,37 @@ def worker_count() -> int:
 def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[[], None]:
     """Register the services for ``target`` on ``server``; return its close callback.
 
+    Only the generated modules of the kind served are imported: each kind's messages cost a
+    millisecond or more to load, and a provider serves one kind.
     Plain methods run in the serving loop's default executor, the runtime's bounded pool.
     """
     from gestalt._runtime import servicers as sv
-    from gestalt.gen.v1 import (
-        agent_servicers,
-        authentication_servicers,
-        cache_servicers,
-        datastore_servicers,
-        plugin_servicers,
-        runtime_servicers,
-        s3_servicers,
-        secrets_servicers,
-        workflow_servicers,
-    )
 
     if isinstance(target, Plugin):
+        from gestalt.gen.v1 import plugin_servicers
+
         plugin_servicers.add_integration_provider_to_server(sv.Integration(target), server)
         return target.run_close_hooks
+    from gestalt.gen.v1 import runtime_servicers
+
     # An adapter's lifecycle (configure, metadata, health, start) is its provider's.
     provider = target.provider if isinstance(target, PluginProviderAdapter) else target
     runtime_servicers.add_provider_lifecycle_to_server(sv.Lifecycle(provider, kind), server)
     if isinstance(target, PluginProviderAdapter):
         target.register_services(server, target.provider)
     elif kind is ProviderKind.AUTHENTICATION:
+        from gestalt.gen.v1 import authentication_servicers
+
         authentication_servicers.add_authentication_provider_to_server(
             sv.Authentication(target), server
         )
     elif kind is ProviderKind.SECRETS:
+        from gestalt.gen.v1 import secrets_servicers
+
         secrets_servicers.add_secrets_provider_to_server(sv.Secrets(target), server)
     elif kind is ProviderKind.CACHE:
+        from gestalt.gen.v1 import cache_servicers
+
         cache_servicers.add_cache_to_server(sv.CacheService(target), server)
     elif kind is ProviderKind.RUNTIME:
         from gestalt._runtime.plugin_runtime import handlers
@@ -349,23 +350,10 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
 
         add_plugin_runtime_provider_to_server(handlers(target), server)
     else:
-        raw = {
-            ProviderKind.S3: (s3_servicers.add_s3_to_server, s3_servicers.S3_METHODS),
-            ProviderKind.INDEXEDDB: (
-                datastore_servicers.add_indexed_db_to_server,
-                datastore_servicers.INDEXED_DB_METHODS,
-            ),
-            ProviderKind.AGENT: (
-                agent_servicers.add_agent_provider_to_server,
-                agent_servicers.AGENT_PROVIDER_METHODS,
-            ),
-            ProviderKind.WORKFLOW: (
-                workflow_servicers.add_workflow_provider_to_server,
-                workflow_servicers.WORKFLOW_PROVIDER_METHODS,
-            ),
-        }
-        add, methods = raw[kind]
-        typed = _typed_kinds().get(kind)
+        add, methods = _raw_service(kind)
+        # Only agents and workflows have typed base classes (their modules load on demand).
+        typed_kind = kind in (ProviderKind.AGENT, ProviderKind.WORKFLOW)
+        typed = _typed_kinds().get(kind) if typed_kind else None
         if typed is not None and isinstance(target, typed[0]):
             from gestalt._runtime.typed import typed_methods
 
@@ -375,6 +363,30 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
             add(raw_methods(target, methods), server)
     close = getattr(target, "close", None)
     return close if callable(close) else _nothing
+
+
+def _raw_service(kind: ProviderKind) -> tuple[Callable[[Any, Any], None], Any]:
+    """The generated ``add_*_to_server`` and method list of a kind served method by method."""
+    if kind is ProviderKind.S3:
+        from gestalt.gen.v1 import s3_servicers
+
+        return s3_servicers.add_s3_to_server, s3_servicers.S3_METHODS
+    if kind is ProviderKind.INDEXEDDB:
+        from gestalt.gen.v1 import datastore_servicers
+
+        return datastore_servicers.add_indexed_db_to_server, datastore_servicers.INDEXED_DB_METHODS
+    if kind is ProviderKind.AGENT:
+        from gestalt.gen.v1 import agent_servicers
+
+        return agent_servicers.add_agent_provider_to_server, agent_servicers.AGENT_PROVIDER_METHODS
+    if kind is ProviderKind.WORKFLOW:
+        from gestalt.gen.v1 import workflow_servicers
+
+        return (
+            workflow_servicers.add_workflow_provider_to_server,
+            workflow_servicers.WORKFLOW_PROVIDER_METHODS,
+        )
+    raise KeyError(kind)
 
 
 def _nothing() -> None:
