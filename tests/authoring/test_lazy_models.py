@@ -223,7 +223,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in json.loads(
 
 def test_start_up_leaves_rarely_needed_modules_unimported() -> None:
     # Each costs a millisecond or more to import; only some providers need one.
-    rare = ["uuid", "decimal", "platform", "http", "tomllib"]
+    rare = ["uuid", "decimal", "platform", "http", "tomllib", "pathlib", "ipaddress"]
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(rare)],
         capture_output=True,
@@ -234,13 +234,15 @@ def test_start_up_leaves_rarely_needed_modules_unimported() -> None:
     assert json.loads(done.stdout) == []
 
 
-def test_uuid_and_decimal_work_once_their_modules_are_imported() -> None:
+def test_uuid_decimal_and_paths_work_once_their_modules_are_imported() -> None:
     import decimal
+    import pathlib
     import uuid
 
     class Ids(Model):
         key: uuid.UUID
         amount: decimal.Decimal = decimal.Decimal("1.5")
+        where: pathlib.PurePosixPath = pathlib.PurePosixPath("/a")
 
     plugin = Plugin("late")
 
@@ -249,7 +251,36 @@ def test_uuid_and_decimal_work_once_their_modules_are_imported() -> None:
         return params
 
     parameters = plugin.catalog_dict()["operations"][0]["parameters"]
-    assert [p.get("format") for p in parameters] == ["uuid", "decimal"]
+    assert [p.get("format") for p in parameters] == ["uuid", "decimal", None]
+    assert parameters[2] == {"name": "where", "type": "string", "default": "/a"}
     key = "00000000-0000-0000-0000-000000000001"
-    result = plugin.execute("echo", {"key": key, "amount": "2.25"}, Request())
-    assert (result.status, result.body) == (200, f'{{"key":"{key}","amount":"2.25"}}')
+    result = plugin.execute("echo", {"key": key, "amount": "2.25", "where": "/b"}, Request())
+    body = f'{{"key":"{key}","amount":"2.25","where":"/b"}}'
+    assert (result.status, result.body) == (200, body)
+
+
+def test_plain_functions_read_like_inspect_signature() -> None:
+    from gestalt._authoring.operation import is_async_callable, positional_parameters
+
+    def both(a: int, /, b: str = "x") -> None:
+        return None
+
+    async def one(values: list[int] = [1]) -> None:  # noqa: B006 - only read
+        return None
+
+    def none() -> None:
+        return None
+
+    for func in (both, one, none):
+        expected = [
+            (p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()
+        ]
+        got = [(p.name, p.kind, p.default) for p in positional_parameters(func, "op")]
+        assert got == expected
+        assert is_async_callable(func) is inspect.iscoroutinefunction(func)
+
+    def star(*args: int) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="parameter 'args' must be a plain positional one"):
+        positional_parameters(star, "op")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gestalt._authoring.encode import EncodeError, to_jsonable
@@ -90,6 +89,8 @@ def catalog_value(value: Any) -> Any:
 
 def write_yaml(data: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``data`` as block-style YAML, creating parent directories, replacing atomically."""
+    from pathlib import Path
+
     import yaml  # deferred: only catalog export needs PyYAML
 
     text = yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False)

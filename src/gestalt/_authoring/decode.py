@@ -40,7 +40,6 @@ import dataclasses
 import datetime as dt
 import enum
 import math
-import pathlib
 import re
 import sys
 import types
@@ -56,6 +55,7 @@ NoneType = type(None)
 
 if TYPE_CHECKING:
     import decimal
+    import pathlib
     import uuid
 
 
@@ -125,9 +125,9 @@ _STRING_FORMATS: dict[Any, str | None] = {
     dt.date: "date",
     dt.time: "time",
     dt.timedelta: "duration",
-    bytes: "byte",  # UUID and Decimal join when their modules do (_late_types)
+    bytes: "byte",  # UUID and Decimal join when their modules are imported (_late_types)
 }
-_PATHS = (pathlib.PurePath, pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.Path)
+_PATHS: set[type[Any]] = set()  # pathlib's classes, once it is imported (_late_types)
 
 
 def catalog_schema(tp: Any) -> dict[str, Any]:
@@ -387,30 +387,49 @@ _SCALARS: dict[Any, Decoder] = {
     dt.date: _iso(dt.date, "date"),
     dt.time: _iso(dt.time, "time"),
     dt.timedelta: _decode_timedelta,
-    **{kind: _path(kind) for kind in _PATHS},
     typing.Any: _identity,
     object: _identity,
     None: _decode_none,
     NoneType: _decode_none,
 }
 
-# Types of modules the SDK does not import itself (``uuid`` alone costs milliseconds at
-# start-up): module -> (class name, decoder, catalog format). While a module is not imported
-# no annotation can name its class, so each joins ``_SCALARS`` and ``_STRING_FORMATS`` the first
-# time an annotation is looked at after its module was imported.
-_LATE: dict[str, tuple[str, Decoder, str]] = {
-    "uuid": ("UUID", _decode_uuid, "uuid"),
-    "decimal": ("Decimal", _decode_decimal, "decimal"),
+# Types of modules the SDK does not import itself (together ``uuid``, ``decimal`` and ``pathlib``
+# cost several milliseconds at start-up): while a module is not imported no annotation can name
+# its classes, so they join ``_SCALARS``, ``_STRING_FORMATS`` and ``_PATHS`` the first time an
+# annotation is looked at after their module was imported.
+
+
+def _late_uuid(module: Any) -> None:
+    _SCALARS[module.UUID] = _decode_uuid
+    _STRING_FORMATS[module.UUID] = "uuid"
+
+
+def _late_decimal(module: Any) -> None:
+    _SCALARS[module.Decimal] = _decode_decimal
+    _STRING_FORMATS[module.Decimal] = "decimal"
+
+
+def _late_pathlib(module: Any) -> None:
+    kinds = (module.PurePath, module.PurePosixPath, module.PureWindowsPath, module.Path)
+    for kind in kinds:
+        _SCALARS[kind] = _path(kind)
+    _PATHS.update(kinds)
+
+
+_LATE: dict[str, Callable[[Any], None]] = {
+    "uuid": _late_uuid,
+    "decimal": _late_decimal,
+    "pathlib": _late_pathlib,
 }
 
 
 def _late_types() -> None:
-    for module in [name for name in _LATE if name in sys.modules]:
-        cls = getattr(sys.modules[module], _LATE[module][0], None)
-        if cls is not None:  # None: the module is still being imported
-            _, decoder, fmt = _LATE.pop(module)
-            _SCALARS[cls] = decoder
-            _STRING_FORMATS[cls] = fmt
+    for name in [name for name in _LATE if name in sys.modules]:
+        try:
+            _LATE[name](sys.modules[name])
+        except AttributeError:  # the module is still being imported
+            continue
+        _LATE.pop(name, None)
 
 
 # --- choices: Enum and Literal -------------------------------------------------------------
@@ -608,18 +627,27 @@ def _dataclass(cls: type[Any], localns: Mapping[str, Any] | None) -> Decoder:
     return decode
 
 
+_FIELD_HINTS: dict[type[Any], list[tuple[dataclasses.Field[Any], Any]]] = {}
+
+
 def dataclass_fields(
     cls: type[Any], localns: Mapping[str, Any] | None = None
 ) -> list[tuple[dataclasses.Field[Any], Any]]:
     """Return the ``__init__`` fields of a dataclass with their resolved annotations.
 
-    ``localns`` helps resolve string annotations naming classes local to a function.
+    ``localns`` helps resolve string annotations naming classes local to a function. Without
+    it (classes defined at module level) the answer is kept: registration asks twice per model.
     """
+    if not localns and cls in _FIELD_HINTS:
+        return _FIELD_HINTS[cls]
     try:
         hints = typing.get_type_hints(cls, localns=dict(localns or {}), include_extras=True)
     except Exception as exc:
         raise TypeError(f"cannot resolve the annotations of {cls.__qualname__}: {exc}") from None
-    return [(f, hints.get(f.name, Any)) for f in model_fields(cls)]
+    fields = [(f, hints.get(f.name, Any)) for f in model_fields(cls)]
+    if not localns:
+        _FIELD_HINTS[cls] = fields
+    return fields
 
 
 # --- entry point ---------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import json
 import math
 import sys
 from collections.abc import Mapping
-from pathlib import PurePath
 from typing import Any
 
 
@@ -122,15 +121,17 @@ def _string_like(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return iso_duration(value)
-    # Decimal and UUID values exist only once their modules are imported (the SDK does not
-    # import them: uuid alone costs milliseconds at start-up).
+    # Decimal, UUID and path values exist only once their modules are imported (the SDK does
+    # not import them: together they cost milliseconds at start-up).
     decimal = sys.modules.get("decimal")
     if decimal is not None and isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise EncodeError(f"Decimal {value} has no JSON representation")
         return str(value)
-    uuid = sys.modules.get("uuid")
-    if isinstance(value, PurePath) or (uuid is not None and isinstance(value, uuid.UUID)):
+    uuid, pathlib = sys.modules.get("uuid"), sys.modules.get("pathlib")
+    if (uuid is not None and isinstance(value, uuid.UUID)) or (
+        pathlib is not None and isinstance(value, pathlib.PurePath)
+    ):
         return str(value)
     raise EncodeError(f"values of type {type(value).__qualname__} cannot be encoded as JSON")
 

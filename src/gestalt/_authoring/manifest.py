@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -33,6 +35,8 @@ def slug(name: str) -> str:
 
 def manifest_path(path: str | Path, base_dir: Path | None = None) -> Path:
     """Resolve ``path`` against ``base_dir`` (or the cwd); a directory means its manifest.yaml."""
+    from pathlib import Path  # imported here: the runtime itself does not need pathlib
+
     resolved = Path(path)
     if not resolved.is_absolute():
         resolved = (base_dir if base_dir is not None else Path.cwd()) / resolved
@@ -64,6 +68,8 @@ def module_plugin_name(namespace: dict[str, Any]) -> str:
     """Name an implicit module plugin: its ``manifest.yaml``, else its directory or module name."""
     module_file = namespace.get("__file__")
     if isinstance(module_file, str) and module_file:
+        from pathlib import Path
+
         directory = Path(module_file).resolve().parent
         if (directory / "manifest.yaml").is_file():
             return name_from_manifest(directory / "manifest.yaml")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -57,6 +58,7 @@ DEFAULT_OPERATION_METHOD = "POST"
 """The HTTP method of an operation registered without ``method=``."""
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_STAR_ARGS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
 _WHOLE = (dict, Mapping, typing.MutableMapping, Any, object)
 
 
@@ -144,8 +146,15 @@ def build_operation(
     )
 
 
+def _plain_function(func: Any) -> bool:
+    """A ``def`` function with no attributes (no ``__wrapped__`` or ``__signature__`` set)."""
+    return type(func) is types.FunctionType and not func.__dict__
+
+
 def is_async_callable(func: Callable[..., Any]) -> bool:
     """Whether calling ``func`` returns a coroutine (``async def`` functions and ``__call__``)."""
+    if _plain_function(func):
+        return bool(func.__code__.co_flags & inspect.CO_COROUTINE)
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
         getattr(func, "__call__", None)  # noqa: B004 - the bound __call__ of callable objects
     )
@@ -153,6 +162,22 @@ def is_async_callable(func: Callable[..., Any]) -> bool:
 
 def positional_parameters(func: Callable[..., Any], where: str) -> list[inspect.Parameter]:
     """Return the handler's parameters; reject ``*args``, ``**kwargs`` and keyword-only ones."""
+    if _plain_function(func):
+        # What inspect.signature() reads from the code object, at a tenth of its cost.
+        code = func.__code__
+        if not (code.co_flags & _STAR_ARGS or code.co_kwonlyargcount):
+            count, defaults = code.co_argcount, func.__defaults__ or ()
+            first_default = count - len(defaults)
+            return [
+                inspect.Parameter(
+                    name,
+                    _POSITIONAL[index >= code.co_posonlyargcount],
+                    default=defaults[index - first_default]
+                    if index >= first_default
+                    else inspect.Parameter.empty,
+                )
+                for index, name in enumerate(code.co_varnames[:count])
+            ]
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):

@@ -31,8 +31,14 @@ import marshal
 import os
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Protocol,
+    TypeVar,
+    overload,
+    runtime_checkable,
+)
 
 from gestalt._authoring.aio import run_sync
 from gestalt._authoring.callers import caller_module
@@ -63,6 +69,8 @@ from gestalt._authoring.request import (
 from gestalt._authoring.serving import serve
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gestalt.gen.v1.plugin_pb2 import Catalog, OperationResult
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -43,6 +42,9 @@ _CALL_ID = re.compile(r"[0-9a-f]{32}")
 _captured: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "gestalt_dev_captured", default=None
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class _Capture(logging.Handler):
@@ -66,6 +68,8 @@ def interceptors(log_format: str) -> list[grpc.ServerInterceptor]:
     capture.setFormatter(logging.Formatter(log_format))
     logging.getLogger().addHandler(capture)
     calls = os.environ.get(CALLS_DIR_ENV, "").strip()
+    from pathlib import Path  # only under gestalt dev
+
     return [_Reporter(int(raw), Path(calls) if calls else None)]
 
 

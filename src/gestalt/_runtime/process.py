@@ -30,6 +30,7 @@ show the import machinery).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import importlib
 import logging
 import os
@@ -40,13 +41,15 @@ import threading
 import traceback
 import types
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gestalt._authoring.manifest import slug
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
 from gestalt._authoring.providers import KIND_BASES, PluginProviderAdapter, ProviderKind
 from gestalt._runtime.pool import ElasticPool
+
+if TYPE_CHECKING:  # paths are handled with os.path: pathlib costs milliseconds to import
+    from pathlib import Path
 
 USAGE = "usage: python -m gestalt._runtime ROOT MODULE[:ATTRIBUTE] [RUNTIME_KIND]"
 SOCKET_ENV = "GESTALT_PLUGIN_SOCKET"
@@ -71,38 +74,43 @@ class LaunchSpec(NamedTuple):
 
     target: str
     kind: ProviderKind
-    root: Path | None
+    root: str | os.PathLike[str] | None
     plugin_name: str = ""
 
 
 # -- arguments and configuration ----------------------------------------------------------
 
 
-def bundle_root() -> Path:
+def bundle_root() -> str:
     """Where a bundled ``gestalt-runtime.json`` lives: the frozen bundle or the package dir."""
     frozen = getattr(sys, "_MEIPASS", None)
-    return Path(frozen) if frozen else Path(__file__).resolve().parent.parent
+    return str(frozen) if frozen else os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 def parse_args(argv: list[str]) -> LaunchSpec | None:
     """The launch spec for ``argv``, or None when only the usage line applies."""
     if len(argv) == 0:
-        config = bundle_root() / BUNDLED_CONFIG
-        return _bundled(config) if config.is_file() else None
+        config = os.path.join(bundle_root(), BUNDLED_CONFIG)
+        return _bundled(config) if os.path.isfile(config) else None
     if len(argv) == 1:
-        pyproject = Path(argv[0]) / "pyproject.toml"
-        return spec_from_pyproject(Path(argv[0])) if pyproject.is_file() else None
+        pyproject = os.path.join(argv[0], "pyproject.toml")
+        if not os.path.isfile(pyproject):
+            return None
+        from pathlib import Path
+
+        return spec_from_pyproject(Path(argv[0]))
     if len(argv) in (2, 3):
         kind = ProviderKind.parse(argv[2] if len(argv) == 3 else None)
-        return LaunchSpec(argv[1].strip(), kind, Path(argv[0]).resolve())
+        return LaunchSpec(argv[1].strip(), kind, os.path.realpath(argv[0]))
     return None
 
 
-def _bundled(path: Path) -> LaunchSpec:
+def _bundled(path: str) -> LaunchSpec:
     import json  # only single-file builds read this file
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as config:
+            data = json.loads(config.read())
     except (OSError, ValueError) as exc:
         raise RuntimeConfigError(
             f"{path}: cannot read the bundled runtime config ({exc})"
@@ -183,10 +191,10 @@ class ProviderImportError(Exception):
     """Importing the provider's module raised; the traceback is the author's to read."""
 
 
-def import_module(name: str, root: Path | None) -> types.ModuleType:
+def import_module(name: str, root: str | os.PathLike[str] | None) -> types.ModuleType:
     """Import the provider module with ``root`` first on ``sys.path``."""
-    if root is not None and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+    if root is not None and os.fspath(root) not in sys.path:
+        sys.path.insert(0, os.fspath(root))
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -258,18 +266,18 @@ def resolve(spec: LaunchSpec) -> Any:
 # -- serving ------------------------------------------------------------------------------
 
 
-def listen_address(raw: str | None) -> tuple[str, Path | None]:
+def listen_address(raw: str | None) -> tuple[str, str | None]:
     """The gRPC address for ``GESTALT_PLUGIN_SOCKET`` and the unix socket path, if any."""
     value = (raw or "").strip()
     if not value:
         raise RuntimeConfigError(f"{SOCKET_ENV} is required")
     if "://" not in value:
-        return f"unix:{value}", Path(value)
+        return f"unix:{value}", value
     scheme, _, rest = value.partition("://")
     if scheme == "unix":
         if not rest:
             raise RuntimeConfigError(f"provider unix target {value!r} is missing a socket path")
-        return f"unix:{rest}", Path(rest)
+        return f"unix:{rest}", rest
     if scheme == "tcp":
         if not rest:
             raise RuntimeConfigError(f"provider tcp target {value!r} is missing host:port")
@@ -277,7 +285,7 @@ def listen_address(raw: str | None) -> tuple[str, Path | None]:
     raise RuntimeConfigError(f"unsupported provider socket target scheme {scheme!r}")
 
 
-def check_socket_path(path: Path) -> None:
+def check_socket_path(path: str) -> None:
     """Refuse a socket path the kernel cannot bind: too long, or in a missing directory."""
     from gestalt._runtime.socket_path import check_socket_directory, check_socket_path_length
 
@@ -288,15 +296,15 @@ def check_socket_path(path: Path) -> None:
         raise RuntimeConfigError(str(exc)) from None
 
 
-def clear_stale_socket(path: Path) -> None:
+def clear_stale_socket(path: str) -> None:
     """Remove a leftover socket at ``path``; refuse to touch anything else (quirk 29)."""
     try:
-        mode = path.lstat().st_mode
+        mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(mode):
         raise RuntimeConfigError(f"{path} exists and is not a socket; refusing to replace it")
-    path.unlink()
+    os.unlink(path)
 
 
 def worker_count() -> int:
@@ -471,7 +479,8 @@ class RunningServer:
         except Exception:
             logger.exception("closing the provider failed")
         if self.socket_path is not None:
-            self.socket_path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.socket_path)
         # The shared loop outlives this server (in-process tests start several): give it a
         # working executor back before this one shuts down.
         from gestalt.gen.support import background_loop
@@ -508,7 +517,8 @@ def process_gone(pid: int) -> bool:
     except PermissionError:
         return False
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/stat") as status:
+            state = status.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
     return state in ("Z", "X")
@@ -568,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exception(cause, file=sys.stderr)
         reason = "".join(traceback.format_exception_only(cause)).strip().splitlines()[-1]
         frames = traceback.extract_tb(cause.__traceback__)
-        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
         print(
             f"gestalt runtime: importing {exc} failed{where}: {reason} (traceback above)",
             file=sys.stderr,

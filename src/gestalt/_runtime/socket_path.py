@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Final
 
 #: Longest unix socket path, in bytes, that ``sockaddr_un`` holds: 107 on Linux (108 with the
@@ -37,10 +36,10 @@ def check_socket_path_length(path: str | os.PathLike[str]) -> None:
 
 def check_socket_directory(path: str | os.PathLike[str]) -> None:
     """Raise :class:`SocketDirectoryNotFoundError` unless ``path``'s directory exists."""
-    parent = Path(path).parent
-    if parent.is_dir():
+    parent = os.path.dirname(os.fspath(path)) or "."
+    if os.path.isdir(parent):
         return
-    reason = "is not a directory" if parent.exists() else "does not exist"
+    reason = "is not a directory" if os.path.exists(parent) else "does not exist"
     raise SocketDirectoryNotFoundError(
         f"cannot create the unix socket {os.fspath(path)}: its directory {parent} {reason}"
     )
