@@ -22,7 +22,6 @@ Operation ids and methods are checked with ``ValueError`` (see ``gestalt._author
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import inspect
 import types
@@ -79,7 +78,10 @@ class Operation(NamedTuple):
     arguments: Arguments
 
     def catalog_entry(self) -> dict[str, Any]:
-        """Return this operation's catalog entry (a fresh copy, host camelCase keys)."""
+        """Return this operation's catalog entry (host camelCase keys).
+
+        The parameter dicts are this operation's own: copy the entry before changing it.
+        """
         entry: dict[str, Any] = {"id": self.id, "method": self.method}
         if self.title:
             entry["title"] = self.title
@@ -88,7 +90,7 @@ class Operation(NamedTuple):
         if self.read_only:
             entry["readOnly"] = True
         if self.parameters:
-            entry["parameters"] = copy.deepcopy(list(self.parameters))
+            entry["parameters"] = list(self.parameters)
         if self.allowed_roles:
             entry["allowedRoles"] = list(self.allowed_roles)
         if self.tags:

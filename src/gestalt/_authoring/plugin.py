@@ -25,6 +25,7 @@ only for some target forms). The last three must be defined in that module, not 
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 import marshal
@@ -360,9 +361,10 @@ class Plugin:
             try:
                 self._catalog = (key, marshal.dumps(catalog))
             except ValueError:  # a value marshal cannot write (to_jsonable makes none)
-                return catalog
-        copy: dict[str, Any] = marshal.loads(self._catalog[1])
-        return copy
+                fresh: dict[str, Any] = copy.deepcopy(catalog)
+                return fresh
+        unpacked: dict[str, Any] = marshal.loads(self._catalog[1])
+        return unpacked
 
     def write_catalog(self, path: str | Path) -> None:
         """Write the static catalog as YAML to ``path``, creating parent directories.
