@@ -29,7 +29,7 @@ from typing import Any, Self, TypeVar
 
 from gestalt._authoring.model import Model
 from gestalt._authoring.response import Response
-from gestalt._clients.authorization import message
+from gestalt._clients.checks import message
 from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import INVOKER_ERRORS
 from gestalt._clients.transport import (

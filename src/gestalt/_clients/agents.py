@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gestalt._clients.calls import Call, Scope, _AioClient, _SyncClient
+from gestalt._clients.checks import count, required, struct, text
 from gestalt._clients.errors import ErrorMap, HostServiceTimeoutError
 from gestalt._clients.transport import AGENT_HOST, AGENT_MANAGER
-from gestalt.gen import support as _s
 from gestalt.gen.v1 import agent_pb2
 from gestalt.gen.v1.agent_clients import (
     AgentHostClient,
@@ -58,44 +58,6 @@ WORKING = frozenset({AgentExecutionStatus.PENDING, AgentExecutionStatus.RUNNING}
 
 
 # -- argument checks -----------------------------------------------------------------------
-
-
-def required(name: str, value: object) -> str:
-    """A non-empty id argument, stripped; TypeError or ValueError otherwise."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    return value
-
-
-def text(name: str, value: object) -> str:
-    """An optional string argument ("" when not given)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    return value
-
-
-def struct(name: str, value: Mapping[str, Any] | None) -> Any:
-    """A JSON object argument as a ``Struct`` (None stays unset)."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping, not {type(value).__name__}")
-    try:
-        return _s.struct_to_pb(dict(value))
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must hold JSON values: {exc}") from None
-
-
-def count(name: str, value: int) -> int:
-    """A non-negative int argument (zero means "not given")."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
-    return value
 
 
 def _messages(value: str | Iterable[AgentMessage | str]) -> list[agent_pb2.AgentMessage]:

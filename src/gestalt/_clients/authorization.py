@@ -29,9 +29,10 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeAlias, TypedDict, TypeVar, Unpack, cast
 
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
+from gestalt._clients.checks import message
 from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import AUTHORIZATION_ERRORS, HostServiceError
 from gestalt._clients.transport import (
@@ -136,25 +137,6 @@ def action_pb(value: ActionLike) -> pb.Action:
 
 def _name(value: object) -> str:
     return type(value).__name__
-
-
-def message(value: object, cls: type[M], what: str) -> M:
-    """A raw-form argument as a ``cls`` message: the message, its mirror or a JSON dict."""
-    if isinstance(value, cls):
-        return value
-    to_pb = getattr(value, "to_pb", None)
-    if callable(to_pb) and type(value).__name__ == cls.__name__:
-        converted = to_pb()
-        if isinstance(converted, cls):
-            return converted
-    if isinstance(value, Mapping):
-        try:
-            return json_format.ParseDict(dict(value), cls())
-        except json_format.ParseError as exc:
-            raise ValueError(f"{what}: {exc}") from None
-    raise TypeError(
-        f"{what} must be a {cls.__name__} (pb2 message, mirror or dict), not {_name(value)}"
-    )
 
 
 def _context(context: Mapping[str, Any] | None) -> Any:

@@ -22,8 +22,9 @@ from typing import Any, Protocol, TypeVar
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from gestalt._clients.agents import _messages, _tool_refs, required, struct, text
+from gestalt._clients.agents import _messages, _tool_refs
 from gestalt._clients.calls import Call, Scope, _AioClient, _SyncClient
+from gestalt._clients.checks import required, struct, text
 from gestalt._clients.errors import ErrorMap
 from gestalt._clients.transport import WORKFLOW_HOST, WORKFLOW_MANAGER
 from gestalt.gen import support as _s

@@ -489,7 +489,7 @@ def invoker_executor(target: str, timeout: float = 60.0) -> Executor:
     reaches the providers the invoker routes to, as the caller it acts for. A run without
     a token, or with an agent target, fails.
     """
-    from gestalt._clients.agents import struct
+    from gestalt._clients.checks import struct
     from gestalt._clients.transport import parse_target
     from gestalt.gen.v1 import plugin_pb2
     from gestalt.gen.v1.plugin_clients import PluginInvokerClient
