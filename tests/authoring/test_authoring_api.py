@@ -109,3 +109,14 @@ def test_signatures_follow_the_api_reference() -> None:
     assert sig(gestalt.Error) == "(status: 'int | HTTPStatus', message: 'str' = '') -> 'None'"
     for name in ("supports_session_catalog", "supports_post_connect", "supports_http_subject"):
         assert sig(getattr(gestalt.Plugin, name)) == "(self) -> 'bool'"
+
+
+def test_reprs_leave_out_credentials() -> None:
+    from gestalt import ConnectedToken, Request
+
+    request = Request(token="tok-secret", invocation_token="inv-secret", invocation_id="c1")
+    token = ConnectedToken(id="t1", access_token="acc-secret", refresh_token="ref-secret")
+    for text in (repr(request), str(request), repr(token)):
+        assert "secret" not in text
+    assert "c1" in repr(request) and "t1" in repr(token)
+    assert request.token == "tok-secret" and token.refresh_token == "ref-secret"

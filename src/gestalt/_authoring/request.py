@@ -73,15 +73,16 @@ class Request:
     configured values, ``invocation_token`` a short-lived token for calling other plugins through
     the host, and ``workflow`` the workflow context exactly as sent (camelCase keys). Beyond the
     reference SDK, ``invocation_id`` (the host's correlation id) and
-    ``idempotency_key`` are exposed as keyword-only fields.
+    ``idempotency_key`` are exposed as keyword-only fields. ``repr()`` leaves out both tokens,
+    so logging a request does not leak a credential.
     """
 
-    token: str = ""
+    token: str = dataclasses.field(default="", repr=False)
     connection_params: dict[str, str] = dataclasses.field(default_factory=dict)
     subject: Subject = dataclasses.field(default_factory=Subject)
     credential: Credential = dataclasses.field(default_factory=Credential)
     access: Access = dataclasses.field(default_factory=Access)
-    invocation_token: str = ""
+    invocation_token: str = dataclasses.field(default="", repr=False)
     workflow: dict[str, Any] = dataclasses.field(default_factory=dict)
     invocation_id: str = dataclasses.field(default="", kw_only=True)
     idempotency_key: str = dataclasses.field(default="", kw_only=True)
@@ -192,6 +193,7 @@ class ConnectedToken:
 
     Timestamps are timezone-aware UTC datetimes, ``None`` when the host left them unset.
     ``metadata`` is ``metadata_json`` parsed when it holds a JSON object (values as strings).
+    ``repr()`` leaves out the access and refresh tokens.
     """
 
     id: str = ""
@@ -199,8 +201,8 @@ class ConnectedToken:
     integration: str = ""
     connection: str = ""
     instance: str = ""
-    access_token: str = ""
-    refresh_token: str = ""
+    access_token: str = dataclasses.field(default="", repr=False)
+    refresh_token: str = dataclasses.field(default="", repr=False)
     scopes: str = ""
     expires_at: dt.datetime | None = None
     last_refreshed_at: dt.datetime | None = None
