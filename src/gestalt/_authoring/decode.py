@@ -47,7 +47,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gestalt._authoring.encode import EncodeError, to_jsonable
+from gestalt._authoring.encode import EncodeError, LocatedError, to_jsonable
 from gestalt._authoring.model import REQUIRED_KEY, is_dataclass_type, model_fields
 
 Decoder = Callable[[Any], Any]
@@ -59,17 +59,8 @@ if TYPE_CHECKING:
     import uuid
 
 
-class DecodeError(ValueError):
+class DecodeError(LocatedError, ValueError):
     """A parameter value does not fit its annotation; ``str()`` gives ``path: problem``."""
-
-    def __init__(self, problem: str, path: tuple[str, ...] = ()) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.path = path
-
-    def within(self, segment: str) -> DecodeError:
-        """Return the same error located one level deeper, under ``segment``."""
-        return DecodeError(self.problem, (segment, *self.path))
 
     def __str__(self) -> str:
         where = ""

@@ -31,20 +31,28 @@ import json
 import math
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 
-class EncodeError(TypeError):
-    """A value (or part of one) has no JSON representation."""
+class LocatedError(Exception):
+    """A ``problem`` found in one part of a value, ``path`` the keys and ``[index]``es to it.
+
+    Encoding and parameter decoding raise it where they fail and relocate it with
+    ``within`` as it travels out of nested values; each subclass writes the path its way.
+    """
 
     def __init__(self, problem: str, path: tuple[str, ...] = ()) -> None:
         super().__init__(problem)
         self.problem = problem
         self.path = path
 
-    def within(self, segment: str) -> EncodeError:
+    def within(self, segment: str) -> Self:
         """Return the same error located one level deeper, under ``segment``."""
-        return EncodeError(self.problem, (segment, *self.path))
+        return type(self)(self.problem, (segment, *self.path))
+
+
+class EncodeError(LocatedError, TypeError):
+    """A value (or part of one) has no JSON representation."""
 
     def __str__(self) -> str:
         where = "".join(s if s.startswith("[") else "." + s for s in self.path)

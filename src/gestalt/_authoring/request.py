@@ -148,7 +148,19 @@ class Request:
         )
 
 
-class Error(Exception):
+class _StatusError(Exception):
+    """An exception carrying an HTTP ``status`` and a ``message`` (by default its phrase)."""
+
+    status: int
+    message: str
+
+    def __init__(self, status: int | HTTPStatus, message: str = "") -> None:
+        self.status = int(status)
+        self.message = message or reason_phrase(self.status)
+        super().__init__(self.message)
+
+
+class Error(_StatusError):
     """Raise from a handler to answer with ``status`` and ``{"error": message}``.
 
     An empty message is replaced by the status's reason phrase (``Error(404)`` reads
@@ -156,30 +168,14 @@ class Error(Exception):
     ``HTTPSubjectResolutionError``.
     """
 
-    status: int
-    message: str
 
-    def __init__(self, status: int | HTTPStatus, message: str = "") -> None:
-        self.status = int(status)
-        self.message = message or reason_phrase(self.status)
-        super().__init__(self.message)
-
-
-class HTTPSubjectResolutionError(Exception):
+class HTTPSubjectResolutionError(_StatusError):
     """Raise from an HTTP-subject hook to reject the inbound request with ``status``.
 
     The message defaults to the status's reason phrase, like ``Error`` (which a hook may raise
     instead, to the same effect). The host receives both as ``reject_status`` and
     ``reject_message``; from any other hook either is an ordinary failure.
     """
-
-    status: int
-    message: str
-
-    def __init__(self, status: int | HTTPStatus, message: str = "") -> None:
-        self.status = int(status)
-        self.message = message or reason_phrase(self.status)
-        super().__init__(self.message)
 
 
 def http_subject_error(status: int | HTTPStatus, message: str = "") -> HTTPSubjectResolutionError:

@@ -188,11 +188,14 @@ class HostService:
     env_base: str
 
     def socket_env(self, name: str | None = None) -> str:
-        """The target variable for binding ``name``."""
+        """Return the environment variable naming the socket of the service's binding ``name``.
+
+        ``None`` or a blank name is the default binding (the base variable alone).
+        """
         return self.env_base + binding_suffix(name)
 
     def token_env(self, name: str | None = None) -> str:
-        """The relay-token variable for binding ``name``."""
+        """Return the environment variable holding the relay token of binding ``name``."""
         return self.socket_env(name) + "_TOKEN"
 
     def endpoint(
@@ -289,34 +292,18 @@ WORKFLOW_HOST = HostService("workflow host", ENV_WORKFLOW_HOST_SOCKET)
 WORKFLOW_MANAGER = HostService("workflow manager", ENV_WORKFLOW_MANAGER_SOCKET)
 
 
-def cache_socket_env(name: str | None = None) -> str:
-    """Return the environment variable name for a cache socket binding."""
-    return CACHE.socket_env(name)
-
-
-def cache_socket_token_env(name: str | None = None) -> str:
-    """Return the environment variable name for a cache binding's relay token."""
-    return CACHE.token_env(name)
-
-
-def indexeddb_socket_env(name: str | None = None) -> str:
-    """Return the environment variable name for an IndexedDB socket binding."""
-    return INDEXEDDB.socket_env(name)
-
-
-def indexeddb_socket_token_env(name: str | None = None) -> str:
-    """Return the environment variable name for an IndexedDB binding's relay token."""
-    return INDEXEDDB.token_env(name)
-
-
-def s3_socket_env(name: str | None = None) -> str:
-    """Return the environment variable name for an S3 socket binding."""
-    return S3.socket_env(name)
-
-
-def s3_socket_token_env(name: str | None = None) -> str:
-    """Return the environment variable name for an S3 binding's relay token."""
-    return S3.token_env(name)
+#: Return the environment variable name for a cache socket binding.
+cache_socket_env = CACHE.socket_env
+#: Return the environment variable name for a cache binding's relay token.
+cache_socket_token_env = CACHE.token_env
+#: Return the environment variable name for an IndexedDB socket binding.
+indexeddb_socket_env = INDEXEDDB.socket_env
+#: Return the environment variable name for an IndexedDB binding's relay token.
+indexeddb_socket_token_env = INDEXEDDB.token_env
+#: Return the environment variable name for an S3 socket binding.
+s3_socket_env = S3.socket_env
+#: Return the environment variable name for an S3 binding's relay token.
+s3_socket_token_env = S3.token_env
 
 
 # -- targets -------------------------------------------------------------------------------
