@@ -10,14 +10,11 @@ A module attribute ``plugin`` that is something else is an error rather than bei
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from gestalt._authoring.callers import caller_frame
 from gestalt._authoring.manifest import module_plugin_name
-from gestalt._authoring.operation import DEFAULT_OPERATION_METHOD
-
-if TYPE_CHECKING:
-    from gestalt._authoring.plugin import Plugin
+from gestalt._authoring.plugin import Plugin
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,8 +26,6 @@ def module_plugin() -> Plugin:
 
 def plugin_for_namespace(namespace: dict[str, Any]) -> Plugin:
     """Return (creating it if needed) the implicit plugin of the module with ``namespace``."""
-    from gestalt._authoring.plugin import Plugin
-
     current = namespace.get("plugin")
     if isinstance(current, Plugin):
         current._attach_module(namespace)
@@ -47,102 +42,46 @@ def plugin_for_namespace(namespace: dict[str, Any]) -> Plugin:
     return created
 
 
-@overload
-def operation(
-    func: F,
-    /,
-    *,
-    id: str | None = None,
-    method: str = DEFAULT_OPERATION_METHOD,
-    title: str = "",
-    description: str = "",
-    allowed_roles: list[str] | None = None,
-    tags: list[str] | None = None,
-    read_only: bool = False,
-    visible: bool | None = None,
-) -> F: ...
+class _CallersPlugin(Plugin):
+    """Stands in for the calling module's implicit plugin: its ``operation`` registers there.
 
-
-@overload
-def operation(
-    func: None = None,
-    /,
-    *,
-    id: str | None = None,
-    method: str = DEFAULT_OPERATION_METHOD,
-    title: str = "",
-    description: str = "",
-    allowed_roles: list[str] | None = None,
-    tags: list[str] | None = None,
-    read_only: bool = False,
-    visible: bool | None = None,
-) -> Callable[[F], F]: ...
-
-
-def operation(
-    func: F | None = None,
-    /,
-    *,
-    id: str | None = None,
-    method: str = DEFAULT_OPERATION_METHOD,
-    title: str = "",
-    description: str = "",
-    allowed_roles: list[str] | None = None,
-    tags: list[str] | None = None,
-    read_only: bool = False,
-    visible: bool | None = None,
-) -> F | Callable[[F], F]:
-    """Register an operation on the calling module's implicit plugin.
-
-    The module's ``plugin`` attribute is used when it is a ``Plugin``; otherwise one is created
-    and stored there, named from a ``manifest.yaml`` beside the module or else after the
-    module's directory. Options are those of ``Plugin.operation``.
+    It holds no registry of its own, so ``Plugin.__init__`` is not run.
     """
-    register: Callable[[F], F] = module_plugin().operation(
-        id=id,
-        method=method,
-        title=title,
-        description=description,
-        allowed_roles=allowed_roles,
-        tags=tags,
-        read_only=read_only,
-        visible=visible,
-    )
-    return register if func is None else register(func)
+
+    def __init__(self) -> None:
+        pass
+
+    def _registry(self) -> Plugin:
+        return module_plugin()
 
 
-def _module_hook(kind: str, func: F | None) -> F | Callable[[F], F]:
-    target = module_plugin()
+class _ModuleHook:
+    """A module-level hook decorator of one kind, used bare or called with no arguments."""
 
-    def register(hook: F) -> F:
-        target._register_hook(kind, hook)
-        return hook
+    __slots__ = ("kind",)
 
-    return register if func is None else register(func)
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
 
+    @overload
+    def register(self, func: F, /) -> F: ...
+    @overload
+    def register(self, func: None = None, /) -> Callable[[F], F]: ...
+    def register(self, func: F | None = None, /) -> F | Callable[[F], F]:
+        """Register ``func`` as the hook of this kind on the calling module's implicit plugin."""
+        target = module_plugin()
 
-@overload
-def session_catalog(func: F, /) -> F: ...
-@overload
-def session_catalog(func: None = None, /) -> Callable[[F], F]: ...
-def session_catalog(func: F | None = None, /) -> F | Callable[[F], F]:
-    """Register a per-request catalog hook on the calling module's implicit plugin."""
-    return _module_hook("session_catalog", func)
+        def add(hook: F) -> F:
+            return target._register_hook(self.kind, hook)
 
-
-@overload
-def post_connect(func: F, /) -> F: ...
-@overload
-def post_connect(func: None = None, /) -> Callable[[F], F]: ...
-def post_connect(func: F | None = None, /) -> F | Callable[[F], F]:
-    """Register a post-connect metadata hook on the calling module's implicit plugin."""
-    return _module_hook("post_connect", func)
+        return add if func is None else add(func)
 
 
-@overload
-def http_subject(func: F, /) -> F: ...
-@overload
-def http_subject(func: None = None, /) -> Callable[[F], F]: ...
-def http_subject(func: F | None = None, /) -> F | Callable[[F], F]:
-    """Register an HTTP subject-resolution hook on the calling module's implicit plugin."""
-    return _module_hook("http_subject", func)
+#: Register an operation on the calling module's implicit plugin (see ``Plugin.operation``).
+operation = _CallersPlugin().operation
+#: Register a per-request catalog hook on the calling module's implicit plugin.
+session_catalog = _ModuleHook("session_catalog").register
+#: Register a post-connect metadata hook on the calling module's implicit plugin.
+post_connect = _ModuleHook("post_connect").register
+#: Register an HTTP subject-resolution hook on the calling module's implicit plugin.
+http_subject = _ModuleHook("http_subject").register

@@ -235,7 +235,13 @@ class Plugin:
         is upper-cased; ``title`` and ``description`` are trimmed; ``allowed_roles`` are
         trimmed and de-duplicated. Invalid registrations raise ``ValueError`` / ``TypeError``
         at import time.
+
+        The module-level ``@operation`` registers on the calling module's implicit plugin: the
+        module's ``plugin`` attribute when it is a ``Plugin``, otherwise one created and stored
+        there, named from a ``manifest.yaml`` beside the module or else after its directory.
         """
+
+        plugin = self._registry()
 
         def register(handler: F) -> F:
             op = build_operation(
@@ -249,32 +255,32 @@ class Plugin:
                 read_only=read_only,
                 visible=visible,
             )
-            if op.id in self._operations:
-                raise ValueError(f"duplicate operation id {op.id!r} in plugin {self._name!r}")
-            self._operations[op.id] = op
+            if op.id in plugin._operations:
+                raise ValueError(f"duplicate operation id {op.id!r} in plugin {plugin._name!r}")
+            plugin._operations[op.id] = op
             return handler
 
         return register if func is None else register(func)
 
+    def _registry(self) -> Plugin:
+        """The plugin ``operation`` registers on: this one (the module-level form differs)."""
+        return self
+
     def configure(self, func: F) -> F:
         """Register the hook called with ``(name, config)`` when the host starts the provider."""
-        self._register_hook("configure", func)
-        return func
+        return self._register_hook("configure", func)
 
     def session_catalog(self, func: F) -> F:
         """Register a hook returning a per-request catalog; it may take the ``Request``."""
-        self._register_hook("session_catalog", func)
-        return func
+        return self._register_hook("session_catalog", func)
 
     def post_connect(self, func: F) -> F:
         """Register a hook returning extra metadata to store after a connection is made."""
-        self._register_hook("post_connect", func)
-        return func
+        return self._register_hook("post_connect", func)
 
     def http_subject(self, func: F) -> F:
         """Register a hook mapping a hosted HTTP request to a ``Subject`` (or rejecting it)."""
-        self._register_hook("http_subject", func)
-        return func
+        return self._register_hook("http_subject", func)
 
     def on_close(self, func: F) -> F:
         """Register a no-argument function the runtime calls once at shutdown.
@@ -302,10 +308,11 @@ class Plugin:
         if self._namespace is None:
             self._namespace = namespace
 
-    def _register_hook(self, kind: str, func: Callable[..., Any]) -> None:
+    def _register_hook(self, kind: str, func: F) -> F:
         if kind in self._hooks:
             raise ValueError(f"plugin {self._name!r} already has a {kind} hook")
         self._hooks[kind] = check_hook(kind, func)
+        return func
 
     # --- capabilities ----------------------------------------------------------------------
 

@@ -571,16 +571,30 @@ class CallOptions(TypedDict):
     metadata: Metadata | None
 
 
-class _Share:
-    """What sync and asyncio connections share: the endpoint, its metadata, the timeout."""
+class _Share(Generic[C]):
+    """What sync and asyncio connections share: the endpoint, its metadata, the timeout,
+    the stub factory and error mapper; ``_open`` runs last in the constructor."""
 
-    __slots__ = ("endpoint", "metadata", "timeout")
+    __slots__ = ("_factory", "_lock", "_mapper", "endpoint", "metadata", "timeout")
 
-    def __init__(self, endpoint: Endpoint, timeout: float | None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        factory: StubFactory[C],
+        error_mapper: ErrorMapper,
+        timeout: float | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.metadata = endpoint.metadata
         #: The client's default deadline in seconds (None: none).
         self.timeout = check_timeout(timeout)
+        self._factory = factory
+        self._mapper = error_mapper
+        self._lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
+        raise NotImplementedError
 
     def deadline(self, timeout: float | None) -> float | None:
         """A call's deadline: its own ``timeout`` when given, else the client's default."""
@@ -591,7 +605,7 @@ class _Share:
         return {"timeout": self.deadline(timeout), "metadata": self.metadata}
 
 
-class SyncConnection(_Share, Generic[C]):
+class SyncConnection(_Share[C]):
     """A sync client's share of the pooled channel for its endpoint, and its stub.
 
     ``stub`` is the generated client (built once per channel and error mapper, shared by
@@ -599,21 +613,13 @@ class SyncConnection(_Share, Generic[C]):
     :meth:`close`, ``stub`` raises ``ValueError``.
     """
 
-    __slots__ = ("_entry", "_lock", "_stub")
+    __slots__ = ("_entry", "_stub")
 
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        factory: StubFactory[C],
-        error_mapper: ErrorMapper,
-        timeout: float | None = None,
-    ) -> None:
-        super().__init__(endpoint, timeout)
-        self._lock = threading.Lock()
+    def _open(self) -> None:
         pool = _SYNC_POOL
-        entry = pool.acquire(endpoint.target)
+        entry = pool.acquire(self.endpoint.target)
         self._entry: tuple[_SyncPool, _Entry] | None = (pool, entry)
-        self._stub: C | None = _stub(pool.lock, entry, factory, error_mapper)
+        self._stub: C | None = _stub(pool.lock, entry, self._factory, self._mapper)
 
     @property
     def stub(self) -> C:
@@ -645,7 +651,7 @@ class SyncConnection(_Share, Generic[C]):
             pool.release(self.endpoint.target, entry)
 
 
-class AioConnection(_Share, Generic[C]):
+class AioConnection(_Share[C]):
     """An asyncio client's shares of the pooled ``grpc.aio`` channels for its endpoint.
 
     :meth:`stub` returns the generated async client for the running event loop, taking a
@@ -654,26 +660,9 @@ class AioConnection(_Share, Generic[C]):
     share; a channel whose loop is gone cannot be closed and is dropped.
     """
 
-    __slots__ = (
-        "_bound",
-        "_closed",
-        "_factory",
-        "_leases",
-        "_lock",
-        "_mapper",
-    )
+    __slots__ = ("_bound", "_closed", "_leases")
 
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        factory: StubFactory[C],
-        error_mapper: ErrorMapper,
-        timeout: float | None = None,
-    ) -> None:
-        super().__init__(endpoint, timeout)
-        self._factory = factory
-        self._mapper = error_mapper
-        self._lock = threading.Lock()
+    def _open(self) -> None:
         self._leases: dict[asyncio.AbstractEventLoop, tuple[_AioPool, _Entry]] = {}
         # (loop, stub) of the last loop used, read in one step by the fast path of stub().
         self._bound: tuple[asyncio.AbstractEventLoop, C] | None = None
