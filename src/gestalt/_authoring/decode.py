@@ -47,7 +47,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gestalt._authoring.encode import EncodeError, LocatedError, to_jsonable
+from gestalt._authoring.encode import EncodeError, LocatedError, convert_items, to_jsonable
 from gestalt._authoring.model import REQUIRED_KEY, is_dataclass_type, model_fields
 
 Decoder = Callable[[Any], Any]
@@ -466,12 +466,7 @@ def _sequence(item: Decoder, build: Callable[[list[Any]], Any]) -> Decoder:
     def decode(value: Any) -> Any:
         if not isinstance(value, list):
             raise _fail("an array", value)
-        out = []
-        for index, element in enumerate(value):
-            try:
-                out.append(item(element))
-            except DecodeError as exc:
-                raise exc.within(f"[{index}]") from None
+        out = convert_items(item, value)
         try:
             return build(out)
         except TypeError:

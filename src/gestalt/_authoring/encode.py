@@ -30,7 +30,7 @@ import enum
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self
 
 
@@ -109,13 +109,13 @@ def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _mapping({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     if isinstance(value, list | tuple):
-        return _items(value)
+        return convert_items(to_jsonable, value)
     if isinstance(value, set | frozenset):
         try:
             ordered = sorted(value)
         except TypeError:
             ordered = list(value)
-        return _items(ordered)
+        return convert_items(to_jsonable, ordered)
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(value).decode("ascii")
     return _string_like(value)
@@ -158,12 +158,13 @@ def iso_duration(delta: dt.timedelta) -> str:
     return f"{sign}P{f'{days}D' if days else ''}{'T' + clock if clock else ''}"
 
 
-def _items(values: Any) -> list[Any]:
+def convert_items(convert: Callable[[Any], Any], values: Iterable[Any]) -> list[Any]:
+    """``convert`` each of ``values``; a ``LocatedError`` is relocated under its ``[index]``."""
     out = []
     for index, item in enumerate(values):
         try:
-            out.append(to_jsonable(item))
-        except EncodeError as exc:
+            out.append(convert(item))
+        except LocatedError as exc:
             raise exc.within(f"[{index}]") from None
     return out
 
