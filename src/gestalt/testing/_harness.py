@@ -446,48 +446,9 @@ def _execute_request(
     return request
 
 
-def start_provider(
-    root: str | os.PathLike[str],
-    target: str | None = None,
-    kind: ProviderKind | str | None = None,
-    *,
-    mode: Mode = "subprocess",
-    services: bool = True,
-    name: str = "test",
-    config: Mapping[str, JSONInput] | None = None,
-    env: Mapping[str, str] | None = None,
-    data_dir: str | os.PathLike[str] | None = None,
-) -> ProviderHarness:
-    """Start the provider under ``root`` for a test and perform the host's handshake.
-
-    ``target`` and ``kind`` default to ``[tool.gestalt]`` in ``root/pyproject.toml``.
-    ``config`` is what the host would configure; ``env`` adds provider variables;
-    ``data_dir`` keeps the embedded services' data (a temporary directory otherwise).
-    Stop it with :meth:`ProviderHarness.stop` or use it as a context manager.
-    """
-    path = Path(root)
-    if target is None:
-        from gestalt._runtime.project import load_spec
-
-        target, spec_kind = load_spec(path)
-        kind = spec_kind if kind is None else kind
-    resolved_kind = ProviderKind.parse(kind)
-    return ProviderHarness(
-        path,
-        target,
-        resolved_kind,
-        mode=mode,
-        services=services,
-        name=name,
-        config=config,
-        env=env,
-        data_dir=Path(data_dir) if data_dir is not None else None,
-    )
-
-
 class StartProvider(Protocol):
-    """The type of the ``gestalt_provider`` pytest fixture: a :func:`start_provider` whose
-    providers are stopped after the test (annotate the test parameter with it)."""
+    """The type of :func:`start_provider` and of the ``gestalt_provider`` pytest fixture, which
+    stops the providers it started after the test (annotate the test parameter with it)."""
 
     def __call__(
         self,
@@ -501,4 +462,37 @@ class StartProvider(Protocol):
         config: Mapping[str, JSONInput] | None = None,
         env: Mapping[str, str] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
-    ) -> ProviderHarness: ...
+    ) -> ProviderHarness:
+        """Start the provider under ``root`` for a test and perform the host's handshake.
+
+        ``target`` and ``kind`` default to ``[tool.gestalt]`` in ``root/pyproject.toml``.
+        ``config`` is what the host would configure; ``env`` adds provider variables;
+        ``data_dir`` keeps the embedded services' data (a temporary directory otherwise).
+        Stop it with :meth:`ProviderHarness.stop` or use it as a context manager.
+        """
+        path = Path(root)
+        if target is None:
+            from gestalt._runtime.project import load_spec
+
+            target, spec_kind = load_spec(path)
+            kind = spec_kind if kind is None else kind
+        resolved_kind = ProviderKind.parse(kind)
+        return ProviderHarness(
+            path,
+            target,
+            resolved_kind,
+            mode=mode,
+            services=services,
+            name=name,
+            config=config,
+            env=env,
+            data_dir=Path(data_dir) if data_dir is not None else None,
+        )
+
+
+class _StartProvider(StartProvider):
+    """The plain starter: nothing is stopped for the caller."""
+
+
+# The signature and the code of ``start_provider`` are those of ``StartProvider.__call__``.
+start_provider = _StartProvider().__call__
