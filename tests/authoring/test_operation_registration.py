@@ -216,3 +216,12 @@ def test_decorators_return_the_function() -> None:
         return None
 
     assert plugin.configure(configure) is configure
+
+
+def test_module_level_decorators_have_names_and_reprs() -> None:
+    import gestalt
+
+    for name in ("operation", "session_catalog", "post_connect", "http_subject"):
+        decorator = getattr(gestalt, name)
+        assert decorator.__doc__
+        assert "implicit plugin" in repr(decorator) or name in repr(decorator)

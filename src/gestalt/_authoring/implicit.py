@@ -51,6 +51,9 @@ class _CallersPlugin(Plugin):
     def __init__(self) -> None:
         pass
 
+    def __repr__(self) -> str:
+        return "<the calling module's implicit plugin>"
+
     def _registry(self) -> Plugin:
         return module_plugin()
 
@@ -62,6 +65,9 @@ class _ModuleHook:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<module-level {self.kind} decorator>"
 
     @overload
     def register(self, func: F, /) -> F: ...
