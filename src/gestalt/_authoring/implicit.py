@@ -45,7 +45,8 @@ def plugin_for_namespace(namespace: dict[str, Any]) -> Plugin:
 class _CallersPlugin(Plugin):
     """Stands in for the calling module's implicit plugin: its ``operation`` registers there.
 
-    It holds no registry of its own, so ``Plugin.__init__`` is not run.
+    Module-level ``operation`` is this object's bound ``Plugin.operation``, so both forms share
+    one signature and one overload set. It holds no registry, so ``Plugin.__init__`` is not run.
     """
 
     def __init__(self) -> None:
@@ -83,7 +84,7 @@ class _ModuleHook:
         return add if func is None else add(func)
 
 
-#: Register an operation on the calling module's implicit plugin (see ``Plugin.operation``).
+# Documented by Plugin.operation's docstring, which covers this module-level form too.
 operation = _CallersPlugin().operation
 #: Register a per-request catalog hook on the calling module's implicit plugin.
 session_catalog = _ModuleHook("session_catalog").register
