@@ -201,3 +201,20 @@ def test_examples_readme_lists_every_example() -> None:
     assert len(listed) == len(set(listed)), listed
     assert set(listed) == folders
     assert "hello" in folders and len(folders) >= 5
+
+
+def test_no_page_shows_a_builtin_docstring(built: Built) -> None:
+    """A name documented through a re-export must not fall back to its value's type's docstring."""
+    builtin_lines = [
+        line.strip()
+        for doc in (str.__doc__, int.__doc__, dict.__doc__, object.__doc__)
+        for line in (doc or "").splitlines()
+        if len(line.strip()) > 30 and "'" not in line
+    ]
+    found = [
+        f"{page}: {line!r}"
+        for page, text in built.pages().items()
+        for line in builtin_lines
+        if line in text
+    ]
+    assert found == []
