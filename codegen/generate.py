@@ -18,8 +18,8 @@ def generate(proto_root: Path, out: Path, *, sdk_package: bool = True) -> list[P
     """Rebuild ``out`` from the protos under ``proto_root``; return the files written.
 
     With ``sdk_package`` the ``gestalt.gen`` package files (``__init__``, ``support``,
-    ``py.typed``) are rendered too; golden tests switch it off and render only the
-    per-proto modules.
+    ``py.typed``) and the type checkers' marker ``gestalt/__init__.pyi`` are rendered too;
+    golden tests switch it off and render only the per-proto modules.
     """
     protos = find_protos(proto_root)
     if not protos:
@@ -94,5 +94,13 @@ def _generate_into(
             )
         )
         (root / "py.typed").write_text("", encoding="utf-8")
+        rendered.append(
+            render.render(
+                env,
+                "package_marker.pyi.j2",
+                root.parent / "__init__.pyi",
+                header=render.header("codegen/templates/package_marker.pyi.j2"),
+            )
+        )
     render.ruff_format(rendered)
     return sorted(p for p in stage.rglob("*") if p.is_file())

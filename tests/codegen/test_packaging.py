@@ -1,4 +1,5 @@
-"""The built wheel ships ``gestalt`` and ``gestalt.gen`` with their type markers."""
+"""The built wheel ships ``gestalt`` and ``gestalt.gen`` with their type markers, and only
+those: not the source checkout's ``generated/gestalt/__init__.pyi``."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def test_wheel_contents_and_import(tmp_path: Path) -> None:
     ):
         assert required in names, required
     assert not any(name.startswith(("codegen/", "tests/", "generated/")) for name in names)
+    # The type checkers' marker of the source checkout would shadow gestalt/__init__.py.
+    assert "gestalt/__init__.pyi" not in names
 
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)

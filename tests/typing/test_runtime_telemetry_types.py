@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import REPO
-from tests.typing.test_typing import _expected, _mypy, _reported
+from tests.typing.test_typing import _expected, _mypy, _pyright, _reported
 
 CASES = Path(__file__).parent / "cases"
 
@@ -18,20 +15,7 @@ def test_correct_use_type_checks_under_mypy() -> None:
 
 
 def test_correct_use_type_checks_under_pyright_strict() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pyright",
-            "--pythonpath",
-            sys.executable,
-            str(CASES / "telemetry_pyright_ok.py"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = _pyright(CASES / "telemetry_pyright_ok.py")
     assert run.returncode == 0, run.stdout + run.stderr
 
 

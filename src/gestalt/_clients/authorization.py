@@ -72,10 +72,7 @@ RelationshipLike: TypeAlias = (
     "mirrors.Relationship | pb.Relationship | tuple[SubjectLike, str, ResourceLike]"
 )
 #: A relationship to delete: a key or relationship (mirror or message) or a triple.
-RelationshipKeyLike: TypeAlias = (
-    "mirrors.RelationshipKey | pb.RelationshipKey | mirrors.Relationship | pb.Relationship"
-    " | tuple[SubjectLike, str, ResourceLike]"
-)
+RelationshipKeyLike: TypeAlias = "mirrors.RelationshipKey | pb.RelationshipKey | RelationshipLike"
 
 M = TypeVar("M", bound=Message)
 Item = TypeVar("Item")

@@ -1,3 +1,4 @@
+# pyright: strict
 """Correct use of the agent and workflow clients: typed forms give mirrors, raw forms pb2."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# pyright: strict
 """A provider author's use of the plugin invoker and the authorization client, typed forms."""
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
 # pyright: strict
-"""Telemetry helpers, the log handler and the ``Starter`` mixin under pyright strict.
-
-(Code importing ``gestalt.gen`` is checked with mypy only: pyright does not see the generated
-package in a source checkout, where it lives in a separate directory.)
-"""
+"""Telemetry helpers, the log handler and the ``Starter`` mixin under pyright strict."""
 
 from __future__ import annotations
 
