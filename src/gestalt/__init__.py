@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from gestalt._authoring.agents import (
         AgentProvider as AgentProvider,
     )
+    from gestalt._authoring.authorization import (
+        AuthorizationProvider as AuthorizationProvider,
+    )
     from gestalt._authoring.implicit import (
         http_subject as http_subject,
     )

@@ -46,6 +46,8 @@ class ProviderKind(enum.StrEnum):
     TELEMETRY = "telemetry"
     INDEXEDDB = "indexeddb"
     RUNTIME = "runtime"
+    #: Served like the others, though the Gestalt host launches only Go authorization providers.
+    AUTHORIZATION = "authorization"
 
     @classmethod
     def parse(cls, value: ProviderKind | str | None) -> ProviderKind:

@@ -359,9 +359,7 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
         add_plugin_runtime_provider_to_server(handlers(target), server)
     else:
         add, methods = _raw_service(kind)
-        # Only agents and workflows have typed base classes (their modules load on demand).
-        typed_kind = kind in (ProviderKind.AGENT, ProviderKind.WORKFLOW)
-        typed = _typed_kinds().get(kind) if typed_kind else None
+        typed = _typed_kind(kind)
         if typed is not None and isinstance(target, typed[0]):
             from gestalt._runtime.typed import typed_methods
 
@@ -394,6 +392,10 @@ def _raw_service(kind: ProviderKind) -> tuple[Callable[[Any, Any], None], Any]:
             workflow_servicers.add_workflow_provider_to_server,
             workflow_servicers.WORKFLOW_PROVIDER_METHODS,
         )
+    if kind is ProviderKind.AUTHORIZATION:
+        from gestalt.gen.v1 import authorization_servicers as authz
+
+        return authz.add_authorization_provider_to_server, authz.AUTHORIZATION_PROVIDER_METHODS
     raise KeyError(kind)
 
 
@@ -401,24 +403,26 @@ def _nothing() -> None:
     return None
 
 
-def _typed_kinds() -> dict[ProviderKind, tuple[type, Any, types.ModuleType]]:
-    """Kinds whose base class takes mirrors: base class, service descriptor, mirrors module."""
-    from gestalt._authoring.agents import AgentProvider
-    from gestalt._authoring.workflows import WorkflowProvider
-    from gestalt.gen.v1 import agent_mirrors, agent_pb2, workflow_mirrors, workflow_pb2
+def _typed_kind(kind: ProviderKind) -> tuple[type, Any, types.ModuleType] | None:
+    """The typed base class, service descriptor and mirrors module of ``kind``, if it has one."""
+    if kind is ProviderKind.AGENT:
+        from gestalt._authoring.agents import AgentProvider
+        from gestalt.gen.v1 import agent_mirrors, agent_pb2
 
-    return {
-        ProviderKind.AGENT: (
-            AgentProvider,
-            agent_pb2.DESCRIPTOR.services_by_name["AgentProvider"],
-            agent_mirrors,
-        ),
-        ProviderKind.WORKFLOW: (
-            WorkflowProvider,
-            workflow_pb2.DESCRIPTOR.services_by_name["WorkflowProvider"],
-            workflow_mirrors,
-        ),
-    }
+        return AgentProvider, agent_pb2.DESCRIPTOR.services_by_name["AgentProvider"], agent_mirrors
+    if kind is ProviderKind.WORKFLOW:
+        from gestalt._authoring.workflows import WorkflowProvider
+        from gestalt.gen.v1 import workflow_mirrors, workflow_pb2
+
+        service = workflow_pb2.DESCRIPTOR.services_by_name["WorkflowProvider"]
+        return WorkflowProvider, service, workflow_mirrors
+    if kind is ProviderKind.AUTHORIZATION:
+        from gestalt._authoring.authorization import AuthorizationProvider
+        from gestalt.gen.v1 import authorization_mirrors, authorization_pb2
+
+        service = authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationProvider"]
+        return AuthorizationProvider, service, authorization_mirrors
+    return None
 
 
 def raw_methods(provider: Any, methods: Any) -> types.SimpleNamespace:

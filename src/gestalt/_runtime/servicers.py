@@ -74,6 +74,7 @@ _KIND_NUMBERS = {
     ProviderKind.WORKFLOW: runtime_pb2.PROVIDER_KIND_WORKFLOW,
     ProviderKind.AGENT: runtime_pb2.PROVIDER_KIND_AGENT,
     ProviderKind.RUNTIME: runtime_pb2.PROVIDER_KIND_RUNTIME,
+    ProviderKind.AUTHORIZATION: runtime_pb2.PROVIDER_KIND_AUTHORIZATION,
 }
 
 

@@ -1,10 +1,11 @@
-"""Serving providers whose methods take and return the dataclass mirrors (agent, workflow).
+"""Serving providers whose methods take and return the dataclass mirrors (agent, workflow,
+authorization).
 
-A provider subclassing :class:`~gestalt.AgentProvider` or :class:`~gestalt.WorkflowProvider`
-implements the kind's RPCs as snake_case methods taking one request mirror and returning the
-response mirror (``None`` for an RPC answering ``Empty``), plain or ``async def``.
-:func:`typed_methods` turns such a provider into the handler object the generated adapter
-registers:
+A provider subclassing :class:`~gestalt.AgentProvider`, :class:`~gestalt.WorkflowProvider` or
+:class:`~gestalt.AuthorizationProvider` implements the kind's RPCs as snake_case methods
+taking one request mirror (none for an RPC taking ``Empty``) and returning the response mirror
+(``None`` for an RPC answering ``Empty``), plain or ``async def``. :func:`typed_methods` turns
+such a provider into the handler object the generated adapter registers:
 
 * a method the subclass does not override is left out, so the call answers ``UNIMPLEMENTED``;
 * a method written the raw way, taking ``(request, context)`` or named like the RPC
@@ -64,10 +65,10 @@ def _encode(result: Any, output: type[Message], label: str) -> Message:
     return message
 
 
-async def _invoke(context: Context, label: str, fn: Callable[..., Any], argument: Any) -> Any:
+async def _invoke(context: Context, label: str, fn: Callable[..., Any], *args: Any) -> Any:
     """Run provider code, mapping its failures (see the module docstring)."""
     try:
-        return await call(fn, argument)
+        return await call(fn, *args)
     except (grpc.aio.AbortError, asyncio.CancelledError):
         raise
     except LookupError:
@@ -77,14 +78,14 @@ async def _invoke(context: Context, label: str, fn: Callable[..., Any], argument
 
 
 def _typed(
-    fn: Callable[..., Any], label: str, mirror_in: Any, output: type[Message]
+    fn: Callable[..., Any], label: str, mirror_in: Any | None, output: type[Message]
 ) -> Callable[..., Any]:
     async def handler(request: Message, context: Context) -> Message:
         try:
-            argument = mirror_in.from_pb(request)
+            args = () if mirror_in is None else (mirror_in.from_pb(request),)
         except Exception as exc:  # a request the mirror cannot hold; logged, not sent
             await fail(context, label, exc)
-        result = await _invoke(context, label, fn, argument)
+        result = await _invoke(context, label, fn, *args)
         try:
             return _encode(result, output, label)
         except TypeError as exc:
@@ -121,7 +122,8 @@ def typed_methods(
             found[spec.attr] = fn
             continue
         method = by_name[spec.name]
-        mirror_in = getattr(mirrors, method.input_type.name)
+        takes_nothing = method.input_type.full_name == "google.protobuf.Empty"
+        mirror_in = None if takes_nothing else getattr(mirrors, method.input_type.name)
         output = database.GetSymbol(method.output_type.full_name)
         found[spec.attr] = _typed(fn, f"{label} {spec.attr}", mirror_in, output)
     return types.SimpleNamespace(**found)
