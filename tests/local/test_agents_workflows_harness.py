@@ -1,7 +1,8 @@
 """A provider that starts workflows and agent turns, run by ``gestalt.testing`` the way the host
 runs it: the embedded agent and workflow managers reach it through its environment, the
 Execute call's invocation token travels with every manager call, a workflow run executes an
-operation of the provider through the local plugin invoker, and the workflow context the host
+operation of the provider through the local plugin invoker (or, for an agent target, a turn of
+the local agent manager), and the workflow context the host
 sends reads back typed.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gestalt import Model, Plugin, Request, plugin_target
+from gestalt import Model, Plugin, Request, agent_target, plugin_target
 
 plugin = Plugin("flows")
 
@@ -57,6 +58,15 @@ def kick(params: Topic, request: Request) -> dict[str, Any]:
 def work(params: Topic) -> dict[str, str]:
     """What a workflow run of this plugin executes."""
     return {"worked_on": params.topic}
+
+
+@plugin.operation
+def delegate(params: Topic, request: Request) -> dict[str, str]:
+    """Start a workflow run whose target is an agent."""
+    with request.workflow_manager() as workflows:
+        target = agent_target("echo-agent", f"brief on {params.topic}")
+        started = workflows.start_run("local", target)
+    return {"run": started.run.id if started.run else ""}
 
 
 @plugin.operation
@@ -124,3 +134,12 @@ def test_provider_uses_the_local_agent_and_workflow_managers(tmp_path: Path, mod
 
         again = provider.invoke("kick_async", {})
         assert again.body == {"answer": "async hello", "same_run": True}
+
+        # an agent target runs as a turn of the local agent manager, acting for the caller
+        delegated = provider.invoke("delegate", {"topic": "tides"})
+        assert delegated.status == 200, delegated.raw_body
+        assert isinstance(delegated.body, dict)
+        agent_run = workflows.wait_for_run(str(delegated.body["run"]), timeout=30)
+        assert agent_run.status is WorkflowRunStatus.SUCCEEDED, agent_run.status_message
+        assert agent_run.result_body == "brief on tides"
+        assert agents.invocation_tokens[-1] == workflows.invocation_tokens[-1] != token

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
@@ -50,6 +51,11 @@ class _MemoryHost:
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
+
+    def _wait(self, done: Callable[[], bool], timeout: float | None, what: str) -> None:
+        """Wait, holding the lock, until ``done()``; ``TimeoutError`` naming ``what`` if not."""
+        if not self._lock.wait_for(done, timeout):
+            raise TimeoutError(f"{what} did not finish in time")
 
     @staticmethod
     def _found(table: dict[str, K], key: str, what: str, context: grpc.ServicerContext) -> K:

@@ -33,8 +33,8 @@ class LocalServices:
     ``runtime_logs``, the log host of plugin runtime providers (entries kept in memory), and
     so are ``agents`` (the agent manager, answering turns with its responder) and
     ``workflows`` (the workflow manager, with its runs, schedules, triggers and events; its
-    runs call the routed providers through the plugin invoker, acting for whoever started
-    them).
+    runs call the routed providers through the plugin invoker, or run an agent target as a
+    turn of ``agents``, acting for whoever started them).
     Without ``data_dir`` the data goes to a temporary directory removed by :meth:`stop`.
     :meth:`start` returns the environment variables a provider needs to find the services,
     exactly as the host sets them.
@@ -100,7 +100,8 @@ class LocalServices:
 
         agents = serve_agent_manager(self.run_dir / "host-agents.sock")
         self._more.append(agents)
-        execute = invoker_executor(str(self.run_dir / "host-plugin-invoker.sock"))
+        invoker = str(self.run_dir / "host-plugin-invoker.sock")
+        execute = invoker_executor(invoker, agents=agents.service)
         workflows = serve_workflow_manager(
             self.run_dir / "host-workflows.sock", service=WorkflowManagerService(execute)
         )

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import grpc
+from google.protobuf import struct_pb2
 
 from gestalt.gen import support as _s
 from gestalt.gen.v1 import agent_pb2
@@ -36,7 +37,8 @@ from gestalt.gen.v1.agent_mirrors import (
     AgentTurn,
 )
 from gestalt.gen.v1.agent_servicers import add_agent_manager_host_to_server
-from gestalt.local._memory import _MemoryHost, now
+from gestalt.gen.v1.workflow_mirrors import BoundWorkflowAgentTarget
+from gestalt.local._memory import _MemoryHost, copy, now
 from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
 
 __all__ = [
@@ -136,6 +138,68 @@ class AgentManagerService(_MemoryHost):
 
     def _record(self, turn_id: str, context: grpc.ServicerContext) -> _Record:
         return self._found(self._turns, turn_id, "agent turn", context)
+
+    def _open_session(
+        self,
+        provider_name: str,
+        model: str,
+        metadata: struct_pb2.Struct | None,
+        idempotency_key: str,
+        *,
+        client_ref: str = "",
+    ) -> agent_pb2.AgentSession:
+        """A new active session (the one of a repeated idempotency key); under the lock."""
+        key = ("session", idempotency_key)
+        if idempotency_key and key in self._by_key:
+            return self._sessions[self._by_key[key]]
+        stamp = now()
+        session = agent_pb2.AgentSession(
+            id=self._new_id("session"),
+            provider_name=provider_name,
+            model=model,
+            client_ref=client_ref,
+            state=agent_pb2.AGENT_SESSION_STATE_ACTIVE,
+            metadata=metadata,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        self._sessions[session.id] = session
+        if idempotency_key:
+            self._by_key[key] = session.id
+        return session
+
+    def _add_turn(
+        self,
+        session: agent_pb2.AgentSession,
+        messages: Iterable[agent_pb2.AgentMessage],
+        model: str,
+        idempotency_key: str,
+    ) -> agent_pb2.AgentTurn:
+        """Add a pending turn to ``session`` and start the responder on it; return a copy."""
+        with self._lock:
+            key = ("turn", idempotency_key)
+            if idempotency_key and key in self._by_key:
+                return copy(self._turns[self._by_key[key]].turn)
+            stamp = now()
+            turn = agent_pb2.AgentTurn(
+                id=self._new_id("turn"),
+                session_id=session.id,
+                provider_name=session.provider_name,
+                model=model or session.model,
+                status=agent_pb2.AGENT_EXECUTION_STATUS_PENDING,
+                messages=messages,
+                created_at=stamp,
+            )
+            self._turns[turn.id] = _Record(turn)
+            if idempotency_key:
+                self._by_key[key] = turn.id
+            session.last_turn_at.CopyFrom(stamp)
+            answer = copy(turn)
+        if self.responder is not None:
+            threading.Thread(
+                target=self.run_turn, args=(turn.id,), name="gestalt-agent-turn", daemon=True
+            ).start()
+        return answer
 
     def _append(
         self, record: _Record, type: str, data: Mapping[str, Any] | None, source: str
@@ -286,25 +350,15 @@ class AgentManagerService(_MemoryHost):
         self._seen(request.invocation_token)
         if not request.provider_name:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "provider_name is required")
+        metadata = request.metadata if request.HasField("metadata") else None
         with self._lock:
-            key = ("session", request.idempotency_key)
-            if request.idempotency_key and key in self._by_key:
-                return self._sessions[self._by_key[key]]
-            stamp = now()
-            session = agent_pb2.AgentSession(
-                id=self._new_id("session"),
-                provider_name=request.provider_name,
-                model=request.model,
+            return self._open_session(
+                request.provider_name,
+                request.model,
+                metadata,
+                request.idempotency_key,
                 client_ref=request.client_ref,
-                state=agent_pb2.AGENT_SESSION_STATE_ACTIVE,
-                metadata=request.metadata if request.HasField("metadata") else None,
-                created_at=stamp,
-                updated_at=stamp,
             )
-            self._sessions[session.id] = session
-            if request.idempotency_key:
-                self._by_key[key] = session.id
-            return session
 
     def get_session(
         self, request: agent_pb2.AgentManagerGetSessionRequest, context: grpc.ServicerContext
@@ -360,30 +414,7 @@ class AgentManagerService(_MemoryHost):
                     grpc.StatusCode.FAILED_PRECONDITION,
                     f"agent session {session.id!r} is archived",
                 )
-            key = ("turn", request.idempotency_key)
-            if request.idempotency_key and key in self._by_key:
-                return self._turns[self._by_key[key]].turn
-            stamp = now()
-            turn = agent_pb2.AgentTurn(
-                id=self._new_id("turn"),
-                session_id=session.id,
-                provider_name=session.provider_name,
-                model=request.model or session.model,
-                status=agent_pb2.AGENT_EXECUTION_STATUS_PENDING,
-                messages=request.messages,
-                created_at=stamp,
-            )
-            self._turns[turn.id] = _Record(turn)
-            if request.idempotency_key:
-                self._by_key[key] = turn.id
-            session.last_turn_at.CopyFrom(stamp)
-            answer = agent_pb2.AgentTurn()
-            answer.CopyFrom(turn)
-        if self.responder is not None:
-            threading.Thread(
-                target=self.run_turn, args=(turn.id,), name="gestalt-agent-turn", daemon=True
-            ).start()
-        return answer
+        return self._add_turn(session, request.messages, request.model, request.idempotency_key)
 
     def get_turn(
         self, request: agent_pb2.AgentManagerGetTurnRequest, context: grpc.ServicerContext
@@ -473,6 +504,46 @@ class AgentManagerService(_MemoryHost):
             answer = agent_pb2.AgentInteraction()
             answer.CopyFrom(interaction)
         return answer
+
+    def run_target(
+        self,
+        target: BoundWorkflowAgentTarget,
+        token: str = "",
+        *,
+        idempotency_key: str = "",
+        timeout: float = 60.0,
+    ) -> AgentTurn:
+        """Run a workflow's agent target, in this thread, and return the settled turn.
+
+        A new session with the target's provider, model and metadata gets one turn with the
+        target's messages followed by its prompt as a user message; the service's responder
+        answers it (a service without one leaves it to :meth:`run_turn`). ``token`` is the
+        invocation token the run acts with. A turn still at work after the target's
+        ``timeout_seconds`` (else ``timeout``) is canceled, and ``TimeoutError`` raised.
+        """
+        self._seen(token)
+        agent = target.to_pb()
+        if not agent.provider_name:
+            raise ValueError("the agent target names no provider")
+        messages = list(agent.messages)
+        if agent.prompt:
+            messages.append(agent_pb2.AgentMessage(role="user", text=agent.prompt))
+        metadata = agent.metadata if agent.HasField("metadata") else None
+        session_key = f"{idempotency_key}-session" if idempotency_key else ""
+        with self._lock:
+            session = self._open_session(agent.provider_name, agent.model, metadata, session_key)
+        turn = self._add_turn(session, messages, agent.model, idempotency_key)
+        record = self._turns[turn.id]
+        try:
+            with self._lock:
+                limit = agent.timeout_seconds or timeout
+                self._wait(lambda: record.turn.status not in _OPEN, limit, f"agent turn {turn.id}")
+        except TimeoutError:
+            status = agent_pb2.AGENT_EXECUTION_STATUS_CANCELED
+            self._finish(turn.id, status, "turn.canceled", status_message="timed out")
+            raise
+        with self._lock:
+            return AgentTurn.from_pb(record.turn)
 
     # -- reading from Python ---------------------------------------------------------------
 

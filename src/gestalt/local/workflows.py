@@ -29,18 +29,28 @@ or six fields are ``INVALID_ARGUMENT``. Invocation tokens that reached the servi
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import empty_pb2
 
 from gestalt.gen.v1 import workflow_pb2 as W
-from gestalt.gen.v1.workflow_mirrors import BoundWorkflowRun
+from gestalt.gen.v1.agent_mirrors import AgentExecutionStatus
+from gestalt.gen.v1.workflow_mirrors import (
+    BoundWorkflowAgentTarget,
+    BoundWorkflowPluginTarget,
+    BoundWorkflowRun,
+)
 from gestalt.gen.v1.workflow_servicers import add_workflow_manager_host_to_server
 from gestalt.local._memory import _MemoryHost, copy, now
 from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
+
+if TYPE_CHECKING:
+    from gestalt.local.agents import AgentManagerService
 
 __all__ = ["Executor", "WorkflowManagerService", "invoker_executor", "serve_workflow_manager"]
 
@@ -476,52 +486,88 @@ class WorkflowManagerService(_MemoryHost):
         """Wait until a run has finished and return it; ``TimeoutError`` otherwise."""
         with self._lock:
             run = self._runs[run_id].run
-            if not self._lock.wait_for(lambda: run.status in _FINISHED, timeout):
-                raise TimeoutError(f"workflow run {run_id} did not finish in time")
+            self._wait(lambda: run.status in _FINISHED, timeout, f"workflow run {run_id}")
             return BoundWorkflowRun.from_pb(run)
 
 
-def invoker_executor(target: str, timeout: float = 60.0) -> Executor:
-    """An executor that runs plugin targets through a PluginInvoker service at ``target``.
+def invoker_executor(
+    target: str, timeout: float = 60.0, *, agents: AgentManagerService | None = None
+) -> Executor:
+    """An executor that runs plugin targets through a PluginInvoker service at ``target`` and
+    agent targets on the local agent manager ``agents``.
 
-    A run acts for the call that started it: its invocation token is exchanged for a fresh
-    one (same caller, same grants) and the target is one ``Invoke`` with it, so the run
-    reaches the providers the invoker routes to, as the caller it acts for. A run without
-    a token, or with an agent target, fails.
+    A run acts for the call that started it. For a plugin target its invocation token is
+    exchanged for a fresh one (same caller, same grants) and the target is one ``Invoke`` with
+    it, so the run reaches the providers the invoker routes to, as the caller it acts for.
+    An agent target is one turn of ``agents`` (see
+    :meth:`~gestalt.local.AgentManagerService.run_target`) acting with the run's token; the
+    run's body is the turn's output text, or its structured output as JSON, and a turn that
+    fails, is canceled or times out fails the run. A run without a token fails, and so does
+    an agent target without ``agents`` or with an output delivery, which runs only on the host.
     """
-    from gestalt._clients.checks import struct
     from gestalt._clients.transport import parse_target
-    from gestalt.gen.v1 import plugin_pb2
-    from gestalt.gen.v1.plugin_clients import PluginInvokerClient
 
     address = parse_target(target, "plugin invoker").grpc_target
 
     def execute(run: BoundWorkflowRun, token: str) -> tuple[int, str]:
-        plugin = None if run.target is None else run.target.plugin
-        if plugin is None:
-            raise ValueError("the local workflow manager runs plugin targets only")
         if not token:
             raise ValueError("the run has no invocation token to act with")
-        channel = grpc.insecure_channel(address)  # runs are few locally: no pool
-        try:
-            invoker = PluginInvokerClient(channel)
-            exchange = plugin_pb2.ExchangeInvocationTokenRequest(parent_invocation_token=token)
-            own = invoker.exchange_invocation_token(exchange, timeout=timeout).invocation_token
-            request = plugin_pb2.PluginInvokeRequest(
-                plugin=plugin.plugin_name,
-                operation=plugin.operation,
-                params=struct("input", plugin.input),
-                connection=plugin.connection,
-                instance=plugin.instance,
-                invocation_token=own,
-                idempotency_key=run.id,
-            )
-            result = invoker.invoke(request, timeout=timeout)
-            return result.status, result.body
-        finally:
-            channel.close()
+        agent = None if run.target is None else run.target.agent
+        if agent is not None:
+            return _run_agent(agents, agent, token, run.id, timeout)
+        plugin = None if run.target is None else run.target.plugin
+        if plugin is None:
+            raise ValueError("the run has no target")
+        return _invoke_plugin(address, plugin, token, run.id, timeout)
 
     return execute
+
+
+def _invoke_plugin(
+    address: str, plugin: BoundWorkflowPluginTarget, token: str, run_id: str, timeout: float
+) -> tuple[int, str]:
+    from gestalt._clients.checks import struct
+    from gestalt.gen.v1 import plugin_pb2
+    from gestalt.gen.v1.plugin_clients import PluginInvokerClient
+
+    channel = grpc.insecure_channel(address)  # runs are few locally: no pool
+    try:
+        invoker = PluginInvokerClient(channel)
+        exchange = plugin_pb2.ExchangeInvocationTokenRequest(parent_invocation_token=token)
+        own = invoker.exchange_invocation_token(exchange, timeout=timeout).invocation_token
+        request = plugin_pb2.PluginInvokeRequest(
+            plugin=plugin.plugin_name,
+            operation=plugin.operation,
+            params=struct("input", plugin.input),
+            connection=plugin.connection,
+            instance=plugin.instance,
+            invocation_token=own,
+            idempotency_key=run_id,
+        )
+        result = invoker.invoke(request, timeout=timeout)
+        return result.status, result.body
+    finally:
+        channel.close()
+
+
+def _run_agent(
+    agents: AgentManagerService | None,
+    agent: BoundWorkflowAgentTarget,
+    token: str,
+    run_id: str,
+    timeout: float,
+) -> tuple[int, str]:
+    if agents is None:
+        raise ValueError("agent targets need a local agent manager to run on")
+    if agent.output_delivery is not None:
+        raise ValueError("output delivery of an agent target runs only on the Gestalt host")
+    turn = agents.run_target(agent, token, idempotency_key=run_id, timeout=timeout)
+    if turn.status is not AgentExecutionStatus.SUCCEEDED:
+        reason = turn.status_message or turn.status.name.lower()
+        raise ValueError(f"agent turn {turn.id} did not succeed: {reason}")
+    if turn.structured_output is not None:
+        return 200, json.dumps(turn.structured_output)
+    return 200, turn.output_text
 
 
 def _matches(match: W.WorkflowEventMatch, event: W.WorkflowEvent) -> bool:
