@@ -1,22 +1,26 @@
 """What the in-memory host services (agent and workflow managers) share.
 
-:class:`_MemoryHost` holds the lock, the id counter and the invocation tokens seen;
-:func:`now` stamps records; :func:`copy` gives a caller a message it may keep.
+:class:`_MemoryHost` holds the lock, the id counter and the invocation tokens seen (noted
+by the handlers :func:`noting_tokens` registers, before each call runs); :func:`now`
+stamps records; :func:`copy` gives a caller a message it may keep.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import types
 import uuid
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
-__all__ = ["copy", "now"]
+from gestalt.gen.support import MethodSpec
+
+__all__ = ["copy", "noting_tokens", "now"]
 
 K = TypeVar("K")
 T = TypeVar("T", bound=Message)
@@ -34,6 +38,26 @@ def copy(message: T) -> T:
     duplicate = type(message)()
     duplicate.CopyFrom(message)
     return duplicate
+
+
+def noting_tokens(
+    methods: Sequence[MethodSpec], add: Callable[[object, grpc.Server], None]
+) -> Callable[[_MemoryHost, grpc.Server], None]:
+    """How to register a memory host's ``methods`` with ``add`` (the generated
+    ``add_*_to_server``): each handler notes its request's invocation token, then runs."""
+
+    def register(service: _MemoryHost, server: grpc.Server) -> None:
+        def noting(fn: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+            def handler(request: Any, context: grpc.ServicerContext) -> Any:
+                service._seen(request.invocation_token)
+                return fn(request, context)
+
+            return handler
+
+        handlers = {spec.attr: noting(getattr(service, spec.attr)) for spec in methods}
+        add(types.SimpleNamespace(**handlers), server)
+
+    return register
 
 
 class _MemoryHost:

@@ -21,11 +21,11 @@ import hmac
 import os
 import socket
 import stat
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar
 
 import grpc
 import grpc.aio
@@ -51,15 +51,54 @@ __all__ = [
     "Address",
     "AsyncLocalServer",
     "AsyncRelayTokenInterceptor",
+    "AsyncServeOptions",
     "ListenError",
     "LocalServer",
     "RelayTokenInterceptor",
+    "ServeOptions",
+    "Served",
     "SocketDirectoryNotFoundError",
+    "Where",
     "parse_address",
     "serve",
     "serve_async",
     "server_options",
 ]
+
+#: Where a local service listens: a socket path, ``unix://…`` or ``tcp://host:port``.
+Where: TypeAlias = "str | os.PathLike[str]"
+
+
+class ServeOptions(TypedDict, total=False):
+    r"""The keyword options every ``serve_*`` function of :mod:`gestalt.local` takes.
+
+    ``relay_token``: calls must carry this relay token, as the host's relay requires.
+    ``interceptors``: ``grpc.ServerInterceptor``\ s, run after the token check.
+    ``max_workers``: how many threads serve calls (each function has its own default).
+    ``max_message_bytes``: the largest message accepted either way (64 MiB by default).
+    """
+
+    relay_token: str | None
+    interceptors: Sequence[grpc.ServerInterceptor]
+    max_workers: int
+    max_message_bytes: int
+
+
+class AsyncServeOptions(TypedDict, total=False):
+    """:class:`ServeOptions` of a ``grpc.aio`` server: no threads, asyncio interceptors."""
+
+    relay_token: str | None
+    interceptors: Sequence[grpc.aio.ServerInterceptor]
+    max_message_bytes: int
+
+
+def _checked(options: Mapping[str, object]) -> None:
+    """Refuse a keyword :class:`ServeOptions` lacks, as a misspelt parameter would be."""
+    unknown = sorted(set(options) - set(ServeOptions.__annotations__))
+    if unknown:
+        known = ", ".join(ServeOptions.__annotations__)
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r} (options: {known})")
+
 
 #: How long :meth:`LocalServer.stop` waits for the server beyond the grace period.
 _STOP_MARGIN = 5.0
@@ -401,6 +440,45 @@ def serve(
         raise
     target = address.target(port, unix_form=unix_form)
     return handle(server, service, target, address.socket_path, pool=pool, close=closer)
+
+
+@dataclass(frozen=True, slots=True)
+class Served(Generic[H, S]):
+    """How a public ``serve_*`` function serves its kind of service.
+
+    ``what`` names the service in errors about the address, ``name`` its threads;
+    ``register(service, server)`` adds it to a server, whose handle is a ``handle``;
+    ``close(service)`` runs once the server stopped. Calls get ``workers`` threads unless the
+    caller's options say otherwise; a service of long-lived ``streams`` fails calls beyond its
+    threads at once instead of queueing them, and its unix target takes the gRPC form.
+    """
+
+    what: str
+    name: str
+    register: Callable[[S, grpc.Server], None]
+    handle: type[H]
+    close: Callable[[S], None] | None = None
+    workers: int = 8
+    streams: bool = False
+
+    def serve(self, address: Where, open_service: Callable[[], S], options: ServeOptions) -> H:
+        """:func:`serve` ``open_service()`` at ``address`` with the caller's ``options``."""
+        _checked(options)
+        max_workers = options.get("max_workers", self.workers)
+        return serve(
+            self.handle,
+            parse_address(address, self.what),
+            open_service,
+            self.register,
+            name=self.name,
+            close=self.close,
+            relay_token=options.get("relay_token"),
+            interceptors=options.get("interceptors", ()),
+            max_workers=max_workers,
+            max_concurrent_rpcs=max_workers if self.streams else None,
+            max_message_bytes=options.get("max_message_bytes", MAX_MESSAGE_BYTES),
+            unix_form="grpc" if self.streams else "path",
+        )
 
 
 async def serve_async(

@@ -21,10 +21,9 @@ Every invocation token that reached the service is kept in ``invocation_tokens``
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Unpack
 
 import grpc
 from google.protobuf import struct_pb2
@@ -36,10 +35,13 @@ from gestalt.gen.v1.agent_mirrors import (
     AgentInteractionType,
     AgentTurn,
 )
-from gestalt.gen.v1.agent_servicers import add_agent_manager_host_to_server
+from gestalt.gen.v1.agent_servicers import (
+    AGENT_MANAGER_HOST_METHODS,
+    add_agent_manager_host_to_server,
+)
 from gestalt.gen.v1.workflow_mirrors import BoundWorkflowAgentTarget
-from gestalt.local._memory import _MemoryHost, copy, now
-from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
+from gestalt.local._memory import _MemoryHost, copy, noting_tokens, now
+from gestalt.local._serving import LocalServer, Served, ServeOptions, Where
 
 __all__ = [
     "AgentManagerService",
@@ -347,7 +349,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerCreateSessionRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentSession:
         """Create a session with the named provider (idempotent per idempotency key)."""
-        self._seen(request.invocation_token)
         if not request.provider_name:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "provider_name is required")
         metadata = request.metadata if request.HasField("metadata") else None
@@ -364,7 +365,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerGetSessionRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentSession:
         """Return one session."""
-        self._seen(request.invocation_token)
         with self._lock:
             return self._session(request.session_id, context)
 
@@ -372,7 +372,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerListSessionsRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentManagerListSessionsResponse:
         """Sessions matching the provider and state filters, oldest first."""
-        self._seen(request.invocation_token)
         with self._lock:
             found = [
                 session
@@ -388,7 +387,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerUpdateSessionRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentSession:
         """Change the fields the request sets (non-empty client_ref, a state, metadata)."""
-        self._seen(request.invocation_token)
         with self._lock:
             session = self._session(request.session_id, context)
             if request.client_ref:
@@ -406,7 +404,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerCreateTurnRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentTurn:
         """Add a pending turn to a session and start the responder on it."""
-        self._seen(request.invocation_token)
         with self._lock:
             session = self._session(request.session_id, context)
             if session.state == agent_pb2.AGENT_SESSION_STATE_ARCHIVED:
@@ -420,7 +417,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerGetTurnRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentTurn:
         """Return one turn as it stands."""
-        self._seen(request.invocation_token)
         with self._lock:
             return self._record(request.turn_id, context).turn
 
@@ -428,7 +424,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerListTurnsRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentManagerListTurnsResponse:
         """The turns of a session (in a status when given), oldest first."""
-        self._seen(request.invocation_token)
         with self._lock:
             self._session(request.session_id, context)
             found = [
@@ -445,7 +440,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerCancelTurnRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentTurn:
         """Cancel a turn that has not finished; a finished turn is returned unchanged."""
-        self._seen(request.invocation_token)
         with self._lock:
             self._record(request.turn_id, context)
         self._finish(
@@ -461,7 +455,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerListTurnEventsRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentManagerListTurnEventsResponse:
         """Events with a seq above ``after_seq``, at most ``limit`` when it is positive."""
-        self._seen(request.invocation_token)
         with self._lock:
             events = self._record(request.turn_id, context).events[max(request.after_seq, 0) :]
         if request.limit > 0:
@@ -472,7 +465,6 @@ class AgentManagerService(_MemoryHost):
         self, request: agent_pb2.AgentManagerListInteractionsRequest, context: grpc.ServicerContext
     ) -> agent_pb2.AgentManagerListInteractionsResponse:
         """The interactions a turn raised, oldest first."""
-        self._seen(request.invocation_token)
         with self._lock:
             found = list(self._record(request.turn_id, context).interactions.values())
         return agent_pb2.AgentManagerListInteractionsResponse(interactions=found)
@@ -483,7 +475,6 @@ class AgentManagerService(_MemoryHost):
         context: grpc.ServicerContext,
     ) -> agent_pb2.AgentInteraction:
         """Answer a pending interaction; the waiting responder goes on."""
-        self._seen(request.invocation_token)
         with self._lock:
             record = self._record(request.turn_id, context)
             interaction = record.interactions.get(request.interaction_id)
@@ -553,29 +544,18 @@ class AgentManagerService(_MemoryHost):
             return [AgentInteraction.from_pb(i) for i in self._turns[turn_id].interactions.values()]
 
 
+_REGISTER = noting_tokens(AGENT_MANAGER_HOST_METHODS, add_agent_manager_host_to_server)
+_SERVED = Served("agent manager", "agent-manager", _REGISTER, LocalServer)
+
+
 def serve_agent_manager(
-    address: str | os.PathLike[str],
-    *,
-    service: AgentManagerService | None = None,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-    max_workers: int = 8,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    address: Where, *, service: AgentManagerService | None = None, **options: Unpack[ServeOptions]
 ) -> LocalServer[AgentManagerService]:
     """Serve an agent manager on ``address`` (socket path, ``unix://…`` or ``tcp://host:port``).
 
-    ``service`` defaults to a new :class:`AgentManagerService` with the echo responder. With
-    ``relay_token`` calls must carry that token. Returns once the server is listening.
+    ``service`` defaults to a new :class:`AgentManagerService` with the echo responder;
+    ``options`` are those of every local server (:class:`~gestalt.local.ServeOptions`, 8
+    threads). Returns once the server is listening.
     """
     chosen = AgentManagerService() if service is None else service
-    return serve(
-        LocalServer,
-        parse_address(address, "agent manager"),
-        lambda: chosen,
-        add_agent_manager_host_to_server,
-        name="agent-manager",
-        relay_token=relay_token,
-        interceptors=interceptors,
-        max_workers=max_workers,
-        max_message_bytes=max_message_bytes,
-    )
+    return _SERVED.serve(address, lambda: chosen, options)

@@ -25,10 +25,9 @@ resources as ``"type:id"`` strings, mirrors or messages, like the client takes t
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import grpc
 from google.protobuf import empty_pb2
@@ -47,7 +46,7 @@ from gestalt.gen import support as _support
 from gestalt.gen.v1 import authorization_mirrors as mirrors
 from gestalt.gen.v1 import authorization_pb2 as pb
 from gestalt.gen.v1.authorization_servicers import add_authorization_provider_to_server
-from gestalt.local._serving import LocalServer, parse_address, serve
+from gestalt.local._serving import LocalServer, Served, ServeOptions, Where
 
 __all__ = ["AuthorizationService", "serve_authorization"]
 
@@ -352,25 +351,19 @@ def _page(
     return items[start:end], (f"offset-{end}" if end < len(items) else "")
 
 
+_SERVED = Served(
+    "authorization", "authorization", add_authorization_provider_to_server, LocalServer
+)
+
+
 def serve_authorization(
-    address: str | os.PathLike[str],
-    *,
-    service: AuthorizationService | None = None,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    address: Where, *, service: AuthorizationService | None = None, **options: Unpack[ServeOptions]
 ) -> LocalServer[AuthorizationService]:
     """Serve an authorization store on ``address`` (socket path, ``unix://…``, ``tcp://…``).
 
-    ``service`` defaults to a new, empty :class:`AuthorizationService`; with ``relay_token``
-    calls must carry that token. Returns once the server is listening.
+    ``service`` defaults to a new, empty :class:`AuthorizationService`; ``options`` are those
+    of every local server (:class:`~gestalt.local.ServeOptions`, 8 threads). Returns once the
+    server is listening.
     """
     chosen = AuthorizationService() if service is None else service
-    return serve(
-        LocalServer,
-        parse_address(address, "authorization"),
-        lambda: chosen,
-        add_authorization_provider_to_server,
-        name="authorization",
-        relay_token=relay_token,
-        interceptors=interceptors,
-    )
+    return _SERVED.serve(address, lambda: chosen, options)

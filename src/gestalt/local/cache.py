@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeAlias, TypeVar, overload
+from typing import Any, TypeAlias, TypeVar, Unpack, overload
 
 import grpc
 import grpc.aio
@@ -39,12 +38,14 @@ from google.protobuf import duration_pb2, empty_pb2
 from gestalt.gen.v1 import cache_pb2
 from gestalt.gen.v1.cache_servicers import add_cache_to_server
 from gestalt.local._serving import (
-    MAX_MESSAGE_BYTES,
     AsyncLocalServer,
+    AsyncServeOptions,
     LocalServer,
     RelayTokenInterceptor,
+    Served,
+    ServeOptions,
+    Where,
     parse_address,
-    serve,
     serve_async,
 )
 
@@ -216,99 +217,57 @@ AsyncCacheServer = AsyncLocalServer
 S = TypeVar("S")
 
 
+_SERVED = Served("cache", "cache", add_cache_to_server, LocalServer)
+
+
 @overload
 def serve_cache(
-    address: str | os.PathLike[str],
-    *,
-    service: None = None,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-    max_workers: int = 8,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    address: Where, *, service: None = None, **options: Unpack[ServeOptions]
 ) -> CacheServer[CacheService]: ...
 
 
 @overload
 def serve_cache(
-    address: str | os.PathLike[str],
-    *,
-    service: S,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-    max_workers: int = 8,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    address: Where, *, service: S, **options: Unpack[ServeOptions]
 ) -> CacheServer[S]: ...
 
 
 def serve_cache(
-    address: str | os.PathLike[str],
-    *,
-    service: object | None = None,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-    max_workers: int = 8,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    address: Where, *, service: object | None = None, **options: Unpack[ServeOptions]
 ) -> CacheServer[Any]:
     """Serve a cache on ``address`` (socket path, ``unix://…`` or ``tcp://host:port``).
 
     ``service`` is the implementation (a new :class:`CacheService` when None; any object with
-    some of the Cache RPC methods works). With ``relay_token`` calls must carry that token.
-    ``interceptors`` run after the token check. Returns once the server is listening.
+    some of the Cache RPC methods works). ``options`` are those of every local server
+    (:class:`~gestalt.local.ServeOptions`, 8 threads); its ``interceptors`` run after the token
+    check. Returns once the server is listening.
     """
-    return serve(
-        LocalServer,
-        parse_address(address, "cache"),
-        CacheService if service is None else lambda: service,
-        add_cache_to_server,
-        name="cache",
-        relay_token=relay_token,
-        interceptors=interceptors,
-        max_workers=max_workers,
-        max_message_bytes=max_message_bytes,
-    )
+    return _SERVED.serve(address, CacheService if service is None else lambda: service, options)
 
 
 @overload
 async def serve_cache_async(
-    address: str | os.PathLike[str],
-    *,
-    service: None = None,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    address: Where, *, service: None = None, **options: Unpack[AsyncServeOptions]
 ) -> AsyncCacheServer[CacheService]: ...
 
 
 @overload
 async def serve_cache_async(
-    address: str | os.PathLike[str],
-    *,
-    service: S,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    address: Where, *, service: S, **options: Unpack[AsyncServeOptions]
 ) -> AsyncCacheServer[S]: ...
 
 
 async def serve_cache_async(
-    address: str | os.PathLike[str],
-    *,
-    service: object | None = None,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    address: Where, *, service: object | None = None, **options: Unpack[AsyncServeOptions]
 ) -> AsyncCacheServer[Any]:
-    """Like :func:`serve_cache`, on a ``grpc.aio`` server in the running event loop.
+    """Like :func:`serve_cache`, on a ``grpc.aio`` server in the running event loop, with the
+    options of :class:`~gestalt.local.AsyncServeOptions`.
 
     Plain service methods run in the loop's default executor; ``async def`` ones on the loop.
     """
+    factory = CacheService if service is None else lambda: service
     return await serve_async(
-        parse_address(address, "cache"),
-        CacheService if service is None else lambda: service,
-        add_cache_to_server,
-        relay_token=relay_token,
-        interceptors=interceptors,
-        max_message_bytes=max_message_bytes,
+        parse_address(address, "cache"), factory, add_cache_to_server, **options
     )
 
 

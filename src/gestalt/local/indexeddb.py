@@ -48,7 +48,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 import grpc
 import grpc.aio
@@ -61,7 +61,7 @@ from gestalt.local._indexeddb_access import Gate
 from gestalt.local._indexeddb_cursor import serve_cursor
 from gestalt.local._indexeddb_engine import Database
 from gestalt.local._indexeddb_transaction import serve_transaction
-from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
+from gestalt.local._serving import LocalServer, Served, ServeOptions, Where
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "IndexedDBServer", "IndexedDBService", "serve_indexeddb"]
 
@@ -320,40 +320,37 @@ class IndexedDBServer(LocalServer[IndexedDBService]):
         super().stop(grace)
 
 
+_SERVED = Served(
+    "IndexedDB",
+    "idb",
+    IndexedDBService.add_to_server,
+    IndexedDBServer,
+    close=IndexedDBService.close,
+    workers=32,
+    streams=True,
+)
+
+
 def serve_indexeddb(
-    socket_path: str | os.PathLike[str],
+    socket_path: Where,
     *,
     db_path: str | os.PathLike[str] | None = None,
-    max_workers: int = 32,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    **options: Unpack[ServeOptions],
 ) -> IndexedDBServer:
     """Serve a new :class:`IndexedDBService` on ``socket_path``.
 
     ``socket_path`` is a unix socket path, ``unix://…`` or ``tcp://host:port``; a stale
     socket file there is replaced, anything else existing is an error. ``db_path`` is the
-    SQLite file (None: in memory). The server is a sync ``grpc.Server`` with ``max_workers``
-    threads; each open cursor or transaction stream holds one, and calls beyond
-    ``max_workers`` at once fail fast with ``RESOURCE_EXHAUSTED`` instead of queueing behind
-    long-lived streams; a transaction idle for ``idle_timeout`` seconds is rolled back.
-    With ``relay_token`` calls must carry that token; ``interceptors``
-    run after that check. Messages up to ``max_message_bytes`` (64 MiB) are accepted.
+    SQLite file (None: in memory). ``options`` are those of every local server
+    (:class:`~gestalt.local.ServeOptions`). The server is a sync ``grpc.Server`` with
+    ``max_workers`` threads (32 by default); each open cursor or transaction stream holds one,
+    and calls beyond ``max_workers`` at once fail fast with ``RESOURCE_EXHAUSTED`` instead of
+    queueing behind long-lived streams; a transaction idle for ``idle_timeout`` seconds is
+    rolled back.
     """
-    return serve(
-        IndexedDBServer,
-        parse_address(socket_path, "IndexedDB"),
-        lambda: IndexedDBService(db_path, idle_timeout=idle_timeout),
-        IndexedDBService.add_to_server,
-        name="idb",
-        close=IndexedDBService.close,
-        relay_token=relay_token,
-        interceptors=interceptors,
-        max_workers=max_workers,
-        max_concurrent_rpcs=max_workers,
-        max_message_bytes=max_message_bytes,
-        unix_form="grpc",
+    return _SERVED.serve(
+        socket_path, lambda: IndexedDBService(db_path, idle_timeout=idle_timeout), options
     )
 
 

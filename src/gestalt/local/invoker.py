@@ -28,8 +28,9 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Unpack
 
 import grpc
 
@@ -37,7 +38,7 @@ from gestalt._clients.transport import parse_target
 from gestalt.gen.v1 import plugin_pb2
 from gestalt.gen.v1.plugin_clients import IntegrationProviderClient
 from gestalt.gen.v1.plugin_servicers import add_plugin_invoker_to_server
-from gestalt.local._serving import LocalServer, parse_address, serve
+from gestalt.local._serving import LocalServer, Served, ServeOptions, Where
 
 __all__ = ["Grant", "PluginInvokerService", "serve_plugin_invoker"]
 
@@ -240,28 +241,25 @@ def _grant(message: plugin_pb2.PluginInvocationGrant) -> Grant:
     return Grant(message.plugin, operations)
 
 
+#: Calls wait on the provider, which may call back in: 16 threads leave room for that.
+_SERVED = Served(
+    "plugin invoker",
+    "plugin-invoker",
+    add_plugin_invoker_to_server,
+    LocalServer,
+    close=PluginInvokerService.close,
+    workers=16,
+)
+
+
 def serve_plugin_invoker(
-    address: str | os.PathLike[str],
-    *,
-    service: PluginInvokerService | None = None,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    address: Where, *, service: PluginInvokerService | None = None, **options: Unpack[ServeOptions]
 ) -> LocalServer[PluginInvokerService]:
     """Serve a plugin invoker on ``address`` (socket path, ``unix://…`` or ``tcp://host:port``).
 
-    ``service`` defaults to a new :class:`PluginInvokerService`; with ``relay_token`` calls
-    must carry that token. Returns once the server is listening.
+    ``service`` defaults to a new :class:`PluginInvokerService`; ``options`` are those of every
+    local server (:class:`~gestalt.local.ServeOptions`, 16 threads). Returns once the server
+    is listening.
     """
     chosen = PluginInvokerService() if service is None else service
-    return serve(
-        LocalServer,
-        parse_address(address, "plugin invoker"),
-        lambda: chosen,
-        add_plugin_invoker_to_server,
-        name="plugin-invoker",
-        close=PluginInvokerService.close,
-        relay_token=relay_token,
-        interceptors=interceptors,
-        # Calls wait on the provider, which may call back in: leave threads for that.
-        max_workers=16,
-    )
+    return _SERVED.serve(address, lambda: chosen, options)

@@ -13,18 +13,16 @@ checking a relay token like the host's public relay; the handle's ``target`` goe
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from typing import Unpack
 
 import grpc
 
 from gestalt.gen.v1 import pluginruntime_pb2 as pb
 from gestalt.gen.v1.pluginruntime_mirrors import PluginRuntimeLogEntry
 from gestalt.gen.v1.pluginruntime_servicers import add_plugin_runtime_log_host_to_server
-from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
+from gestalt.local._serving import LocalServer, Served, ServeOptions, Where
 
 __all__ = ["RuntimeLogServer", "RuntimeLogService", "serve_runtime_logs"]
 
@@ -89,25 +87,13 @@ class RuntimeLogServer(LocalServer[RuntimeLogService]):
     """A running embedded runtime log host: ``target``, ``service``, ``stop()``."""
 
 
-def serve_runtime_logs(
-    address: str | os.PathLike[str],
-    *,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
-) -> RuntimeLogServer:
-    """Serve a new :class:`RuntimeLogService` at ``address`` until ``stop()``."""
+_SERVED = Served(
+    "runtime log", "runtime-log", add_plugin_runtime_log_host_to_server, RuntimeLogServer
+)
 
-    def register(service: RuntimeLogService, server: Any) -> None:
-        add_plugin_runtime_log_host_to_server(service, server)
 
-    return serve(
-        RuntimeLogServer,
-        parse_address(address, "runtime log"),
-        RuntimeLogService,
-        register,
-        name="runtime-log",
-        relay_token=relay_token,
-        interceptors=interceptors,
-        max_message_bytes=max_message_bytes,
-    )
+def serve_runtime_logs(address: Where, **options: Unpack[ServeOptions]) -> RuntimeLogServer:
+    """Serve a new :class:`RuntimeLogService` at ``address`` until ``stop()``; ``options`` are
+    those of every local server (:class:`~gestalt.local.ServeOptions`, 8 threads).
+    """
+    return _SERVED.serve(address, RuntimeLogService, options)

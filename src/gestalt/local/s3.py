@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, Unpack
 
 import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
@@ -64,7 +64,7 @@ from gestalt.local._s3_store import (
     StoredObject,
     check_header_fields,
 )
-from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
+from gestalt.local._serving import LocalServer, Served, ServeOptions, Where
 
 __all__ = ["S3Service", "S3ServiceHandle", "serve_s3"]
 
@@ -475,40 +475,36 @@ class S3ServiceHandle(LocalServer[S3Service]):
         return self.service.http_base_url
 
 
+_SERVED = Served(
+    "s3",
+    "s3",
+    S3Service.add_to_server,
+    S3ServiceHandle,
+    close=S3Service.close,
+    workers=16,
+    streams=True,
+)
+
+
 def serve_s3(
-    socket_path: str | os.PathLike[str],
+    socket_path: Where,
     *,
     root: str | os.PathLike[str] | None = None,
-    max_workers: int = 16,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    **options: Unpack[ServeOptions],
 ) -> S3ServiceHandle:
     """Serve ``S3`` and ``S3ObjectAccess`` on ``socket_path``, storing objects in ``root``.
 
     ``socket_path`` is a unix socket path, ``unix://…`` or ``tcp://host:port``; a stale
-    socket file there is replaced, anything else existing is an error. Each open read or
-    write stream occupies one of ``max_workers`` threads; with all of them busy further
-    calls fail at once with ``RESOURCE_EXHAUSTED``, and streams idle for ``idle_timeout``
-    seconds are cancelled, so stalled clients cannot wedge the service. With ``relay_token``
-    calls must carry that token; ``interceptors`` run after that check. Returns once the
-    server accepts calls; stop it with :meth:`S3ServiceHandle.stop` or ``with``.
+    socket file there is replaced, anything else existing is an error. ``options`` are those
+    of every local server (:class:`~gestalt.local.ServeOptions`). Each open read or write
+    stream occupies one of ``max_workers`` threads (16 by default); with all of them busy
+    further calls fail at once with ``RESOURCE_EXHAUSTED``, and streams idle for
+    ``idle_timeout`` seconds are cancelled, so stalled clients cannot wedge the service.
+    Returns once the server accepts calls; stop it with :meth:`S3ServiceHandle.stop` or
+    ``with``.
     """
-    return serve(
-        S3ServiceHandle,
-        parse_address(socket_path, "s3"),
-        lambda: S3Service(root, idle_timeout=idle_timeout),
-        S3Service.add_to_server,
-        name="s3",
-        close=S3Service.close,
-        relay_token=relay_token,
-        interceptors=interceptors,
-        max_workers=max_workers,
-        max_concurrent_rpcs=max_workers,
-        max_message_bytes=max_message_bytes,
-        unix_form="grpc",
-    )
+    return _SERVED.serve(socket_path, lambda: S3Service(root, idle_timeout=idle_timeout), options)
 
 
 if __name__ == "__main__":

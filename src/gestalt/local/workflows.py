@@ -30,13 +30,13 @@ or six fields are ``INVALID_ARGUMENT``. Invocation tokens that reached the servi
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import grpc
 from google.protobuf import empty_pb2
+from google.protobuf.message import Message
 
 from gestalt.gen.v1 import workflow_pb2 as W
 from gestalt.gen.v1.agent_mirrors import AgentExecutionStatus
@@ -45,9 +45,12 @@ from gestalt.gen.v1.workflow_mirrors import (
     BoundWorkflowPluginTarget,
     BoundWorkflowRun,
 )
-from gestalt.gen.v1.workflow_servicers import add_workflow_manager_host_to_server
-from gestalt.local._memory import _MemoryHost, copy, now
-from gestalt.local._serving import MAX_MESSAGE_BYTES, LocalServer, parse_address, serve
+from gestalt.gen.v1.workflow_servicers import (
+    WORKFLOW_MANAGER_HOST_METHODS,
+    add_workflow_manager_host_to_server,
+)
+from gestalt.local._memory import _MemoryHost, copy, noting_tokens, now
+from gestalt.local._serving import LocalServer, Served, ServeOptions, Where
 
 if TYPE_CHECKING:
     from gestalt.local.agents import AgentManagerService
@@ -77,6 +80,72 @@ class _Run:
         self.signals: list[W.WorkflowSignal] = []
 
 
+#: What the service keeps besides runs: kind (the field of the managed message holding the
+#: bound one) -> its name in errors.
+_KINDS = {"schedule": "schedule", "trigger": "event trigger"}
+
+M = TypeVar("M", W.ManagedWorkflowSchedule, W.ManagedWorkflowEventTrigger)
+_Handler = Callable[["WorkflowManagerService", Any, grpc.ServicerContext], Any]
+
+
+def _get(kind: str) -> _Handler:
+    def get(self: WorkflowManagerService, request: Any, context: grpc.ServicerContext) -> Any:
+        with self._lock:
+            return self._lookup(kind, getattr(request, f"{kind}_id"), context)
+
+    get.__doc__ = f"Return one {_KINDS[kind]}."
+    return get
+
+
+def _update(kind: str, fields: tuple[str, ...]) -> _Handler:
+    def update(self: WorkflowManagerService, request: Any, context: grpc.ServicerContext) -> Any:
+        if kind == "schedule":
+            self._cron(request.cron, context)
+        with self._lock:
+            managed = self._lookup(kind, getattr(request, f"{kind}_id"), context)
+            bound = getattr(managed, kind)
+            for name in fields:
+                value = getattr(request, name)
+                if isinstance(value, Message):
+                    getattr(bound, name).CopyFrom(value)
+                else:
+                    setattr(bound, name, value)
+            bound.paused = request.paused
+            bound.updated_at.CopyFrom(now())
+            if request.provider_name:
+                managed.provider_name = request.provider_name
+            return managed
+
+    update.__doc__ = f"Replace a {_KINDS[kind]}'s {', '.join(fields)} and paused flag."
+    return update
+
+
+def _delete(kind: str) -> _Handler:
+    def delete(
+        self: WorkflowManagerService, request: Any, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        item_id = getattr(request, f"{kind}_id")
+        with self._lock:
+            self._lookup(kind, item_id, context)
+            del self._kept[kind][item_id]
+        return empty_pb2.Empty()
+
+    delete.__doc__ = f"Remove a {_KINDS[kind]}."
+    return delete
+
+
+def _pause(kind: str, paused: bool) -> _Handler:
+    def pause(self: WorkflowManagerService, request: Any, context: grpc.ServicerContext) -> Any:
+        with self._lock:
+            managed = self._lookup(kind, getattr(request, f"{kind}_id"), context)
+            getattr(managed, kind).paused = paused
+            getattr(managed, kind).updated_at.CopyFrom(now())
+            return managed
+
+    pause.__doc__ = f"{'Pause' if paused else 'Resume'} a {_KINDS[kind]}."
+    return pause
+
+
 class WorkflowManagerService(_MemoryHost):
     """In-memory ``WorkflowManagerHost``; see the module docstring for its behaviour."""
 
@@ -90,8 +159,8 @@ class WorkflowManagerService(_MemoryHost):
         self._workflow_keys: dict[tuple[str, str], str] = {}
         # schedule or trigger id -> invocation token of the call that created it
         self._creators: dict[str, str] = {}
-        self._schedules: dict[str, W.ManagedWorkflowSchedule] = {}
-        self._triggers: dict[str, W.ManagedWorkflowEventTrigger] = {}
+        # "schedule" or "trigger" -> id -> the managed schedule or trigger
+        self._kept: dict[str, dict[str, Any]] = {kind: {} for kind in _KINDS}
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -197,7 +266,6 @@ class WorkflowManagerService(_MemoryHost):
         self, request: W.WorkflowManagerStartRunRequest, context: grpc.ServicerContext
     ) -> W.ManagedWorkflowRun:
         """Start a run of the request's target."""
-        self._seen(request.invocation_token)
         self._need(context, provider_name=request.provider_name, target=request.HasField("target"))
         trigger = W.WorkflowRunTrigger(manual=W.WorkflowManualTrigger())
         record = self._start(
@@ -215,7 +283,6 @@ class WorkflowManagerService(_MemoryHost):
         self, request: W.WorkflowManagerSignalRunRequest, context: grpc.ServicerContext
     ) -> W.ManagedWorkflowRunSignal:
         """Deliver a signal to a run that has not finished."""
-        self._seen(request.invocation_token)
         with self._lock:
             record = self._found(self._runs, request.run_id, "workflow run", context)
             if record.run.status in _FINISHED:
@@ -229,12 +296,7 @@ class WorkflowManagerService(_MemoryHost):
         self, request: W.WorkflowManagerSignalOrStartRunRequest, context: grpc.ServicerContext
     ) -> W.ManagedWorkflowRunSignal:
         """Signal the live run of the workflow key, starting one first if there is none."""
-        self._seen(request.invocation_token)
-        self._need(
-            context,
-            provider_name=request.provider_name,
-            workflow_key=request.workflow_key,
-        )
+        self._need(context, provider_name=request.provider_name, workflow_key=request.workflow_key)
         with self._lock:
             run_id = self._workflow_keys.get((request.provider_name, request.workflow_key))
             record = None if run_id is None else self._runs[run_id]
@@ -251,100 +313,76 @@ class WorkflowManagerService(_MemoryHost):
             )
         return self._signal(record, request.signal, not live)
 
-    # -- schedules -----------------------------------------------------------------------
+    # -- schedules and event triggers ----------------------------------------------------
+
+    def _keep(self, kind: str, request: Any, bound: Any, managed_type: type[M]) -> M:
+        """Store a new schedule or trigger (``bound``, from ``request``) with the token of the
+        call creating it; a repeated idempotency key gets the one stored before."""
+        with self._lock:
+            key = (kind, "", request.idempotency_key)
+            if request.idempotency_key and key in self._keys:
+                found: M = self._kept[kind][self._keys[key]]
+                return found
+            stamp = now()
+            bound.id = self._new_id(kind)
+            bound.created_at.CopyFrom(stamp)
+            bound.updated_at.CopyFrom(stamp)
+            managed = managed_type(provider_name=request.provider_name, **{kind: bound})
+            self._kept[kind][bound.id] = managed
+            self._creators[bound.id] = request.invocation_token
+            if request.idempotency_key:
+                self._keys[key] = bound.id
+            return managed
+
+    def _lookup(self, kind: str, item_id: str, context: grpc.ServicerContext) -> Any:
+        """The stored schedule or trigger ``item_id``, under the lock; else ``NOT_FOUND``."""
+        return self._found(self._kept[kind], item_id, _KINDS[kind], context)
 
     def create_schedule(
         self, request: W.WorkflowManagerCreateScheduleRequest, context: grpc.ServicerContext
     ) -> W.ManagedWorkflowSchedule:
         """Store a new schedule."""
-        self._seen(request.invocation_token)
         self._need(context, provider_name=request.provider_name, target=request.HasField("target"))
         self._cron(request.cron, context)
-        with self._lock:
-            key = ("schedule", "", request.idempotency_key)
-            if request.idempotency_key and key in self._keys:
-                return self._schedules[self._keys[key]]
-            stamp = now()
-            schedule = W.BoundWorkflowSchedule(
-                id=self._new_id("schedule"),
-                cron=request.cron,
-                timezone=request.timezone,
-                target=request.target,
-                paused=request.paused,
-                created_at=stamp,
-                updated_at=stamp,
-            )
-            managed = W.ManagedWorkflowSchedule(
-                provider_name=request.provider_name, schedule=schedule
-            )
-            self._schedules[schedule.id] = managed
-            self._creators[schedule.id] = request.invocation_token
-            if request.idempotency_key:
-                self._keys[key] = schedule.id
-            return managed
+        schedule = W.BoundWorkflowSchedule(
+            cron=request.cron,
+            timezone=request.timezone,
+            target=request.target,
+            paused=request.paused,
+        )
+        return self._keep("schedule", request, schedule, W.ManagedWorkflowSchedule)
 
-    def get_schedule(
-        self, request: W.WorkflowManagerGetScheduleRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowSchedule:
-        """Return one schedule."""
-        self._seen(request.invocation_token)
-        with self._lock:
-            return self._found(self._schedules, request.schedule_id, "schedule", context)
+    def create_event_trigger(
+        self, request: W.WorkflowManagerCreateEventTriggerRequest, context: grpc.ServicerContext
+    ) -> W.ManagedWorkflowEventTrigger:
+        """Store a new event trigger."""
+        self._need(
+            context,
+            provider_name=request.provider_name,
+            target=request.HasField("target"),
+            match=request.match.type or request.match.source or request.match.subject,
+        )
+        trigger = W.BoundWorkflowEventTrigger(
+            match=request.match, target=request.target, paused=request.paused
+        )
+        return self._keep("trigger", request, trigger, W.ManagedWorkflowEventTrigger)
 
-    def update_schedule(
-        self, request: W.WorkflowManagerUpdateScheduleRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowSchedule:
-        """Replace a schedule's cron, time zone, target and paused flag."""
-        self._seen(request.invocation_token)
-        self._cron(request.cron, context)
-        with self._lock:
-            managed = self._found(self._schedules, request.schedule_id, "schedule", context)
-            schedule = managed.schedule
-            schedule.cron, schedule.timezone = request.cron, request.timezone
-            schedule.target.CopyFrom(request.target)
-            schedule.paused = request.paused
-            schedule.updated_at.CopyFrom(now())
-            if request.provider_name:
-                managed.provider_name = request.provider_name
-            return managed
-
-    def delete_schedule(
-        self, request: W.WorkflowManagerDeleteScheduleRequest, context: grpc.ServicerContext
-    ) -> empty_pb2.Empty:
-        """Remove a schedule."""
-        self._seen(request.invocation_token)
-        with self._lock:
-            self._found(self._schedules, request.schedule_id, "schedule", context)
-            del self._schedules[request.schedule_id]
-        return empty_pb2.Empty()
-
-    def _pause_schedule(
-        self, schedule_id: str, paused: bool, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowSchedule:
-        with self._lock:
-            managed = self._found(self._schedules, schedule_id, "schedule", context)
-            managed.schedule.paused = paused
-            managed.schedule.updated_at.CopyFrom(now())
-            return managed
-
-    def pause_schedule(
-        self, request: W.WorkflowManagerPauseScheduleRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowSchedule:
-        """Pause a schedule."""
-        self._seen(request.invocation_token)
-        return self._pause_schedule(request.schedule_id, True, context)
-
-    def resume_schedule(
-        self, request: W.WorkflowManagerResumeScheduleRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowSchedule:
-        """Resume a paused schedule."""
-        self._seen(request.invocation_token)
-        return self._pause_schedule(request.schedule_id, False, context)
+    # Get, update (schedules: cron checked), delete, pause and resume, one definition each.
+    get_schedule = _get("schedule")
+    update_schedule = _update("schedule", ("cron", "timezone", "target"))
+    delete_schedule = _delete("schedule")
+    pause_schedule = _pause("schedule", True)
+    resume_schedule = _pause("schedule", False)
+    get_event_trigger = _get("trigger")
+    update_event_trigger = _update("trigger", ("match", "target"))
+    delete_event_trigger = _delete("trigger")
+    pause_event_trigger = _pause("trigger", True)
+    resume_event_trigger = _pause("trigger", False)
 
     def fire_schedule(self, schedule_id: str) -> BoundWorkflowRun:
         """Start the run the schedule would start now (a paused schedule starts none)."""
         with self._lock:
-            managed = self._schedules[schedule_id]
+            managed = self._kept["schedule"][schedule_id]
             if managed.schedule.paused:
                 raise ValueError(f"schedule {schedule_id} is paused")
             trigger = W.WorkflowRunTrigger(
@@ -355,103 +393,10 @@ class WorkflowManagerService(_MemoryHost):
         with self._lock:
             return BoundWorkflowRun.from_pb(record.run)
 
-    # -- event triggers ------------------------------------------------------------------
-
-    def create_event_trigger(
-        self, request: W.WorkflowManagerCreateEventTriggerRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowEventTrigger:
-        """Store a new event trigger."""
-        self._seen(request.invocation_token)
-        self._need(
-            context,
-            provider_name=request.provider_name,
-            target=request.HasField("target"),
-            match=request.match.type or request.match.source or request.match.subject,
-        )
-        with self._lock:
-            key = ("trigger", "", request.idempotency_key)
-            if request.idempotency_key and key in self._keys:
-                return self._triggers[self._keys[key]]
-            stamp = now()
-            trigger = W.BoundWorkflowEventTrigger(
-                id=self._new_id("trigger"),
-                match=request.match,
-                target=request.target,
-                paused=request.paused,
-                created_at=stamp,
-                updated_at=stamp,
-            )
-            managed = W.ManagedWorkflowEventTrigger(
-                provider_name=request.provider_name, trigger=trigger
-            )
-            self._triggers[trigger.id] = managed
-            self._creators[trigger.id] = request.invocation_token
-            if request.idempotency_key:
-                self._keys[key] = trigger.id
-            return managed
-
-    def get_event_trigger(
-        self, request: W.WorkflowManagerGetEventTriggerRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowEventTrigger:
-        """Return one event trigger."""
-        self._seen(request.invocation_token)
-        with self._lock:
-            return self._found(self._triggers, request.trigger_id, "event trigger", context)
-
-    def update_event_trigger(
-        self, request: W.WorkflowManagerUpdateEventTriggerRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowEventTrigger:
-        """Replace a trigger's match, target and paused flag."""
-        self._seen(request.invocation_token)
-        with self._lock:
-            managed = self._found(self._triggers, request.trigger_id, "event trigger", context)
-            trigger = managed.trigger
-            trigger.match.CopyFrom(request.match)
-            trigger.target.CopyFrom(request.target)
-            trigger.paused = request.paused
-            trigger.updated_at.CopyFrom(now())
-            if request.provider_name:
-                managed.provider_name = request.provider_name
-            return managed
-
-    def delete_event_trigger(
-        self, request: W.WorkflowManagerDeleteEventTriggerRequest, context: grpc.ServicerContext
-    ) -> empty_pb2.Empty:
-        """Remove an event trigger."""
-        self._seen(request.invocation_token)
-        with self._lock:
-            self._found(self._triggers, request.trigger_id, "event trigger", context)
-            del self._triggers[request.trigger_id]
-        return empty_pb2.Empty()
-
-    def _pause_trigger(
-        self, trigger_id: str, paused: bool, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowEventTrigger:
-        with self._lock:
-            managed = self._found(self._triggers, trigger_id, "event trigger", context)
-            managed.trigger.paused = paused
-            managed.trigger.updated_at.CopyFrom(now())
-            return managed
-
-    def pause_event_trigger(
-        self, request: W.WorkflowManagerPauseEventTriggerRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowEventTrigger:
-        """Pause an event trigger."""
-        self._seen(request.invocation_token)
-        return self._pause_trigger(request.trigger_id, True, context)
-
-    def resume_event_trigger(
-        self, request: W.WorkflowManagerResumeEventTriggerRequest, context: grpc.ServicerContext
-    ) -> W.ManagedWorkflowEventTrigger:
-        """Resume a paused event trigger."""
-        self._seen(request.invocation_token)
-        return self._pause_trigger(request.trigger_id, False, context)
-
     def publish_event(
         self, request: W.WorkflowManagerPublishEventRequest, context: grpc.ServicerContext
     ) -> W.WorkflowEvent:
         """Record an event and start a run for each matching trigger that is not paused."""
-        self._seen(request.invocation_token)
         self._need(context, type=request.event.type)
         event = copy(request.event)
         event.id = event.id or self._new_id("event")
@@ -462,7 +407,7 @@ class WorkflowManagerService(_MemoryHost):
             self.events.append(event)
             fired = [
                 (trigger_id, copy(managed))
-                for trigger_id, managed in self._triggers.items()
+                for trigger_id, managed in self._kept["trigger"].items()
                 if not managed.trigger.paused and _matches(managed.trigger.match, event)
             ]
         for trigger_id, managed in fired:
@@ -581,29 +526,21 @@ def _matches(match: W.WorkflowEventMatch, event: W.WorkflowEvent) -> bool:
     )
 
 
+_REGISTER = noting_tokens(WORKFLOW_MANAGER_HOST_METHODS, add_workflow_manager_host_to_server)
+_SERVED = Served("workflow manager", "workflow-manager", _REGISTER, LocalServer)
+
+
 def serve_workflow_manager(
-    address: str | os.PathLike[str],
+    address: Where,
     *,
     service: WorkflowManagerService | None = None,
-    relay_token: str | None = None,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-    max_workers: int = 8,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    **options: Unpack[ServeOptions],
 ) -> LocalServer[WorkflowManagerService]:
     """Serve a workflow manager on ``address`` (socket path, ``unix://…`` or ``tcp://…``).
 
-    ``service`` defaults to a new :class:`WorkflowManagerService` without an executor. With
-    ``relay_token`` calls must carry that token. Returns once the server is listening.
+    ``service`` defaults to a new :class:`WorkflowManagerService` without an executor;
+    ``options`` are those of every local server (:class:`~gestalt.local.ServeOptions`, 8
+    threads). Returns once the server is listening.
     """
     chosen = WorkflowManagerService() if service is None else service
-    return serve(
-        LocalServer,
-        parse_address(address, "workflow manager"),
-        lambda: chosen,
-        add_workflow_manager_host_to_server,
-        name="workflow-manager",
-        relay_token=relay_token,
-        interceptors=interceptors,
-        max_workers=max_workers,
-        max_message_bytes=max_message_bytes,
-    )
+    return _SERVED.serve(address, lambda: chosen, options)
