@@ -5,8 +5,10 @@ socket, so clients and providers can run and be tested without the Go host. Stor
 memory for the cache, SQLite for IndexedDB, a directory for S3; the agent and workflow
 managers keep sessions, turns, runs, schedules and triggers in memory. ``LocalServices`` runs
 them all at once, as ``gestalt dev`` does. Every ``serve_*`` function takes the same address
-forms (socket path, ``unix://``, ``tcp://host:port``) and an optional ``relay_token`` and
-returns a :class:`LocalServer` handle (``target``, ``socket_path``, ``service``, ``stop``).
+forms (socket path, ``unix://``, ``tcp://host:port``) and the same options
+(:class:`ServeOptions`: ``relay_token``, ``interceptors``, ``max_workers``,
+``max_message_bytes``) and returns a :class:`LocalServer` handle (``target``,
+``socket_path``, ``service``, ``stop``).
 
 Two more services run in memory for providers that call other plugins or ask for
 authorization: :class:`PluginInvokerService` (routes ``Invoke`` calls to local providers and
@@ -20,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gestalt.local._services import LocalServices
-    from gestalt.local._serving import AsyncLocalServer, LocalServer
+    from gestalt.local._serving import (
+        AsyncLocalServer,
+        AsyncServeOptions,
+        LocalServer,
+        ServeOptions,
+    )
     from gestalt.local.agents import AgentManagerService, LocalTurn, serve_agent_manager
     from gestalt.local.authorization import AuthorizationService, serve_authorization
     from gestalt.local.cache import (
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AsyncLocalServer": "gestalt.local._serving",
     "LocalServer": "gestalt.local._serving",
+    "ServeOptions": "gestalt.local._serving",
+    "AsyncServeOptions": "gestalt.local._serving",
     "LocalServices": "gestalt.local._services",
     "AsyncCacheServer": "gestalt.local.cache",
     "CacheServer": "gestalt.local.cache",
@@ -70,6 +79,7 @@ __all__ = [
     "AgentManagerService",
     "AsyncCacheServer",
     "AsyncLocalServer",
+    "AsyncServeOptions",
     "AuthorizationService",
     "CacheServer",
     "CacheService",
@@ -84,6 +94,7 @@ __all__ = [
     "RuntimeLogService",
     "S3Service",
     "S3ServiceHandle",
+    "ServeOptions",
     "WorkflowManagerService",
     "serve_agent_manager",
     "serve_authorization",

@@ -17,25 +17,28 @@ from typing import Any
 
 
 def run(
-    prog: str,
+    module: str,
     description: str,
-    start: Callable[[argparse.Namespace], Any],
+    serve: Callable[..., Any],
     argv: Sequence[str] | None = None,
-    *,
-    options: Callable[[argparse.ArgumentParser], None] = lambda parser: None,
+    option: tuple[str, str, str] | None = None,
 ) -> int:
-    """Parse ``argv`` (address, ``--relay-token`` and ``options``), ``start(args)`` a server
+    """``python -m <module>``: parse ``argv`` (address, ``--relay-token`` and the ``option``
+    ``(flag, keyword of serve, help)``, if any), ``serve(address, relay_token=…)`` a server
     handle (a context manager with ``target``) and serve until a signal; the exit status."""
+    prog = f"python -m {module}"
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("address", help="unix socket path, unix://PATH or tcp://HOST:PORT")
     parser.add_argument("--relay-token", default=None, help="require this relay token")
-    options(parser)
+    if option is not None:
+        parser.add_argument(option[0], dest="extra", default=None, help=option[2])
     args = parser.parse_args(argv)
+    extra = {} if option is None else {option[1]: args.extra}
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        server = start(args)
+        server = serve(args.address, relay_token=args.relay_token, **extra)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"{prog}: cannot serve on {args.address}: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import operator
 import os
 import socket
 import stat
@@ -449,8 +450,9 @@ class Served(Generic[H, S]):
     ``what`` names the service in errors about the address, ``name`` its threads;
     ``register(service, server)`` adds it to a server, whose handle is a ``handle``;
     ``close(service)`` runs once the server stopped. Calls get ``workers`` threads unless the
-    caller's options say otherwise; a service of long-lived ``streams`` fails calls beyond its
-    threads at once instead of queueing them, and its unix target takes the gRPC form.
+    caller's options say otherwise. A service of long-lived ``streams`` (a store) fails calls
+    beyond its threads at once instead of queueing them, its unix target takes the gRPC form
+    and its own ``close()`` runs once the server stopped.
     """
 
     what: str
@@ -471,7 +473,7 @@ class Served(Generic[H, S]):
             open_service,
             self.register,
             name=self.name,
-            close=self.close,
+            close=operator.methodcaller("close") if self.streams else self.close,
             relay_token=options.get("relay_token"),
             interceptors=options.get("interceptors", ()),
             max_workers=max_workers,

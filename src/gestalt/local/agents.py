@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 import grpc
 from google.protobuf import struct_pb2
@@ -51,6 +51,7 @@ __all__ = [
     "serve_agent_manager",
 ]
 
+T = TypeVar("T")
 Status = agent_pb2.AgentExecutionStatus
 #: Statuses of a turn that has not finished yet.
 _OPEN = (
@@ -110,6 +111,11 @@ Responder = Callable[[LocalTurn], "str | Mapping[str, Any]"]
 def echo(turn: LocalTurn) -> str:
     """The default responder: answer with the text of the turn's last message."""
     return turn.last_text
+
+
+def _first(items: list[T], limit: int) -> list[T]:
+    """The first ``limit`` items when ``limit`` is positive, else all."""
+    return items[:limit] if limit > 0 else items
 
 
 class _Record:
@@ -379,9 +385,7 @@ class AgentManagerService(_MemoryHost):
                 if (not request.provider_name or session.provider_name == request.provider_name)
                 and (not request.state or session.state == request.state)
             ]
-        if request.limit > 0:
-            found = found[: request.limit]
-        return agent_pb2.AgentManagerListSessionsResponse(sessions=found)
+        return agent_pb2.AgentManagerListSessionsResponse(sessions=_first(found, request.limit))
 
     def update_session(
         self, request: agent_pb2.AgentManagerUpdateSessionRequest, context: grpc.ServicerContext
@@ -432,9 +436,7 @@ class AgentManagerService(_MemoryHost):
                 if record.turn.session_id == request.session_id
                 and (not request.status or record.turn.status == request.status)
             ]
-        if request.limit > 0:
-            found = found[: request.limit]
-        return agent_pb2.AgentManagerListTurnsResponse(turns=found)
+        return agent_pb2.AgentManagerListTurnsResponse(turns=_first(found, request.limit))
 
     def cancel_turn(
         self, request: agent_pb2.AgentManagerCancelTurnRequest, context: grpc.ServicerContext
@@ -457,9 +459,7 @@ class AgentManagerService(_MemoryHost):
         """Events with a seq above ``after_seq``, at most ``limit`` when it is positive."""
         with self._lock:
             events = self._record(request.turn_id, context).events[max(request.after_seq, 0) :]
-        if request.limit > 0:
-            events = events[: request.limit]
-        return agent_pb2.AgentManagerListTurnEventsResponse(events=events)
+        return agent_pb2.AgentManagerListTurnEventsResponse(events=_first(events, request.limit))
 
     def list_interactions(
         self, request: agent_pb2.AgentManagerListInteractionsRequest, context: grpc.ServicerContext

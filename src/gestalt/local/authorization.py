@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar, Unpack, cast
 
 import grpc
 from google.protobuf import empty_pb2
@@ -201,47 +201,48 @@ class AuthorizationService:
         self, request: pb.ResourceSearchRequest, context: grpc.ServicerContext
     ) -> pb.ResourceSearchResponse:
         """Resources of the type the subject may act on, one page."""
-        subject, wanted = request.subject, request.resource_type
-        with self._lock:
-            relations = self._granting(wanted, request.action.name)
-            found = _unique(
-                (item.resource.type, item.resource.id)
-                for key, item in self._relationships.items()
-                if key[0] == subject.type
-                and key[1] == subject.id
-                and key[2] in relations
-                and key[3] == wanted
-            )
-            model_id = self._model_id()
-        page, token = _page(found, request.page_size, request.page_token, context)
-        return pb.ResourceSearchResponse(
-            resources=[pb.Resource(type=kind, id=ident) for kind, ident in page],
-            next_page_token=token,
-            model_id=model_id,
-        )
+        reply = self._search(request, context, request.subject, request.resource_type, True)
+        return cast(pb.ResourceSearchResponse, reply)
 
     def search_subjects(
         self, request: pb.SubjectSearchRequest, context: grpc.ServicerContext
     ) -> pb.SubjectSearchResponse:
-        """Subjects of the type that may act on the resource, one page."""
-        resource, wanted = request.resource, request.subject_type
+        """Subjects of the type (any type when empty) that may act on the resource, one page."""
+        reply = self._search(request, context, request.resource, request.subject_type, False)
+        return cast(pb.SubjectSearchResponse, reply)
+
+    def _search(
+        self,
+        request: Any,
+        context: grpc.ServicerContext,
+        start: pb.Subject | pb.Resource,
+        wanted: str,
+        from_subject: bool,
+    ) -> pb.ResourceSearchResponse | pb.SubjectSearchResponse:
+        """One page of the far ends of the relationships from ``start`` that grant the
+        request's action: from a subject its resources of type ``wanted``, from a resource
+        its subjects of type ``wanted`` (of any type when that is empty)."""
+        near, far = (0, 3) if from_subject else (3, 0)  # where each end's type is in a key
         with self._lock:
-            relations = self._granting(resource.type, request.action.name)
+            relations = self._granting(wanted if from_subject else start.type, request.action.name)
             found = _unique(
-                (key[0], key[1])
+                (key[far], key[far + 1])
                 for key in self._relationships
-                if key[3] == resource.type
-                and key[4] == resource.id
+                if (key[near], key[near + 1]) == (start.type, start.id)
                 and key[2] in relations
-                and (not wanted or key[0] == wanted)
+                and (key[far] == wanted or not (wanted or from_subject))
             )
             model_id = self._model_id()
         page, token = _page(found, request.page_size, request.page_token, context)
-        return pb.SubjectSearchResponse(
-            subjects=[pb.Subject(type=kind, id=ident) for kind, ident in page],
-            next_page_token=token,
-            model_id=model_id,
-        )
+        reply: pb.ResourceSearchResponse | pb.SubjectSearchResponse
+        if from_subject:
+            reply = pb.ResourceSearchResponse(
+                resources=[pb.Resource(type=t, id=i) for t, i in page]
+            )
+        else:
+            reply = pb.SubjectSearchResponse(subjects=[pb.Subject(type=t, id=i) for t, i in page])
+        reply.next_page_token, reply.model_id = token, model_id
+        return reply
 
     def search_actions(
         self, request: pb.ActionSearchRequest, context: grpc.ServicerContext

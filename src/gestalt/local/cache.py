@@ -278,12 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from gestalt.local._main import run
 
-    return run(
-        "python -m gestalt.local.cache",
-        "Serve an in-memory Gestalt cache.",
-        lambda args: serve_cache(args.address, relay_token=args.relay_token),
-        argv,
-    )
+    return run("gestalt.local.cache", "Serve an in-memory Gestalt cache.", serve_cache, argv)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ Deliberate choices where the host leaves room (documented for client authors):
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import contextlib
 import os
@@ -296,15 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from gestalt.local._main import run
 
-    def options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--db", default=None, help="SQLite file (default: in memory)")
-
+    option = ("--db", "db_path", "SQLite file (default: in memory)")
     return run(
-        "python -m gestalt.local.indexeddb",
-        "Serve a Gestalt IndexedDB on SQLite.",
-        lambda args: serve_indexeddb(args.address, db_path=args.db, relay_token=args.relay_token),
-        argv,
-        options=options,
+        "gestalt.local.indexeddb", "Serve IndexedDB on SQLite.", serve_indexeddb, argv, option
     )
 
 
@@ -321,13 +314,7 @@ class IndexedDBServer(LocalServer[IndexedDBService]):
 
 
 _SERVED = Served(
-    "IndexedDB",
-    "idb",
-    IndexedDBService.add_to_server,
-    IndexedDBServer,
-    close=IndexedDBService.close,
-    workers=32,
-    streams=True,
+    "IndexedDB", "idb", IndexedDBService.add_to_server, IndexedDBServer, workers=32, streams=True
 )
 
 
@@ -338,16 +325,15 @@ def serve_indexeddb(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     **options: Unpack[ServeOptions],
 ) -> IndexedDBServer:
-    """Serve a new :class:`IndexedDBService` on ``socket_path``.
+    """Serve a new :class:`IndexedDBService`, its data in the SQLite file ``db_path`` (in
+    memory when None), on ``socket_path``: a unix socket path (a stale socket file there is
+    replaced, anything else existing is an error), ``unix://…`` or ``tcp://host:port``.
 
-    ``socket_path`` is a unix socket path, ``unix://…`` or ``tcp://host:port``; a stale
-    socket file there is replaced, anything else existing is an error. ``db_path`` is the
-    SQLite file (None: in memory). ``options`` are those of every local server
-    (:class:`~gestalt.local.ServeOptions`). The server is a sync ``grpc.Server`` with
-    ``max_workers`` threads (32 by default); each open cursor or transaction stream holds one,
-    and calls beyond ``max_workers`` at once fail fast with ``RESOURCE_EXHAUSTED`` instead of
-    queueing behind long-lived streams; a transaction idle for ``idle_timeout`` seconds is
-    rolled back.
+    ``options`` are those of every local server (:class:`~gestalt.local.ServeOptions`). The
+    server is a sync ``grpc.Server`` with ``max_workers`` threads (32 by default); each open
+    cursor or transaction stream holds one, and calls beyond ``max_workers`` at once fail fast
+    with ``RESOURCE_EXHAUSTED`` instead of queueing behind long-lived streams; a transaction
+    idle for ``idle_timeout`` seconds is rolled back.
     """
     return _SERVED.serve(
         socket_path, lambda: IndexedDBService(db_path, idle_timeout=idle_timeout), options

@@ -29,7 +29,6 @@ object; the underlying error is only logged.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import logging
@@ -450,16 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from gestalt.local._main import run
 
-    def options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--root", default=None, help="data folder (default: temporary)")
-
-    return run(
-        "python -m gestalt.local.s3",
-        "Serve Gestalt S3 on a local folder.",
-        lambda args: serve_s3(args.address, root=args.root, relay_token=args.relay_token),
-        argv,
-        options=options,
-    )
+    option = ("--root", "root", "data folder (default: temporary)")
+    return run("gestalt.local.s3", "Serve Gestalt S3 on a local folder.", serve_s3, argv, option)
 
 
 class S3ServiceHandle(LocalServer[S3Service]):
@@ -475,15 +466,7 @@ class S3ServiceHandle(LocalServer[S3Service]):
         return self.service.http_base_url
 
 
-_SERVED = Served(
-    "s3",
-    "s3",
-    S3Service.add_to_server,
-    S3ServiceHandle,
-    close=S3Service.close,
-    workers=16,
-    streams=True,
-)
+_SERVED = Served("s3", "s3", S3Service.add_to_server, S3ServiceHandle, workers=16, streams=True)
 
 
 def serve_s3(
