@@ -20,6 +20,10 @@ from gestalt._runtime.launch import ProviderProcess, provider_env
 from tests.conftest import DATA
 
 EXAMPLES = DATA / "provider"
+#: The providers the runtime tests launch.
+PROVIDERS = Path(__file__).resolve().parent / "providers"
+#: Seconds a runtime test waits for one call.
+TIMEOUT = 10.0
 
 
 def host_env(**extra: str) -> dict[str, str]:

@@ -20,10 +20,7 @@ from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import agent_clients, agent_pb2, runtime_clients, workflow_clients, workflow_pb2
 from gestalt.gen.v1.workflow_servicers import add_workflow_host_to_server
 from gestalt.local._serving import LocalServer, parse_address, serve
-from tests.runtime.harness import Provider
-
-PROVIDERS = Path(__file__).resolve().parent / "providers"
-TIMEOUT = 10.0
+from tests.runtime.harness import PROVIDERS, TIMEOUT, Provider
 
 
 @pytest.fixture(scope="module")

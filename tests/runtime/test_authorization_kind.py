@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -20,10 +19,7 @@ from gestalt import AsyncAuthorizationClient, AuthorizationClient, HostServiceEr
 from gestalt.gen.support import RPCError
 from gestalt.gen.v1 import authorization_clients, authorization_pb2, runtime_clients
 from gestalt.gen.v1.authorization_mirrors import Subject
-from tests.runtime.harness import Provider
-
-PROVIDERS = Path(__file__).resolve().parent / "providers"
-TIMEOUT = 10.0
+from tests.runtime.harness import PROVIDERS, TIMEOUT, Provider
 
 
 @pytest.fixture(scope="module")

@@ -160,17 +160,13 @@ class AgentManagerService(_MemoryHost):
         key = ("session", idempotency_key)
         if idempotency_key and key in self._by_key:
             return self._sessions[self._by_key[key]]
-        stamp = now()
         session = agent_pb2.AgentSession(
-            id=self._new_id("session"),
-            provider_name=provider_name,
-            model=model,
-            client_ref=client_ref,
-            state=agent_pb2.AGENT_SESSION_STATE_ACTIVE,
-            metadata=metadata,
-            created_at=stamp,
-            updated_at=stamp,
+            provider_name=provider_name, model=model, client_ref=client_ref, metadata=metadata
         )
+        session.id = self._new_id("session")
+        session.state = agent_pb2.AGENT_SESSION_STATE_ACTIVE
+        session.created_at.CopyFrom(now())
+        session.updated_at.CopyFrom(session.created_at)
         self._sessions[session.id] = session
         if idempotency_key:
             self._by_key[key] = session.id
