@@ -311,15 +311,13 @@ class _Handle(Generic[S, G]):
         target: str,
         socket_path: Path | None,
         *,
-        pool: futures.ThreadPoolExecutor | None = None,
         close: Callable[[], None] | None = None,
     ) -> None:
         self.server: G = server
         self.service = service
         self.target = target
         self.socket_path = socket_path
-        self._pool = pool
-        self._close = close
+        self._close = close  # the service's and the thread pool's cleanup
         self._stopped = False
 
     def _release(self) -> None:
@@ -328,8 +326,6 @@ class _Handle(Generic[S, G]):
             if self._close is not None:
                 self._close()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
             if self.socket_path is not None:
                 self.socket_path.unlink(missing_ok=True)
 
@@ -428,19 +424,24 @@ def serve(
         options=options,
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
-    closer = None if close is None else functools.partial(close, service)
+
+    def cleanup() -> None:
+        try:
+            if close is not None:
+                close(service)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     try:
         register(service, server)
         port = _listen(server, address)
         server.start()
     except BaseException:
         server.stop(None)
-        pool.shutdown(wait=False, cancel_futures=True)
-        if closer is not None:
-            closer()
+        cleanup()
         raise
     target = address.target(port, unix_form=unix_form)
-    return handle(server, service, target, address.socket_path, pool=pool, close=closer)
+    return handle(server, service, target, address.socket_path, close=cleanup)
 
 
 @dataclass(frozen=True, slots=True)
