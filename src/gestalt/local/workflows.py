@@ -93,7 +93,7 @@ def _get(kind: str) -> _Handler:
         with self._lock:
             return self._lookup(kind, getattr(request, f"{kind}_id"), context)
 
-    get.__doc__ = f"Return one {_KINDS[kind]}."
+    get.__doc__ = f"Return the {_KINDS[kind]}."
     return get
 
 
@@ -116,7 +116,7 @@ def _update(kind: str, fields: tuple[str, ...]) -> _Handler:
                 managed.provider_name = request.provider_name
             return managed
 
-    update.__doc__ = f"Replace a {_KINDS[kind]}'s {', '.join(fields)} and paused flag."
+    update.__doc__ = f"Replace the {_KINDS[kind]}'s {', '.join(fields)} and paused flag."
     return update
 
 
@@ -130,7 +130,7 @@ def _delete(kind: str) -> _Handler:
             del self._kept[kind][item_id]
         return empty_pb2.Empty()
 
-    delete.__doc__ = f"Remove a {_KINDS[kind]}."
+    delete.__doc__ = f"Remove the {_KINDS[kind]}."
     return delete
 
 
@@ -142,7 +142,7 @@ def _pause(kind: str, paused: bool) -> _Handler:
             getattr(managed, kind).updated_at.CopyFrom(now())
             return managed
 
-    pause.__doc__ = f"{'Pause' if paused else 'Resume'} a {_KINDS[kind]}."
+    pause.__doc__ = f"{'Pause' if paused else 'Resume'} the {_KINDS[kind]}."
     return pause
 
 
