@@ -1,8 +1,10 @@
-"""Wrong uses of the invoker and authorization client: mypy must reject each marked line."""
+"""Wrong uses of the invoker, the authorization client and the authorization provider base:
+mypy must reject each marked line."""
 
 from __future__ import annotations
 
-from gestalt import Authorization, InvokeResponse, PluginInvoker, Request
+from gestalt import Authorization, AuthorizationProvider, InvokeResponse, PluginInvoker, Request
+from gestalt.gen.v1.authorization_mirrors import AccessEvaluationRequest
 
 
 def wrong(request: Request) -> None:
@@ -21,3 +23,11 @@ def wrong(request: Request) -> None:
         print(resource.name)  # E: attr-defined
     request.invoker().invoke_graphql("p", 42)  # E: arg-type
     del status, ok, allowed
+
+
+class WrongProvider(AuthorizationProvider):
+    def evaluate(self, request: AccessEvaluationRequest) -> bool:  # E: override
+        return True
+
+    def get_metadata(self, request: object) -> None:  # E: override
+        return None

@@ -9,6 +9,7 @@ from gestalt import (
     AsyncAuthorizationClient,
     AsyncPluginInvoker,
     Authorization,
+    AuthorizationProvider,
     GraphQLError,
     GraphQLResponse,
     InvokeResponse,
@@ -62,6 +63,21 @@ async def in_async(token: str) -> list[str]:
             return []
         subjects = [s.id async for s in client.iter_subjects("doc:1", "read", "user")]
         return [str(result.json()), *subjects]
+
+
+class OwnersOnly(AuthorizationProvider):
+    """An authorization provider: typed methods over mirrors, plain or async."""
+
+    async def evaluate(
+        self, request: authorization_mirrors.AccessEvaluationRequest
+    ) -> authorization_mirrors.AccessDecision:
+        owner = request.resource.id if request.resource else ""
+        return authorization_mirrors.AccessDecision(
+            allowed=request.subject is not None and request.subject.id == owner
+        )
+
+    def get_metadata(self) -> authorization_mirrors.AuthorizationMetadata:
+        return authorization_mirrors.AuthorizationMetadata(capabilities=["owners"])
 
 
 def seed(services: LocalServices) -> None:
