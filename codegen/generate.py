@@ -60,6 +60,10 @@ def _generate_into(
             rendered.append(
                 render.render(env, "servicers.py.j2", folder / f"{view.base}_servicers.py", **ctx)
             )
+        if view.provider_kinds:
+            rendered.append(
+                render.render(env, "providers.py.j2", folder / f"{view.base}_providers.py", **ctx)
+            )
 
     packages = sorted({str(Path(p).parent) for p in protos})
     for package in packages:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
 
-from codegen import naming
+from codegen import kinds, naming
 
 FD = descriptor_pb2.FieldDescriptorProto
 
@@ -188,6 +188,26 @@ class Method:
     server_streaming: bool
     input_ref: str
     output_ref: str
+    #: The request and response mirrors by name (``Outer.Inner`` for nested ones), ``""``
+    #: for ``google.protobuf.Empty`` and ``None`` for other types without a mirror.
+    input_mirror: str | None = None
+    output_mirror: str | None = None
+
+    @property
+    def provider_doc(self) -> str:
+        """The docstring of this RPC's method on a typed provider base."""
+        service = self.path.split("/")[1].rpartition(".")[2]
+        return kinds.method_doc(service, self.name, self.doc)
+
+    @property
+    def input_name(self) -> str:
+        """The request mirror's name as a provider base annotates it (``""``: no request)."""
+        return (self.input_mirror or "").rpartition(":")[2]
+
+    @property
+    def output_name(self) -> str:
+        """The response mirror's name for a provider base (``None`` for ``Empty``)."""
+        return (self.output_mirror or "").rpartition(":")[2] or "None"
 
     @property
     def kind(self) -> str:
@@ -209,6 +229,19 @@ class Service:
     doc: str
     methods: list[Method]
 
+    @property
+    def is_provider_kind(self) -> bool:
+        """Whether a typed provider base is rendered for it: a ``*Provider`` service whose
+        RPCs are all unary over mirrors (or ``Empty``)."""
+        return (
+            self.name.endswith("Provider")
+            and bool(self.methods)
+            and all(
+                m.kind == "unary_unary" and None not in (m.input_mirror, m.output_mirror)
+                for m in self.methods
+            )
+        )
+
 
 @dataclass
 class ProtoFile:
@@ -227,6 +260,23 @@ class ProtoFile:
     all_enums: list[Enum] = field(default_factory=list)
     mirror_imports: list[Import] = field(default_factory=list)
     mirror_pb2_imports: list[Import] = field(default_factory=list)
+
+    @property
+    def provider_kinds(self) -> list[Service]:
+        """The services that get a typed provider base in ``<name>_providers``."""
+        return [s for s in self.services if s.is_provider_kind]
+
+    @property
+    def provider_imports(self) -> dict[str, list[str]]:
+        """Mirror module -> the top-level names the provider bases annotate with."""
+        found: dict[str, set[str]] = {}
+        for service in self.provider_kinds:
+            for m in service.methods:
+                for ref in (m.input_mirror, m.output_mirror):
+                    if ref:
+                        module, _, name = ref.rpartition(":")
+                        found.setdefault(module, set()).add(name.split(".")[0])
+        return {module: sorted(names) for module, names in sorted(found.items())}
 
 
 class _Docs:
@@ -298,6 +348,16 @@ class Builder:
         if info.proto_file == current:
             return info.qualname
         return f"{_module_base(info.proto_file)}_mirrors.{info.qualname}"
+
+    def _method_mirror(self, full_name: str) -> str | None:
+        """``module:Name`` of a request or response mirror (see :attr:`Method.input_mirror`)."""
+        if full_name == ".google.protobuf.Empty":
+            return ""
+        if not self._has_mirror(full_name):
+            return None
+        info = self._types[full_name]
+        module = posixpath.dirname(info.proto_file).replace("/", ".")
+        return f"{module}.{_module_base(info.proto_file)}_mirrors:{info.qualname}"
 
     def _has_mirror(self, full_name: str) -> bool:
         return not self._types[full_name].proto_file.startswith("google/")
@@ -379,6 +439,8 @@ class Builder:
                     server_streaming=m.server_streaming,
                     input_ref=self.pb2_ref(m.input_type),
                     output_ref=self.pb2_ref(m.output_type),
+                    input_mirror=self._method_mirror(m.input_type),
+                    output_mirror=self._method_mirror(m.output_type),
                 )
             )
         return Service(

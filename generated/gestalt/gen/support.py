@@ -21,9 +21,17 @@ import enum
 import inspect
 import logging
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -38,6 +46,7 @@ __all__ = [
     "ProtoEnum",
     "RPCError",
     "ResponseStream",
+    "Result",
     "register",
     "wrappers_pb2",
 ]
@@ -47,6 +56,9 @@ _log = logging.getLogger("gestalt.gen")
 T = TypeVar("T")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+
+#: What a provider method returns: the value, or an awaitable of it for ``async def``.
+Result: TypeAlias = T | Awaitable[T]
 
 #: Call metadata as grpcio takes it: ``(key, value)`` pairs, bytes values for ``-bin`` keys.
 Metadata = tuple[tuple[str, str | bytes], ...]

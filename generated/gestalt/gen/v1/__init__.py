@@ -4,7 +4,8 @@
 Per proto file ``<name>``: ``<name>_pb2`` and ``<name>_pb2_grpc`` (protoc, with
 ``.pyi`` stubs from mypy-protobuf), ``<name>_mirrors`` (dataclass mirrors and
 enums) and, for files with services, ``<name>_clients`` (typed sync and asyncio
-clients) and ``<name>_servicers`` (servicer adapters). Modules are imported on
+clients), ``<name>_servicers`` (servicer adapters) and, for ``*Provider``
+services, ``<name>_providers`` (typed provider bases). Modules are imported on
 first use only.
 """
 
@@ -16,6 +17,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "agent_mirrors",
         "agent_clients",
         "agent_servicers",
+        "agent_providers",
     ),
     "gestalt/gen/v1/authentication.proto": (
         "authentication_pb2",
@@ -23,6 +25,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "authentication_mirrors",
         "authentication_clients",
         "authentication_servicers",
+        "authentication_providers",
     ),
     "gestalt/gen/v1/authorization.proto": (
         "authorization_pb2",
@@ -30,6 +33,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "authorization_mirrors",
         "authorization_clients",
         "authorization_servicers",
+        "authorization_providers",
     ),
     "gestalt/gen/v1/cache.proto": (
         "cache_pb2",
@@ -51,6 +55,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "plugin_mirrors",
         "plugin_clients",
         "plugin_servicers",
+        "plugin_providers",
     ),
     "gestalt/gen/v1/pluginruntime.proto": (
         "pluginruntime_pb2",
@@ -58,6 +63,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "pluginruntime_mirrors",
         "pluginruntime_clients",
         "pluginruntime_servicers",
+        "pluginruntime_providers",
     ),
     "gestalt/gen/v1/runtime.proto": (
         "runtime_pb2",
@@ -79,6 +85,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "secrets_mirrors",
         "secrets_clients",
         "secrets_servicers",
+        "secrets_providers",
     ),
     "gestalt/gen/v1/workflow.proto": (
         "workflow_pb2",
@@ -86,5 +93,6 @@ MODULES: dict[str, tuple[str, ...]] = {
         "workflow_mirrors",
         "workflow_clients",
         "workflow_servicers",
+        "workflow_providers",
     ),
 }

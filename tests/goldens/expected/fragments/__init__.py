@@ -4,7 +4,8 @@
 Per proto file ``<name>``: ``<name>_pb2`` and ``<name>_pb2_grpc`` (protoc, with
 ``.pyi`` stubs from mypy-protobuf), ``<name>_mirrors`` (dataclass mirrors and
 enums) and, for files with services, ``<name>_clients`` (typed sync and asyncio
-clients) and ``<name>_servicers`` (servicer adapters). Modules are imported on
+clients), ``<name>_servicers`` (servicer adapters) and, for ``*Provider``
+services, ``<name>_providers`` (typed provider bases). Modules are imported on
 first use only.
 """
 
@@ -34,6 +35,14 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "fragments/nested.proto": ("nested_pb2", "nested_pb2_grpc", "nested_mirrors"),
     "fragments/oneof_map.proto": ("oneof_map_pb2", "oneof_map_pb2_grpc", "oneof_map_mirrors"),
+    "fragments/provider_kind.proto": (
+        "provider_kind_pb2",
+        "provider_kind_pb2_grpc",
+        "provider_kind_mirrors",
+        "provider_kind_clients",
+        "provider_kind_servicers",
+        "provider_kind_providers",
+    ),
     "fragments/streaming.proto": (
         "streaming_pb2",
         "streaming_pb2_grpc",

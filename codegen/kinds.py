@@ -1,0 +1,53 @@
+"""Provider kinds: the typed base rendered for each ``*Provider`` service.
+
+A provider kind's base class has one snake_case method per RPC taking the request mirror
+(nothing for ``Empty``) and returning the response mirror (``None`` for ``Empty``), plain or
+``async def``; each answers ``UNIMPLEMENTED`` until a subclass overrides it. Its docstring is
+the RPC's proto comment in the imperative ("Returns one run" -> "Return one run"), except
+where :data:`DOCS` words it for the provider author.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: ``Service.Rpc`` -> the method's docstring, where the imperative of the proto comment
+#: does not say it as well.
+DOCS: dict[str, str] = {
+    "AgentProvider.UpdateSession": (
+        "Change a session's client reference, state or metadata; return the session."
+    ),
+    "AgentProvider.CancelTurn": (
+        "Ask the provider to stop a turn; return the turn as it then stands."
+    ),
+    "AgentProvider.ResolveInteraction": (
+        "Supply the answer to a pending interaction; return the interaction."
+    ),
+    "WorkflowProvider.CancelRun": "Cancel a run; return its new state.",
+    "WorkflowProvider.SignalOrStartRun": (
+        "Signal the run of a workflow key, starting that run first if there is none."
+    ),
+    "WorkflowProvider.PutExecutionReference": (
+        "Store an execution reference; return what was stored."
+    ),
+    "WorkflowProvider.PublishEvent": (
+        "Take an event to the provider so that matching event triggers can start runs."
+    ),
+}
+
+_RETURNS = re.compile(r" and returns (it|them|the [\w ]+)\.$")
+
+
+def method_doc(service: str, rpc: str, comment: str) -> str:
+    """The docstring of a provider base method (see the module docstring)."""
+    if f"{service}.{rpc}" in DOCS:
+        return DOCS[f"{service}.{rpc}"]
+    text = " ".join(comment.split()) or f"{rpc}."
+    verb, _, rest = text.partition(" ")
+    if verb.endswith("ies"):
+        verb = verb[:-3] + "y"
+    elif verb.endswith("es") and verb[:-2].endswith(("sh", "ch", "ss", "x")):
+        verb = verb[:-2]
+    elif verb.endswith("s") and not verb.endswith("ss"):
+        verb = verb[:-1]
+    return _RETURNS.sub(r"; return \1.", f"{verb} {rest}".strip())
