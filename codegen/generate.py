@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from codegen import model, protoc, render
+from codegen import hostmethods, model, protoc, render
 
 
 def find_protos(proto_root: Path) -> list[str]:
@@ -46,6 +46,13 @@ def _generate_into(
     env = render.environment()
     builder = model.Builder(fds)
     files = [builder.build(proto) for proto in protos]
+    spec = hostmethods.load_spec(proto_root)
+    named = {
+        f"{fd.package}.{s.name}" if fd.package else s.name for fd in fds.file for s in fd.service
+    }
+    unknown = sorted(set(spec) - named)
+    if unknown:
+        raise SystemExit(f"{hostmethods.SPEC}: no such service: {', '.join(unknown)}")
     rendered: list[Path] = []
     for view in files:
         folder = stage / Path(view.name).parent
@@ -60,6 +67,11 @@ def _generate_into(
             rendered.append(
                 render.render(env, "servicers.py.j2", folder / f"{view.base}_servicers.py", **ctx)
             )
+        methods = hostmethods.methods_file(builder, view, builder.file(view.name), spec)
+        if methods is not None:
+            view.has_methods = True
+            path = folder / f"{view.base}_methods.py"
+            rendered.append(render.render(env, "methods.py.j2", path, methods=methods, **ctx))
         if view.provider_kinds:
             rendered.append(
                 render.render(env, "providers.py.j2", folder / f"{view.base}_providers.py", **ctx)
@@ -86,6 +98,14 @@ def _generate_into(
                 "support.py.j2",
                 root / "support.py",
                 header=render.header("codegen/templates/support.py.j2"),
+            )
+        )
+        rendered.append(
+            render.render(
+                env,
+                "hostcalls.py.j2",
+                root / "hostcalls.py",
+                header=render.header("codegen/templates/hostcalls.py.j2"),
             )
         )
         rendered.append(

@@ -260,6 +260,8 @@ class ProtoFile:
     all_enums: list[Enum] = field(default_factory=list)
     mirror_imports: list[Import] = field(default_factory=list)
     mirror_pb2_imports: list[Import] = field(default_factory=list)
+    #: Whether ``host_methods.toml`` gives it a ``<name>_methods`` module.
+    has_methods: bool = False
 
     @property
     def provider_kinds(self) -> list[Service]:
@@ -304,6 +306,8 @@ class Builder:
     def __init__(self, fds: descriptor_pb2.FileDescriptorSet) -> None:
         self._files = {fd.name: fd for fd in fds.file}
         self._types: dict[str, TypeInfo] = {}
+        #: Full proto name (``.pkg.Msg``) -> the message's descriptor.
+        self.descriptors: dict[str, descriptor_pb2.DescriptorProto] = {}
         for fd in fds.file:
             prefix = "." + fd.package if fd.package else ""
             for msg in fd.message_type:
@@ -317,6 +321,7 @@ class Builder:
         full = f"{prefix}.{msg.name}"
         qual = f"{outer}.{msg.name}" if outer else msg.name
         self._types[full] = TypeInfo(full, proto, qual, False, msg.options.map_entry)
+        self.descriptors[full] = msg
         for nested in msg.nested_type:
             self._index_message(proto, full, qual, nested)
         for enum in msg.enum_type:
@@ -358,6 +363,18 @@ class Builder:
         info = self._types[full_name]
         module = posixpath.dirname(info.proto_file).replace("/", ".")
         return f"{module}.{_module_base(info.proto_file)}_mirrors:{info.qualname}"
+
+    def file(self, proto: str) -> descriptor_pb2.FileDescriptorProto:
+        """The descriptor of one compiled proto file."""
+        return self._files[proto]
+
+    def has_mirror(self, full_name: str) -> bool:
+        """Whether a message has a dataclass mirror (well-known types do not)."""
+        return self._has_mirror(full_name)
+
+    def type_info(self, full_name: str) -> TypeInfo:
+        """What the index knows of a message or enum by its full proto name."""
+        return self._types[full_name]
 
     def _has_mirror(self, full_name: str) -> bool:
         return not self._types[full_name].proto_file.startswith("google/")

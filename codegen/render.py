@@ -37,18 +37,20 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def docstring(text: str, fallback: str = "") -> str:
+def docstring(text: str, fallback: str = "", width: int = DOC_WIDTH) -> str:
     """Render text as a triple-quoted docstring literal (one line when it fits).
 
-    Lines longer than :data:`DOC_WIDTH` are wrapped; shorter ones keep the author's breaks.
+    Lines longer than ``width`` (:data:`DOC_WIDTH` unless the template gives more room, as
+    for a module-level function's docstring indented by 4) are wrapped; shorter ones keep
+    the author's breaks.
     """
     lines: list[str] = []
     for line in (text or fallback).split("\n"):
-        if len(line) <= DOC_WIDTH:
+        if len(line) <= width:
             lines.append(line)
         else:
-            lines.extend(textwrap.wrap(line, DOC_WIDTH, break_on_hyphens=False))
-    if len(lines) == 1 and len(lines[0]) <= DOC_WIDTH - 6:
+            lines.extend(textwrap.wrap(line, width, break_on_hyphens=False))
+    if len(lines) == 1 and len(lines[0]) <= width - 6:
         return f'"""{lines[0]}"""'
     return '"""' + "\n".join(lines) + '\n"""'
 

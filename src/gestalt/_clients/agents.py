@@ -27,6 +27,7 @@ from gestalt._clients.calls import Call, Scope, _AioClient, _SyncClient
 from gestalt._clients.checks import count, required, struct, text
 from gestalt._clients.errors import ErrorMap, HostServiceTimeoutError
 from gestalt._clients.transport import AGENT_HOST, AGENT_MANAGER
+from gestalt.gen.hostcalls import each
 from gestalt.gen.v1 import agent_pb2
 from gestalt.gen.v1.agent_clients import (
     AgentHostClient,
@@ -34,18 +35,14 @@ from gestalt.gen.v1.agent_clients import (
     AsyncAgentHostClient,
     AsyncAgentManagerHostClient,
 )
+from gestalt.gen.v1.agent_methods import AgentHostMethods, AgentManagerHostMethods
 from gestalt.gen.v1.agent_mirrors import (
     AgentExecutionStatus,
-    AgentInteraction,
     AgentMessage,
-    AgentSession,
-    AgentSessionState,
     AgentToolRef,
     AgentToolSourceMode,
     AgentTurn,
     AgentTurnEvent,
-    ExecuteAgentToolResponse,
-    SearchAgentToolsResponse,
 )
 
 __all__ = ["AgentHost", "AgentManager", "AsyncAgentHost", "AsyncAgentManager"]
@@ -73,81 +70,7 @@ def _messages(value: str | Iterable[AgentMessage | str]) -> list[agent_pb2.Agent
     return out
 
 
-def _tool_refs(value: Iterable[AgentToolRef]) -> list[agent_pb2.AgentToolRef]:
-    out = []
-    for ref in value:
-        if not isinstance(ref, AgentToolRef):
-            raise TypeError(f"tool refs must be AgentToolRef, not {type(ref).__name__}")
-        out.append(ref.to_pb())
-    return out
-
-
-# -- AgentManagerHost requests -------------------------------------------------------------
-
-
-def _create_session(
-    scope: Scope,
-    provider_name: str,
-    *,
-    model: str = "",
-    client_ref: str = "",
-    metadata: Mapping[str, Any] | None = None,
-    provider_options: Mapping[str, Any] | None = None,
-    idempotency_key: str = "",
-) -> agent_pb2.AgentManagerCreateSessionRequest:
-    """Create a session with the agent provider ``provider_name``; returns the session."""
-    return agent_pb2.AgentManagerCreateSessionRequest(
-        provider_name=required("provider_name", provider_name),
-        model=text("model", model),
-        client_ref=text("client_ref", client_ref),
-        metadata=struct("metadata", metadata),
-        provider_options=struct("provider_options", provider_options),
-        idempotency_key=scope.key(idempotency_key),
-        invocation_token=scope.invocation_token,
-    )
-
-
-def _get_session(scope: Scope, session_id: str) -> agent_pb2.AgentManagerGetSessionRequest:
-    """Return the session ``session_id``."""
-    return agent_pb2.AgentManagerGetSessionRequest(
-        session_id=required("session_id", session_id), invocation_token=scope.invocation_token
-    )
-
-
-def _list_sessions(
-    scope: Scope,
-    provider_name: str = "",
-    *,
-    state: AgentSessionState = AgentSessionState.UNSPECIFIED,
-    limit: int = 0,
-    summary_only: bool = False,
-) -> agent_pb2.AgentManagerListSessionsRequest:
-    """List sessions (of ``provider_name`` when given, in ``state`` when given)."""
-    return agent_pb2.AgentManagerListSessionsRequest(
-        provider_name=text("provider_name", provider_name),
-        state=AgentSessionState(state).value,  # type: ignore[arg-type]
-        limit=count("limit", limit),
-        summary_only=bool(summary_only),
-        invocation_token=scope.invocation_token,
-    )
-
-
-def _update_session(
-    scope: Scope,
-    session_id: str,
-    *,
-    client_ref: str = "",
-    state: AgentSessionState = AgentSessionState.UNSPECIFIED,
-    metadata: Mapping[str, Any] | None = None,
-) -> agent_pb2.AgentManagerUpdateSessionRequest:
-    """Change a session's client reference, state or metadata; returns the session."""
-    return agent_pb2.AgentManagerUpdateSessionRequest(
-        session_id=required("session_id", session_id),
-        client_ref=text("client_ref", client_ref),
-        state=AgentSessionState(state).value,  # type: ignore[arg-type]
-        metadata=struct("metadata", metadata),
-        invocation_token=scope.invocation_token,
-    )
+# -- AgentManagerHost: the typed forms follow from the proto (gestalt.gen.v1.agent_methods)
 
 
 def _create_turn(
@@ -171,7 +94,7 @@ def _create_turn(
         session_id=required("session_id", session_id),
         model=text("model", model),
         messages=_messages(messages),
-        tool_refs=_tool_refs(tool_refs),
+        tool_refs=each("tool_refs", tool_refs, AgentToolRef),
         tool_source=AgentToolSourceMode(tool_source).value,  # type: ignore[arg-type]
         response_schema=struct("response_schema", response_schema),
         metadata=struct("metadata", metadata),
@@ -181,139 +104,13 @@ def _create_turn(
     )
 
 
-def _get_turn(scope: Scope, turn_id: str) -> agent_pb2.AgentManagerGetTurnRequest:
-    """Return the turn ``turn_id``."""
-    return agent_pb2.AgentManagerGetTurnRequest(
-        turn_id=required("turn_id", turn_id), invocation_token=scope.invocation_token
-    )
-
-
-def _list_turns(
-    scope: Scope,
-    session_id: str,
-    *,
-    status: AgentExecutionStatus = AgentExecutionStatus.UNSPECIFIED,
-    limit: int = 0,
-    summary_only: bool = False,
-) -> agent_pb2.AgentManagerListTurnsRequest:
-    """List the turns of ``session_id`` (in ``status`` when given)."""
-    return agent_pb2.AgentManagerListTurnsRequest(
-        session_id=required("session_id", session_id),
-        status=AgentExecutionStatus(status).value,  # type: ignore[arg-type]
-        limit=count("limit", limit),
-        summary_only=bool(summary_only),
-        invocation_token=scope.invocation_token,
-    )
-
-
-def _cancel_turn(
-    scope: Scope, turn_id: str, reason: str = ""
-) -> agent_pb2.AgentManagerCancelTurnRequest:
-    """Ask for the turn ``turn_id`` to stop; returns the turn as it stands afterwards."""
-    return agent_pb2.AgentManagerCancelTurnRequest(
-        turn_id=required("turn_id", turn_id),
-        reason=text("reason", reason),
-        invocation_token=scope.invocation_token,
-    )
-
-
-def _list_turn_events(
-    scope: Scope, turn_id: str, *, after_seq: int = 0, limit: int = 0
-) -> agent_pb2.AgentManagerListTurnEventsRequest:
-    """One page of the events of ``turn_id`` with a seq above ``after_seq``, in seq order."""
-    return agent_pb2.AgentManagerListTurnEventsRequest(
-        turn_id=required("turn_id", turn_id),
-        after_seq=count("after_seq", after_seq),
-        limit=count("limit", limit),
-        invocation_token=scope.invocation_token,
-    )
-
-
-def _list_interactions(scope: Scope, turn_id: str) -> agent_pb2.AgentManagerListInteractionsRequest:
-    """List the interactions raised by the turn ``turn_id``."""
-    return agent_pb2.AgentManagerListInteractionsRequest(
-        turn_id=required("turn_id", turn_id), invocation_token=scope.invocation_token
-    )
-
-
-def _resolve_interaction(
-    scope: Scope, turn_id: str, interaction_id: str, resolution: Mapping[str, Any]
-) -> agent_pb2.AgentManagerResolveInteractionRequest:
-    """Answer the pending interaction ``interaction_id`` of ``turn_id`` with ``resolution``."""
-    return agent_pb2.AgentManagerResolveInteractionRequest(
-        turn_id=required("turn_id", turn_id),
-        interaction_id=required("interaction_id", interaction_id),
-        resolution=struct("resolution", resolution),
-        invocation_token=scope.invocation_token,
-    )
-
-
-def _sessions(response: agent_pb2.AgentManagerListSessionsResponse) -> list[AgentSession]:
-    return [AgentSession.from_pb(item) for item in response.sessions]
-
-
-def _turns(response: agent_pb2.AgentManagerListTurnsResponse) -> list[AgentTurn]:
-    return [AgentTurn.from_pb(item) for item in response.turns]
-
-
-def _events(response: agent_pb2.AgentManagerListTurnEventsResponse) -> list[AgentTurnEvent]:
-    return [AgentTurnEvent.from_pb(item) for item in response.events]
-
-
-def _interactions(
-    response: agent_pb2.AgentManagerListInteractionsResponse,
-) -> list[AgentInteraction]:
-    return [AgentInteraction.from_pb(item) for item in response.interactions]
-
-
-M = agent_pb2
-
-
-class _AgentManagerCalls:
+class _AgentManagerCalls(AgentManagerHostMethods):
     """The AgentManagerHost methods, shared by :class:`AgentManager` and its asyncio twin."""
 
     __slots__ = ()
 
-    create_session = Call(
-        "create_session",
-        M.AgentManagerCreateSessionRequest,
-        _create_session,
-        AgentSession.from_pb,
-    )
-    get_session = Call(
-        "get_session", M.AgentManagerGetSessionRequest, _get_session, AgentSession.from_pb
-    )
-    list_sessions = Call(
-        "list_sessions", M.AgentManagerListSessionsRequest, _list_sessions, _sessions
-    )
-    update_session = Call(
-        "update_session",
-        M.AgentManagerUpdateSessionRequest,
-        _update_session,
-        AgentSession.from_pb,
-    )
     create_turn = Call(
-        "create_turn", M.AgentManagerCreateTurnRequest, _create_turn, AgentTurn.from_pb
-    )
-    get_turn = Call("get_turn", M.AgentManagerGetTurnRequest, _get_turn, AgentTurn.from_pb)
-    list_turns = Call("list_turns", M.AgentManagerListTurnsRequest, _list_turns, _turns)
-    cancel_turn = Call(
-        "cancel_turn", M.AgentManagerCancelTurnRequest, _cancel_turn, AgentTurn.from_pb
-    )
-    list_turn_events = Call(
-        "list_turn_events", M.AgentManagerListTurnEventsRequest, _list_turn_events, _events
-    )
-    list_interactions = Call(
-        "list_interactions",
-        M.AgentManagerListInteractionsRequest,
-        _list_interactions,
-        _interactions,
-    )
-    resolve_interaction = Call(
-        "resolve_interaction",
-        M.AgentManagerResolveInteractionRequest,
-        _resolve_interaction,
-        AgentInteraction.from_pb,
+        "create_turn", agent_pb2.AgentManagerCreateTurnRequest, _create_turn, AgentTurn.from_pb
     )
 
 
@@ -388,7 +185,7 @@ def _follow(
     settled: AgentTurn | None = None
     while True:
         if events:
-            request = _list_turn_events(scope, turn_id, after_seq=seq)
+            request = calls.list_turn_events.build(scope, turn_id, after_seq=seq)
             page: list[AgentTurnEvent] = yield _Fetch(calls.list_turn_events, request)
             for event in page:
                 seq = max(seq, event.seq)
@@ -399,7 +196,7 @@ def _follow(
             if not events:
                 yield _Emit(settled)
             return
-        turn: AgentTurn = yield _Fetch(calls.get_turn, _get_turn(scope, turn_id))
+        turn: AgentTurn = yield _Fetch(calls.get_turn, calls.get_turn.build(scope, turn_id))
         if turn.status not in WORKING:
             settled = turn  # one more look at the events, then done
         else:
@@ -552,75 +349,10 @@ class AsyncAgentManager(_AgentManagerCalls, _AioClient):
         return turns[0]  # type: ignore[no-any-return]
 
 
-# -- AgentHost -----------------------------------------------------------------------------
+# -- AgentHost --------------------------------------------------------------------------------
 
 
-def _search_tools(
-    scope: Scope,
-    session_id: str,
-    turn_id: str,
-    query: str = "",
-    *,
-    max_results: int = 0,
-    candidate_limit: int = 0,
-    load_refs: Sequence[AgentToolRef] = (),
-    tool_grant: str = "",
-) -> agent_pb2.SearchAgentToolsRequest:
-    """Search the tools available to a turn; ``load_refs`` resolves earlier candidates."""
-    return agent_pb2.SearchAgentToolsRequest(
-        session_id=required("session_id", session_id),
-        turn_id=required("turn_id", turn_id),
-        query=text("query", query),
-        max_results=count("max_results", max_results),
-        candidate_limit=count("candidate_limit", candidate_limit),
-        load_refs=_tool_refs(load_refs),
-        tool_grant=text("tool_grant", tool_grant),
-    )
-
-
-def _execute_tool(
-    scope: Scope,
-    session_id: str,
-    turn_id: str,
-    tool_id: str,
-    arguments: Mapping[str, Any] | None = None,
-    *,
-    tool_call_id: str = "",
-    tool_grant: str = "",
-    idempotency_key: str = "",
-) -> agent_pb2.ExecuteAgentToolRequest:
-    """Run one tool call on the host; returns its status and body."""
-    return agent_pb2.ExecuteAgentToolRequest(
-        session_id=required("session_id", session_id),
-        turn_id=required("turn_id", turn_id),
-        tool_call_id=text("tool_call_id", tool_call_id),
-        tool_id=required("tool_id", tool_id),
-        arguments=struct("arguments", arguments),
-        tool_grant=text("tool_grant", tool_grant),
-        idempotency_key=scope.key(idempotency_key),
-    )
-
-
-class _AgentHostCalls:
-    """The AgentHost methods, shared by :class:`AgentHost` and :class:`AsyncAgentHost`."""
-
-    __slots__ = ()
-
-    search_tools = Call(
-        "search_tools",
-        M.SearchAgentToolsRequest,
-        _search_tools,
-        SearchAgentToolsResponse.from_pb,
-    )
-    execute_tool = Call(
-        "execute_tool",
-        M.ExecuteAgentToolRequest,
-        _execute_tool,
-        ExecuteAgentToolResponse.from_pb,
-    )
-
-
-class AgentHost(_AgentHostCalls, _SyncClient):
+class AgentHost(AgentHostMethods, _SyncClient):
     """Client an agent provider uses during a turn to search for and run tools.
 
     Found through ``GESTALT_AGENT_HOST_SOCKET`` (and its ``_TOKEN`` twin); ``timeout`` is the
@@ -633,7 +365,7 @@ class AgentHost(_AgentHostCalls, _SyncClient):
         super().__init__(AGENT_HOST.endpoint(), AgentHostClient, AGENT_ERRORS, Scope(), timeout)
 
 
-class AsyncAgentHost(_AgentHostCalls, _AioClient):
+class AsyncAgentHost(AgentHostMethods, _AioClient):
     """Asyncio client of the agent host; the methods of :class:`AgentHost` as awaitables."""
 
     __slots__ = ()

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from google.protobuf import empty_pb2
-from google.protobuf.message import Message
-
-from gestalt._clients.agents import _messages, _tool_refs
+from gestalt._clients.agents import _messages
 from gestalt._clients.calls import Call, Scope, _AioClient, _SyncClient
 from gestalt._clients.checks import required, struct, text
 from gestalt._clients.errors import ErrorMap
 from gestalt._clients.transport import WORKFLOW_HOST, WORKFLOW_MANAGER
 from gestalt.gen import support as _s
+from gestalt.gen.hostcalls import each
 from gestalt.gen.v1 import workflow_pb2
 from gestalt.gen.v1.agent_mirrors import AgentMessage, AgentToolRef
 from gestalt.gen.v1.workflow_clients import (
@@ -36,6 +34,7 @@ from gestalt.gen.v1.workflow_clients import (
     WorkflowHostClient,
     WorkflowManagerHostClient,
 )
+from gestalt.gen.v1.workflow_methods import WorkflowManagerHostMethods
 from gestalt.gen.v1.workflow_mirrors import (
     BoundWorkflowAgentTarget,
     BoundWorkflowPluginTarget,
@@ -107,7 +106,7 @@ def agent_target(
 ) -> BoundWorkflowTarget:
     """A target that runs the agent provider ``provider_name`` on ``prompt``."""
     _messages(messages)  # type checks only; the mirror keeps the objects
-    _tool_refs(tool_refs)
+    each("tool_refs", tool_refs, AgentToolRef)
     return BoundWorkflowTarget(
         agent=BoundWorkflowAgentTarget(
             provider_name=required("provider_name", provider_name),
@@ -164,10 +163,6 @@ def _signal(
         metadata=struct("metadata", metadata),
         idempotency_key=scope.key(idempotency_key),
     )
-
-
-def _nothing(response: empty_pb2.Empty) -> None:
-    return None
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -278,43 +273,6 @@ def _update_schedule(
     )
 
 
-M = TypeVar("M", bound=Message)
-M_co = TypeVar("M_co", bound=Message, covariant=True)
-
-
-def _id_request(message: type[M], field: str, value: str, scope: Scope) -> M:
-    fields = {field: required(field, value), "invocation_token": scope.invocation_token}
-    return message(**fields)
-
-
-class _ScheduleCall(Protocol[M_co]):
-    def __call__(self, scope: Scope, schedule_id: str) -> M_co: ...
-
-
-class _TriggerCall(Protocol[M_co]):
-    def __call__(self, scope: Scope, trigger_id: str) -> M_co: ...
-
-
-def _by_schedule(doc: str, message: type[M]) -> _ScheduleCall[M]:
-    """A request builder for the calls that only name a schedule."""
-
-    def build(scope: Scope, schedule_id: str) -> M:
-        return _id_request(message, "schedule_id", schedule_id, scope)
-
-    build.__doc__ = doc
-    return build
-
-
-def _by_trigger(doc: str, message: type[M]) -> _TriggerCall[M]:
-    """A request builder for the calls that only name an event trigger."""
-
-    def build(scope: Scope, trigger_id: str) -> M:
-        return _id_request(message, "trigger_id", trigger_id, scope)
-
-    build.__doc__ = doc
-    return build
-
-
 # -- event triggers ------------------------------------------------------------------------
 
 
@@ -394,7 +352,7 @@ def _publish_event(
 W = workflow_pb2
 
 
-class _WorkflowManagerCalls:
+class _WorkflowManagerCalls(WorkflowManagerHostMethods):
     """The WorkflowManagerHost methods, shared by the sync and asyncio managers."""
 
     __slots__ = ()
@@ -420,46 +378,10 @@ class _WorkflowManagerCalls:
         _create_schedule,
         ManagedWorkflowSchedule.from_pb,
     )
-    get_schedule = Call(
-        "get_schedule",
-        W.WorkflowManagerGetScheduleRequest,
-        _by_schedule(
-            "Return the schedule ``schedule_id``.",
-            W.WorkflowManagerGetScheduleRequest,
-        ),
-        ManagedWorkflowSchedule.from_pb,
-    )
     update_schedule = Call(
         "update_schedule",
         W.WorkflowManagerUpdateScheduleRequest,
         _update_schedule,
-        ManagedWorkflowSchedule.from_pb,
-    )
-    delete_schedule = Call(
-        "delete_schedule",
-        W.WorkflowManagerDeleteScheduleRequest,
-        _by_schedule(
-            "Delete the schedule ``schedule_id``.",
-            W.WorkflowManagerDeleteScheduleRequest,
-        ),
-        _nothing,
-    )
-    pause_schedule = Call(
-        "pause_schedule",
-        W.WorkflowManagerPauseScheduleRequest,
-        _by_schedule(
-            "Pause the schedule ``schedule_id``.",
-            W.WorkflowManagerPauseScheduleRequest,
-        ),
-        ManagedWorkflowSchedule.from_pb,
-    )
-    resume_schedule = Call(
-        "resume_schedule",
-        W.WorkflowManagerResumeScheduleRequest,
-        _by_schedule(
-            "Resume the paused schedule ``schedule_id``.",
-            W.WorkflowManagerResumeScheduleRequest,
-        ),
         ManagedWorkflowSchedule.from_pb,
     )
     create_trigger = Call(
@@ -468,46 +390,10 @@ class _WorkflowManagerCalls:
         _create_trigger,
         ManagedWorkflowEventTrigger.from_pb,
     )
-    get_trigger = Call(
-        "get_event_trigger",
-        W.WorkflowManagerGetEventTriggerRequest,
-        _by_trigger(
-            "Return the event trigger ``trigger_id``.",
-            W.WorkflowManagerGetEventTriggerRequest,
-        ),
-        ManagedWorkflowEventTrigger.from_pb,
-    )
     update_trigger = Call(
         "update_event_trigger",
         W.WorkflowManagerUpdateEventTriggerRequest,
         _update_trigger,
-        ManagedWorkflowEventTrigger.from_pb,
-    )
-    delete_trigger = Call(
-        "delete_event_trigger",
-        W.WorkflowManagerDeleteEventTriggerRequest,
-        _by_trigger(
-            "Delete the event trigger ``trigger_id``.",
-            W.WorkflowManagerDeleteEventTriggerRequest,
-        ),
-        _nothing,
-    )
-    pause_trigger = Call(
-        "pause_event_trigger",
-        W.WorkflowManagerPauseEventTriggerRequest,
-        _by_trigger(
-            "Pause the event trigger ``trigger_id``.",
-            W.WorkflowManagerPauseEventTriggerRequest,
-        ),
-        ManagedWorkflowEventTrigger.from_pb,
-    )
-    resume_trigger = Call(
-        "resume_event_trigger",
-        W.WorkflowManagerResumeEventTriggerRequest,
-        _by_trigger(
-            "Resume the paused event trigger ``trigger_id``.",
-            W.WorkflowManagerResumeEventTriggerRequest,
-        ),
         ManagedWorkflowEventTrigger.from_pb,
     )
     publish_event = Call(

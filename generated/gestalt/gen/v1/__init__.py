@@ -4,9 +4,10 @@
 Per proto file ``<name>``: ``<name>_pb2`` and ``<name>_pb2_grpc`` (protoc, with
 ``.pyi`` stubs from mypy-protobuf), ``<name>_mirrors`` (dataclass mirrors and
 enums) and, for files with services, ``<name>_clients`` (typed sync and asyncio
-clients), ``<name>_servicers`` (servicer adapters) and, for ``*Provider``
-services, ``<name>_providers`` (typed provider bases). Modules are imported on
-first use only.
+clients), ``<name>_servicers`` (servicer adapters), ``<name>_methods`` (typed
+host-service methods, for the services ``host_methods.toml`` names) and, for
+``*Provider`` services, ``<name>_providers`` (typed provider bases). Modules are
+imported on first use only.
 """
 
 #: Proto file -> the generated modules of this package built from it.
@@ -17,6 +18,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "agent_mirrors",
         "agent_clients",
         "agent_servicers",
+        "agent_methods",
         "agent_providers",
     ),
     "gestalt/gen/v1/authentication.proto": (
@@ -93,6 +95,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "workflow_mirrors",
         "workflow_clients",
         "workflow_servicers",
+        "workflow_methods",
         "workflow_providers",
     ),
 }

@@ -4,9 +4,10 @@
 Per proto file ``<name>``: ``<name>_pb2`` and ``<name>_pb2_grpc`` (protoc, with
 ``.pyi`` stubs from mypy-protobuf), ``<name>_mirrors`` (dataclass mirrors and
 enums) and, for files with services, ``<name>_clients`` (typed sync and asyncio
-clients), ``<name>_servicers`` (servicer adapters) and, for ``*Provider``
-services, ``<name>_providers`` (typed provider bases). Modules are imported on
-first use only.
+clients), ``<name>_servicers`` (servicer adapters), ``<name>_methods`` (typed
+host-service methods, for the services ``host_methods.toml`` names) and, for
+``*Provider`` services, ``<name>_providers`` (typed provider bases). Modules are
+imported on first use only.
 """
 
 #: Proto file -> the generated modules of this package built from it.
@@ -26,6 +27,14 @@ MODULES: dict[str, tuple[str, ...]] = {
         "empty_service_servicers",
     ),
     "fragments/enums.proto": ("enums_pb2", "enums_pb2_grpc", "enums_mirrors"),
+    "fragments/host_service.proto": (
+        "host_service_pb2",
+        "host_service_pb2_grpc",
+        "host_service_mirrors",
+        "host_service_clients",
+        "host_service_servicers",
+        "host_service_methods",
+    ),
     "fragments/keywords.proto": (
         "keywords_pb2",
         "keywords_pb2_grpc",
