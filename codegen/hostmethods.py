@@ -15,7 +15,11 @@ messages:
   repeated message ``Sequence[Mirror] = ()`` whose items are checked by ``each()``;
 * an ``invocation_token`` field no argument names is filled from the client's scope;
 * the result is the response mirror, ``None`` for ``Empty``, or the mirrors of the
-  ``returns`` field as a list.
+  ``returns`` field as a list;
+* ``timeout`` (not a field) is the call's deadline, ``float | None = None``;
+* ``raw = true`` gives the published shape instead: the request as a pb2 message, its
+  mirror or a protobuf-JSON dict (none for ``Empty``), keyword ``timeout``, and the pb2
+  reply as it came.
 
 ``<name>_methods`` then holds one request builder per RPC and one ``<Service>Methods`` class
 per service whose attributes are :class:`gestalt.gen.hostcalls.Call` descriptors, shared by
@@ -78,6 +82,10 @@ class HostMethod:
     decode: str
     #: For a ``returns`` list: (decoder name, response pb2 ref, item mirror, field).
     unwrap: tuple[str, str, str, str] | None
+    #: For a ``raw`` method: (decoder name, response pb2 ref), the reply as it came.
+    same: tuple[str, str] | None = None
+    #: For a ``raw`` method: the request built from the ``request`` argument.
+    raw_value: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ class _Render:
     def arg(self, where: str, spec: str, field: FD | None, keyword_only: bool) -> Arg:
         required = spec.endswith("!")
         name = spec.rstrip("!")
+        if name == "timeout" and field is None:
+            return Arg(name, "timeout: float | None = None", keyword_only, "")
         if field is None:
             raise SystemExit(f"{SPEC}: {where} has no field {name!r}")
         repeated = field.label == FD.LABEL_REPEATED
@@ -176,18 +186,32 @@ class _Render:
         fields = {f.name: f for f in request.field}
         args: list[Arg] = []
         keyword_only = False
+        py_name = naming.escape(naming.snake_case(rpc), naming.CLIENT_RESERVED)
+        builder = f"_{naming.snake_case(service.name)}_{py_name}"
+        request_ref = self.builder.pb2_ref(method.input_type)
+        unwrap = same = None
+        raw_value = ""
+        if entry.get("raw"):
+            # The published shape: the request as a message, mirror or dict; the reply as is.
+            if method.input_type == _EMPTY:
+                raw_value = f"{request_ref}()"
+            else:
+                args.append(Arg("request", "request: Any", False, ""))
+                attr = entry.get("name", py_name)
+                raw_value = f'_h.coerce(request, {request_ref}, "{attr}")'
+            args.append(Arg("timeout", "timeout: float | None = None", True, ""))
+            same = (f"{builder}_result", self.builder.pb2_ref(method.output_type))
         for part in (p.strip() for p in entry.get("args", "").split(",")):
             if part == "*":
                 keyword_only = True
             elif part:
                 args.append(self.arg(where, part, fields.get(part.rstrip("!")), keyword_only))
-        values = [(a.name, a.value) for a in args]
+        values = [(a.name, a.value) for a in args if a.value]
         if "invocation_token" in fields and "invocation_token" not in {a.name for a in args}:
             values.append(("invocation_token", "scope.invocation_token"))
-        py_name = naming.escape(naming.snake_case(rpc), naming.CLIENT_RESERVED)
-        builder = f"_{naming.snake_case(service.name)}_{py_name}"
-        unwrap = None
-        if method.output_type == _EMPTY:
+        if same is not None:
+            decode = same[0]
+        elif method.output_type == _EMPTY:
             decode = "_h.nothing"
         elif "returns" in entry:
             reply = {f.name: f for f in self.builder.descriptors[method.output_type].field}
@@ -204,12 +228,14 @@ class _Render:
             attr=entry.get("name", py_name),
             rpc=py_name,
             builder=builder,
-            request_ref=self.builder.pb2_ref(method.input_type),
+            request_ref=request_ref,
             args=args,
             fields=values,
             doc=entry["doc"],
             decode=decode,
             unwrap=unwrap,
+            same=same,
+            raw_value=raw_value,
         )
 
 

@@ -15,8 +15,9 @@ sync client (a :class:`SyncHostClient`) and an asyncio client (an :class:`AioHos
 
 On an asyncio client both forms return awaitables. The argument checks the generated
 request builders use (:func:`required`, :func:`text`, :func:`count`, :func:`struct`,
-:func:`each`) are
-here too.
+:func:`each`, :func:`coerce`) are here too. A typed form with a ``timeout`` argument takes
+it as that call's deadline (the client's default otherwise); the raw form accepts
+``timeout=`` too.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "Scope",
     "SyncHostClient",
     "SyncMethod",
+    "coerce",
     "count",
     "each",
     "nothing",
@@ -104,6 +106,27 @@ def each(name: str, values: Iterable[Any], mirror: type[Any]) -> list[Any]:
     return out
 
 
+def coerce(value: object, cls: type[Req], what: str) -> Req:
+    """A raw-form argument as a ``cls`` message: the message, its mirror or a JSON dict."""
+    if isinstance(value, cls):
+        return value
+    to_pb = getattr(value, "to_pb", None)
+    if callable(to_pb) and type(value).__name__ == cls.__name__:
+        converted = to_pb()
+        if isinstance(converted, cls):
+            return converted
+    if isinstance(value, Mapping):
+        from google.protobuf import json_format
+
+        try:
+            return json_format.ParseDict(dict(value), cls())
+        except json_format.ParseError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+    raise TypeError(
+        f"{what} must be a {cls.__name__} (pb2 message, mirror or dict), not {type(value).__name__}"
+    )
+
+
 def nothing(response: Message) -> None:
     """The typed result of an RPC answering ``Empty``."""
     return None
@@ -156,15 +179,15 @@ class HostClient:
     """What a client whose methods are :class:`Call` descriptors holds.
 
     ``_conn`` has the generated stub (``stub``, a property for sync clients and a method
-    returning the running loop's stub for asyncio ones) and the relay ``metadata``;
-    ``_scope`` the invocation token and idempotency key; ``_timeout`` the default deadline.
+    returning the running loop's stub for asyncio ones) and ``options(timeout)``, the
+    keyword arguments of one call (its deadline, else the client's default, and the relay
+    metadata); ``_scope`` the invocation token and idempotency key.
     """
 
-    __slots__ = ("_conn", "_scope", "_timeout")
+    __slots__ = ("_conn", "_scope")
 
     _conn: Any
     _scope: Scope
-    _timeout: float | None
 
 
 class SyncHostClient(HostClient):
@@ -237,7 +260,9 @@ class Call(Generic[P, Req, Resp, R]):
     def message(self, scope: Scope, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Message:
         """The request to send: the raw message (filled) or one built from typed arguments."""
         if args and isinstance(args[0], self.request_type):
-            if len(args) > 1 or kwargs:
+            # The raw form takes ``timeout=`` where the typed form has that argument.
+            timed = set(kwargs) == {"timeout"} and "timeout" in self.__signature__.parameters
+            if len(args) > 1 or (kwargs and not timed):
                 raise TypeError(
                     f"{self.name}() takes either a {self.request_type.__name__} message or "
                     "keyword arguments, not both"
@@ -294,9 +319,7 @@ class SyncMethod(_Bound, Generic[P, Req, Resp, R]):
         call, client = self._call, self._client
         message = call.message(client._scope, args, kwargs)
         conn = client._conn
-        response = getattr(conn.stub, call.rpc)(
-            message, timeout=client._timeout, metadata=conn.metadata
-        )
+        response = getattr(conn.stub, call.rpc)(message, **conn.options(kwargs.get("timeout")))
         return _decoded(call, args, response)  # type: ignore[no-any-return]
 
 
@@ -314,14 +337,12 @@ class AioMethod(_Bound, Generic[P, Req, Resp, R]):
     def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[Resp | R]:
         # Arguments are checked now, not when awaited, so a bad call fails where it is made.
         message = self._call.message(self._client._scope, args, kwargs)
-        return self._send(message, args)
+        options = self._client._conn.options(kwargs.get("timeout"))
+        return self._send(message, args, options)
 
-    async def _send(self, message: Message, args: tuple[Any, ...]) -> Any:
-        call, client = self._call, self._client
-        conn = client._conn
-        response = await getattr(conn.stub(), call.rpc)(
-            message, timeout=client._timeout, metadata=conn.metadata
-        )
+    async def _send(self, message: Message, args: tuple[Any, ...], options: Any) -> Any:
+        call = self._call
+        response = await getattr(self._client._conn.stub(), call.rpc)(message, **options)
         return _decoded(call, args, response)
 
 

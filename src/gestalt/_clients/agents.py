@@ -171,7 +171,6 @@ def _nap(turn_id: str, interval: float, deadline: float | None) -> _Sleep:
 def _follow(
     scope: Scope,
     turn_id: str,
-    *,
     after_seq: int,
     events: bool,
     poll_interval: float,
@@ -269,14 +268,7 @@ class AgentManager(_AgentManagerCalls, _SyncClient):
         Raises :class:`HostServiceTimeoutError` when the turn has not settled after
         ``timeout`` seconds.
         """
-        plan = _follow(
-            self._scope,
-            turn_id,
-            after_seq=after_seq,
-            events=True,
-            poll_interval=poll_interval,
-            timeout=timeout,
-        )
+        plan = _follow(self._scope, turn_id, after_seq, True, poll_interval, timeout)
         return _drive(self, plan)
 
     def wait(
@@ -286,14 +278,7 @@ class AgentManager(_AgentManagerCalls, _SyncClient):
 
         Raises :class:`HostServiceTimeoutError` when ``timeout`` seconds pass first.
         """
-        plan = _follow(
-            self._scope,
-            turn_id,
-            after_seq=0,
-            events=False,
-            poll_interval=poll_interval,
-            timeout=timeout,
-        )
+        plan = _follow(self._scope, turn_id, 0, False, poll_interval, timeout)
         turn: AgentTurn
         (turn,) = _drive(self, plan)
         return turn
@@ -323,28 +308,14 @@ class AsyncAgentManager(_AgentManagerCalls, _AioClient):
         timeout: float | None = None,
     ) -> AsyncIterator[AgentTurnEvent]:
         """Async-iterate the events of ``turn_id`` as they arrive (see AgentManager)."""
-        plan = _follow(
-            self._scope,
-            turn_id,
-            after_seq=after_seq,
-            events=True,
-            poll_interval=poll_interval,
-            timeout=timeout,
-        )
+        plan = _follow(self._scope, turn_id, after_seq, True, poll_interval, timeout)
         return _adrive(self, plan)
 
     async def wait(
         self, turn_id: str, *, timeout: float | None = None, poll_interval: float = 0.5
     ) -> AgentTurn:
         """Poll ``turn_id`` until it settles and return it (see :meth:`AgentManager.wait`)."""
-        plan = _follow(
-            self._scope,
-            turn_id,
-            after_seq=0,
-            events=False,
-            poll_interval=poll_interval,
-            timeout=timeout,
-        )
+        plan = _follow(self._scope, turn_id, 0, False, poll_interval, timeout)
         turns = [turn async for turn in _adrive(self, plan)]
         return turns[0]  # type: ignore[no-any-return]
 

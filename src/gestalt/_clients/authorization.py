@@ -29,19 +29,11 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeAlias, TypedDict, TypeVar, Unpack, cast
 
-from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from gestalt._clients.checks import message
-from gestalt._clients.closing import AsyncClosing, Closing
+from gestalt._clients.calls import Scope, _AioClient, _SyncClient
 from gestalt._clients.errors import AUTHORIZATION_ERRORS, HostServiceError
-from gestalt._clients.transport import (
-    AUTHORIZATION,
-    AioConnection,
-    Endpoint,
-    SyncConnection,
-    check_timeout,
-)
+from gestalt._clients.transport import AUTHORIZATION, Endpoint, check_timeout
 from gestalt.gen import support as _support
 from gestalt.gen.v1 import authorization_mirrors as mirrors
 from gestalt.gen.v1 import authorization_pb2 as pb
@@ -49,6 +41,7 @@ from gestalt.gen.v1.authorization_clients import (
     AsyncAuthorizationProviderClient,
     AuthorizationProviderClient,
 )
+from gestalt.gen.v1.authorization_methods import AuthorizationProviderMethods
 
 __all__ = [
     "ActionLike",
@@ -368,20 +361,14 @@ def endpoint(socket_target: str | None, relay_token: str | None) -> Endpoint:
 
 # -- the clients -------------------------------------------------------------------------
 
-_Raw = Any  # a request in any raw form: pb2 message, mirror or protobuf-JSON dict
 _Timeout = float | None
 _Checks = Iterable[tuple[SubjectLike, ActionLike, ResourceLike]]
 _Writes = Iterable[RelationshipLike] | pb.WriteRelationshipsRequest
 _Deletes = Iterable[RelationshipKeyLike]
 _Ctx = Mapping[str, Any] | None
-_Decisions = pb.AccessEvaluationsResponse
-_Resources = pb.ResourceSearchResponse
-_Subjects = pb.SubjectSearchResponse
-_Actions = pb.ActionSearchResponse
-_Page = pb.ReadRelationshipsResponse
 
 
-class AuthorizationClient(Closing):
+class AuthorizationClient(AuthorizationProviderMethods, _SyncClient):
     """Client for the host's authorization service; see the module text for the forms.
 
     ``socket_target`` and ``relay_token`` default to ``GESTALT_AUTHORIZATION_SOCKET`` and its
@@ -389,7 +376,7 @@ class AuthorizationClient(Closing):
     variable raises ``RuntimeError``. Use as a context manager or call :meth:`close`.
     """
 
-    __slots__ = ("_conn",)
+    __slots__ = ()
 
     def __init__(
         self,
@@ -399,46 +386,8 @@ class AuthorizationClient(Closing):
         timeout: _Timeout = None,
     ) -> None:
         check_timeout(timeout)  # checked before the environment is read
-        factory, errors = AuthorizationProviderClient, AUTHORIZATION_ERRORS
-        self._conn = SyncConnection(endpoint(socket_target, relay_token), factory, errors, timeout)
-
-    def close(self) -> None:
-        """Close the client (the shared channel closes with its last client); idempotent."""
-        self._conn.close()
-
-    def evaluate(self, request: _Raw, *, timeout: _Timeout = None) -> pb.AccessDecision:
-        """Answer one ``AccessEvaluationRequest`` (message, mirror or dict)."""
-        req = message(request, pb.AccessEvaluationRequest, "evaluate")
-        return self._conn.stub.evaluate(req, **self._conn.options(timeout))
-
-    def evaluate_many(self, request: _Raw, *, timeout: _Timeout = None) -> _Decisions:
-        """Answer an ``AccessEvaluationsRequest``: one decision per question, in order."""
-        req = message(request, pb.AccessEvaluationsRequest, "evaluate_many")
-        return self._conn.stub.evaluate_many(req, **self._conn.options(timeout))
-
-    def search_resources(self, request: _Raw, *, timeout: _Timeout = None) -> _Resources:
-        """One page of a ``ResourceSearchRequest``."""
-        req = message(request, pb.ResourceSearchRequest, "search_resources")
-        return self._conn.stub.search_resources(req, **self._conn.options(timeout))
-
-    def search_subjects(self, request: _Raw, *, timeout: _Timeout = None) -> _Subjects:
-        """One page of a ``SubjectSearchRequest``."""
-        req = message(request, pb.SubjectSearchRequest, "search_subjects")
-        return self._conn.stub.search_subjects(req, **self._conn.options(timeout))
-
-    def search_actions(self, request: _Raw, *, timeout: _Timeout = None) -> _Actions:
-        """One page of an ``ActionSearchRequest``."""
-        req = message(request, pb.ActionSearchRequest, "search_actions")
-        return self._conn.stub.search_actions(req, **self._conn.options(timeout))
-
-    def read_relationships(self, request: _Raw, *, timeout: _Timeout = None) -> _Page:
-        """One page of a ``ReadRelationshipsRequest``."""
-        req = message(request, pb.ReadRelationshipsRequest, "read_relationships")
-        return self._conn.stub.read_relationships(req, **self._conn.options(timeout))
-
-    def get_metadata(self, *, timeout: _Timeout = None) -> pb.AuthorizationMetadata:
-        """The provider's capabilities and active model id."""
-        return self._conn.stub.get_metadata(empty_pb2.Empty(), **self._conn.options(timeout))
+        at = endpoint(socket_target, relay_token)
+        super().__init__(at, AuthorizationProviderClient, AUTHORIZATION_ERRORS, Scope(), timeout)
 
     def check(
         self,
@@ -450,15 +399,14 @@ class AuthorizationClient(Closing):
         timeout: _Timeout = None,
     ) -> bool:
         """Whether ``subject`` may do ``action`` on ``resource``."""
-        request = evaluation(subject, action, resource, context)
-        return self._conn.stub.evaluate(request, **self._conn.options(timeout)).allowed
+        return self.evaluate(
+            evaluation(subject, action, resource, context), timeout=timeout
+        ).allowed
 
     def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
         request = evaluations(checks)
-        return decisions(
-            request, self._conn.stub.evaluate_many(request, **self._conn.options(timeout))
-        )
+        return decisions(request, self.evaluate_many(request, timeout=timeout))
 
     def _walk(self, method: str, pager: Pager[Any, Item], timeout: _Timeout) -> Iterator[Item]:
         call, opts = getattr(self._conn.stub, method), self._conn.options(timeout)
@@ -512,14 +460,14 @@ class AuthorizationClient(Closing):
         self._conn.stub.write_relationships(request, **self._conn.options(timeout))
 
 
-class AsyncAuthorizationClient(AsyncClosing):
+class AsyncAuthorizationClient(AuthorizationProviderMethods, _AioClient):
     """Asyncio twin of :class:`AuthorizationClient`: the same methods as coroutines.
 
     The ``iter_*`` methods return async iterators (``async for``). Build it anywhere and use
     it from any event loop; close it with ``await client.close()`` or ``async with``.
     """
 
-    __slots__ = ("_conn",)
+    __slots__ = ()
 
     def __init__(
         self,
@@ -529,50 +477,13 @@ class AsyncAuthorizationClient(AsyncClosing):
         timeout: _Timeout = None,
     ) -> None:
         check_timeout(timeout)  # checked before the environment is read
-        factory, errors = AsyncAuthorizationProviderClient, AUTHORIZATION_ERRORS
-        self._conn = AioConnection(endpoint(socket_target, relay_token), factory, errors, timeout)
-
-    async def close(self) -> None:
-        """Close the client (a shared channel closes with its last client); idempotent."""
-        await self._conn.close()
+        at = endpoint(socket_target, relay_token)
+        super().__init__(
+            at, AsyncAuthorizationProviderClient, AUTHORIZATION_ERRORS, Scope(), timeout
+        )
 
     async def _call(self, method: str, request: Message, timeout: _Timeout) -> Any:
         return await getattr(self._conn.stub(), method)(request, **self._conn.options(timeout))
-
-    async def evaluate(self, request: _Raw, *, timeout: _Timeout = None) -> pb.AccessDecision:
-        """Answer one ``AccessEvaluationRequest`` (message, mirror or dict)."""
-        req = message(request, pb.AccessEvaluationRequest, "evaluate")
-        return cast(pb.AccessDecision, await self._call("evaluate", req, timeout))
-
-    async def evaluate_many(self, request: _Raw, *, timeout: _Timeout = None) -> _Decisions:
-        """Answer an ``AccessEvaluationsRequest``: one decision per question, in order."""
-        req = message(request, pb.AccessEvaluationsRequest, "evaluate_many")
-        return cast(_Decisions, await self._call("evaluate_many", req, timeout))
-
-    async def search_resources(self, request: _Raw, *, timeout: _Timeout = None) -> _Resources:
-        """One page of a ``ResourceSearchRequest``."""
-        req = message(request, pb.ResourceSearchRequest, "search_resources")
-        return cast(_Resources, await self._call("search_resources", req, timeout))
-
-    async def search_subjects(self, request: _Raw, *, timeout: _Timeout = None) -> _Subjects:
-        """One page of a ``SubjectSearchRequest``."""
-        req = message(request, pb.SubjectSearchRequest, "search_subjects")
-        return cast(_Subjects, await self._call("search_subjects", req, timeout))
-
-    async def search_actions(self, request: _Raw, *, timeout: _Timeout = None) -> _Actions:
-        """One page of an ``ActionSearchRequest``."""
-        req = message(request, pb.ActionSearchRequest, "search_actions")
-        return cast(_Actions, await self._call("search_actions", req, timeout))
-
-    async def read_relationships(self, request: _Raw, *, timeout: _Timeout = None) -> _Page:
-        """One page of a ``ReadRelationshipsRequest``."""
-        req = message(request, pb.ReadRelationshipsRequest, "read_relationships")
-        return cast(_Page, await self._call("read_relationships", req, timeout))
-
-    async def get_metadata(self, *, timeout: _Timeout = None) -> pb.AuthorizationMetadata:
-        """The provider's capabilities and active model id."""
-        reply = await self._call("get_metadata", empty_pb2.Empty(), timeout)
-        return cast(pb.AuthorizationMetadata, reply)
 
     async def check(
         self,
@@ -584,15 +495,13 @@ class AsyncAuthorizationClient(AsyncClosing):
         timeout: _Timeout = None,
     ) -> bool:
         """Whether ``subject`` may do ``action`` on ``resource``."""
-        decision = await self._call(
-            "evaluate", evaluation(subject, action, resource, context), timeout
-        )
-        return bool(decision.allowed)
+        request = evaluation(subject, action, resource, context)
+        return (await self.evaluate(request, timeout=timeout)).allowed
 
     async def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
         request = evaluations(checks)
-        return decisions(request, await self._call("evaluate_many", request, timeout))
+        return decisions(request, await self.evaluate_many(request, timeout=timeout))
 
     async def _walk(
         self, method: str, pager: Pager[Any, Item], timeout: _Timeout

@@ -42,7 +42,7 @@ __all__ = ["AioMethod", "Call", "Scope", "SyncMethod"]
 
 
 class _Client(HostClient):
-    """What both kinds of client hold: scope, default deadline and their channel share."""
+    """What both kinds of client hold: their scope and channel share (with the deadline)."""
 
     __slots__ = ()
 
@@ -57,9 +57,8 @@ class _Client(HostClient):
         scope: Scope,
         timeout: float | None,
     ) -> None:
-        self._timeout = check_timeout(timeout)
         self._scope = scope
-        self._conn = self._connection(endpoint, factory, errors)
+        self._conn = self._connection(endpoint, factory, errors, check_timeout(timeout))
 
 
 class _SyncClient(_Client, SyncHostClient, Closing):

@@ -35,6 +35,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "authorization_mirrors",
         "authorization_clients",
         "authorization_servicers",
+        "authorization_methods",
         "authorization_providers",
     ),
     "gestalt/gen/v1/cache.proto": (
