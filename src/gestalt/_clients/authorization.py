@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeAlias, TypedDict, TypeVar, Unpack, cast
+from typing import Any, TypeAlias, TypedDict, TypeVar, Unpack, cast
 
 from google.protobuf.message import Message
 
@@ -232,23 +232,36 @@ def write_request(
     )
 
 
-class Pager(Generic[Req, Item]):
-    """Walks the pages of a paged call: the next request after each reply, and its items.
+#: The paged calls: stub method -> (the reply's repeated field, the mirror of its items).
+_PAGES: dict[str, tuple[str, Any]] = {
+    "search_resources": ("resources", mirrors.Resource),
+    "search_subjects": ("subjects", mirrors.Subject),
+    "search_actions": ("actions", mirrors.Action),
+    "read_relationships": ("relationships", mirrors.Relationship),
+}
+
+
+class Pager:
+    """Walks the pages of the paged call ``rpc``: the next request after each reply, and the
+    mirrors of its items.
 
     A provider that hands back the page token it was given would loop forever; that is
     reported as a :class:`HostServiceError` instead.
     """
 
-    __slots__ = ("_items", "_seen", "request")
+    __slots__ = ("_field", "_mirror", "_seen", "request", "rpc", "timeout")
 
-    def __init__(self, request: Req, items: Callable[[Any], Iterable[Item]]) -> None:
-        self.request: Req | None = request
-        self._items = items
+    def __init__(self, rpc: str, request: Any, timeout: float | None) -> None:
+        self.rpc = rpc
+        self.request: Any = request
+        #: The deadline of each page's call.
+        self.timeout = timeout
+        self._field, self._mirror = _PAGES[rpc]
         self._seen = {request.page_token} if request.page_token else set()
 
-    def items(self, response: Any) -> Iterable[Item]:
-        """The items of one reply."""
-        return self._items(response)
+    def items(self, response: Any) -> Iterable[Any]:
+        """The items of one reply, as mirrors."""
+        return map(self._mirror.from_pb, getattr(response, self._field))
 
     def advance(self, response: Any) -> None:
         """Move ``request`` to the next page, or to None after the last one."""
@@ -287,56 +300,33 @@ class RelationshipFilter(TypedDict, total=False):
     timeout: float | None
 
 
-Search = TypeVar(
-    "Search", pb.ResourceSearchRequest, pb.SubjectSearchRequest, pb.ActionSearchRequest
-)
+#: The search calls: stub method -> request type and the fields of its arguments, in order.
+_SEARCHES: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "search_resources": (pb.ResourceSearchRequest, ("subject", "action", "resource_type")),
+    "search_subjects": (pb.SubjectSearchRequest, ("resource", "action", "subject_type")),
+    "search_actions": (pb.ActionSearchRequest, ("subject", "resource")),
+}
+#: How a search argument becomes its field (a ``*_type`` is sent as given).
+_ENTITIES: dict[str, Callable[[Any], Any]] = {
+    "subject": subject_pb,
+    "resource": resource_pb,
+    "action": action_pb,
+}
 
 
-def _paged(cls: type[Search], options: SearchOptions, **fields: Any) -> Search:
+def search_pager(rpc: str, options: SearchOptions, *values: Any) -> Pager:
+    """Every item ``rpc`` finds for ``values`` (with the options' context and page size)."""
+    cls, names = _SEARCHES[rpc]
+    fields = {
+        n: _ENTITIES[n](v) if n in _ENTITIES else v for n, v in zip(names, values, strict=True)
+    }
     context = _context(options.get("context"))
-    return cls(context=context, page_size=_page_size(options.get("page_size", 0)), **fields)
+    page_size = _page_size(options.get("page_size", 0))
+    request = cls(context=context, page_size=page_size, **fields)
+    return Pager(rpc, request, options.get("timeout"))
 
 
-def resources_pager(
-    subject: SubjectLike, action: ActionLike, resource_type: str, options: SearchOptions
-) -> Pager[pb.ResourceSearchRequest, mirrors.Resource]:
-    """Every resource of ``resource_type`` on which ``subject`` may do ``action``."""
-    request = _paged(
-        pb.ResourceSearchRequest,
-        options,
-        subject=subject_pb(subject),
-        action=action_pb(action),
-        resource_type=resource_type,
-    )
-    return Pager(request, lambda r: map(mirrors.Resource.from_pb, r.resources))
-
-
-def subjects_pager(
-    resource: ResourceLike, action: ActionLike, subject_type: str, options: SearchOptions
-) -> Pager[pb.SubjectSearchRequest, mirrors.Subject]:
-    """Every subject of ``subject_type`` that may do ``action`` on ``resource``."""
-    request = _paged(
-        pb.SubjectSearchRequest,
-        options,
-        resource=resource_pb(resource),
-        action=action_pb(action),
-        subject_type=subject_type,
-    )
-    return Pager(request, lambda r: map(mirrors.Subject.from_pb, r.subjects))
-
-
-def actions_pager(
-    subject: SubjectLike, resource: ResourceLike, options: SearchOptions
-) -> Pager[pb.ActionSearchRequest, mirrors.Action]:
-    """Every action ``subject`` may do on ``resource``."""
-    fields = {"subject": subject_pb(subject), "resource": resource_pb(resource)}
-    request = _paged(pb.ActionSearchRequest, options, **fields)
-    return Pager(request, lambda r: map(mirrors.Action.from_pb, r.actions))
-
-
-def relationships_pager(
-    options: RelationshipFilter,
-) -> Pager[pb.ReadRelationshipsRequest, mirrors.Relationship]:
+def relationships_pager(options: RelationshipFilter) -> Pager:
     """Every stored relationship matching the filter (None or ``""``: any)."""
     subject, resource = options.get("subject"), options.get("resource")
     request = pb.ReadRelationshipsRequest(
@@ -346,7 +336,7 @@ def relationships_pager(
         page_size=_page_size(options.get("page_size", 0)),
         model_id=options.get("model_id", ""),
     )
-    return Pager(request, lambda r: map(mirrors.Relationship.from_pb, r.relationships))
+    return Pager("read_relationships", request, options.get("timeout"))
 
 
 def endpoint(socket_target: str | None, relay_token: str | None) -> Endpoint:
@@ -408,8 +398,8 @@ class AuthorizationClient(AuthorizationProviderMethods, _SyncClient):
         request = evaluations(checks)
         return decisions(request, self.evaluate_many(request, timeout=timeout))
 
-    def _walk(self, method: str, pager: Pager[Any, Item], timeout: _Timeout) -> Iterator[Item]:
-        call, opts = getattr(self._conn.stub, method), self._conn.options(timeout)
+    def _walk(self, pager: Pager) -> Iterator[Any]:
+        call, opts = getattr(self._conn.stub, pager.rpc), self._conn.options(pager.timeout)
         while pager.request is not None:
             response = call(pager.request, **opts)
             yield from pager.items(response)
@@ -419,8 +409,7 @@ class AuthorizationClient(AuthorizationProviderMethods, _SyncClient):
         self, subject: SubjectLike, action: ActionLike, kind: str, **options: Unpack[SearchOptions]
     ) -> Iterator[mirrors.Resource]:
         """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
-        pager = resources_pager(subject, action, kind, options)
-        return self._walk("search_resources", pager, options.get("timeout"))
+        return self._walk(search_pager("search_resources", options, subject, action, kind))
 
     def iter_subjects(
         self,
@@ -430,22 +419,19 @@ class AuthorizationClient(AuthorizationProviderMethods, _SyncClient):
         **options: Unpack[SearchOptions],
     ) -> Iterator[mirrors.Subject]:
         """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
-        pager = subjects_pager(resource, action, kind, options)
-        return self._walk("search_subjects", pager, options.get("timeout"))
+        return self._walk(search_pager("search_subjects", options, resource, action, kind))
 
     def iter_actions(
         self, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
     ) -> Iterator[mirrors.Action]:
         """Every action ``subject`` may do on ``resource``."""
-        pager = actions_pager(subject, resource, options)
-        return self._walk("search_actions", pager, options.get("timeout"))
+        return self._walk(search_pager("search_actions", options, subject, resource))
 
     def iter_relationships(
         self, **options: Unpack[RelationshipFilter]
     ) -> Iterator[mirrors.Relationship]:
         """Every stored relationship matching the filter (all of them without one)."""
-        pager = relationships_pager(options)
-        return self._walk("read_relationships", pager, options.get("timeout"))
+        return self._walk(relationships_pager(options))
 
     def write_relationships(
         self,
@@ -503,11 +489,9 @@ class AsyncAuthorizationClient(AuthorizationProviderMethods, _AioClient):
         request = evaluations(checks)
         return decisions(request, await self.evaluate_many(request, timeout=timeout))
 
-    async def _walk(
-        self, method: str, pager: Pager[Any, Item], timeout: _Timeout
-    ) -> AsyncIterator[Item]:
+    async def _walk(self, pager: Pager) -> AsyncIterator[Any]:
         while pager.request is not None:
-            response = await self._call(method, pager.request, timeout)
+            response = await self._call(pager.rpc, pager.request, pager.timeout)
             for item in pager.items(response):
                 yield item
             pager.advance(response)
@@ -516,8 +500,7 @@ class AsyncAuthorizationClient(AuthorizationProviderMethods, _AioClient):
         self, subject: SubjectLike, action: ActionLike, kind: str, **options: Unpack[SearchOptions]
     ) -> AsyncIterator[mirrors.Resource]:
         """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
-        walk = resources_pager(subject, action, kind, options), options.get("timeout")
-        return self._walk("search_resources", *walk)
+        return self._walk(search_pager("search_resources", options, subject, action, kind))
 
     def iter_subjects(
         self,
@@ -527,22 +510,19 @@ class AsyncAuthorizationClient(AuthorizationProviderMethods, _AioClient):
         **options: Unpack[SearchOptions],
     ) -> AsyncIterator[mirrors.Subject]:
         """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
-        walk = subjects_pager(resource, action, kind, options), options.get("timeout")
-        return self._walk("search_subjects", *walk)
+        return self._walk(search_pager("search_subjects", options, resource, action, kind))
 
     def iter_actions(
         self, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
     ) -> AsyncIterator[mirrors.Action]:
         """Every action ``subject`` may do on ``resource``."""
-        walk = actions_pager(subject, resource, options), options.get("timeout")
-        return self._walk("search_actions", *walk)
+        return self._walk(search_pager("search_actions", options, subject, resource))
 
     def iter_relationships(
         self, **options: Unpack[RelationshipFilter]
     ) -> AsyncIterator[mirrors.Relationship]:
         """Every stored relationship matching the filter (all of them without one)."""
-        walk = relationships_pager(options), options.get("timeout")
-        return self._walk("read_relationships", *walk)
+        return self._walk(relationships_pager(options))
 
     async def write_relationships(
         self,
