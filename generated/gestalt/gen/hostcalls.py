@@ -24,18 +24,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from google.protobuf.message import Message
 
 __all__ = [
     "AioHostClient",
     "AioMethod",
+    "AioTyped",
     "Call",
     "HostClient",
     "Scope",
     "SyncHostClient",
     "SyncMethod",
+    "SyncTyped",
+    "TypedCall",
     "coerce",
     "count",
     "each",
@@ -49,6 +52,7 @@ P = ParamSpec("P")
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 
 # -- argument checks ---------------------------------------------------------------------
@@ -211,8 +215,11 @@ class _Shown(str):
         return str(self)
 
 
-class Call(Generic[P, Req, Resp, R]):
+class _Rpc(Generic[P, Req, Resp, R]):
     """One RPC of a host service, usable as a method of a sync or an asyncio client."""
+
+    #: Whether the raw request message is taken too (and the raw response returned).
+    raw = True
 
     def __init__(
         self,
@@ -253,13 +260,18 @@ class Call(Generic[P, Req, Resp, R]):
         """The typed form's signature, as documentation tools show it (with ``self``)."""
         built = inspect.signature(self.build)
         parameters = list(built.parameters.values())[1:]  # without the scope
-        this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+        kind = (
+            inspect.Parameter.POSITIONAL_ONLY
+            if self.raw
+            else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
+        this = inspect.Parameter("self", kind)
         returns = inspect.signature(self.decode).return_annotation
         return built.replace(parameters=[this, *parameters], return_annotation=returns)
 
     def message(self, scope: Scope, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Message:
         """The request to send: the raw message (filled) or one built from typed arguments."""
-        if args and isinstance(args[0], self.request_type):
+        if self.raw and args and isinstance(args[0], self.request_type):
             # The raw form takes ``timeout=`` where the typed form has that argument.
             timed = set(kwargs) == {"timeout"} and "timeout" in self.__signature__.parameters
             if len(args) > 1 or (kwargs and not timed):
@@ -268,12 +280,23 @@ class Call(Generic[P, Req, Resp, R]):
                     "keyword arguments, not both"
                 )
             return scope.fill(args[0])
-        if args and isinstance(args[0], Message):
+        if self.raw and args and isinstance(args[0], Message):
             raise TypeError(
                 f"{self.name}() takes a {self.request_type.__name__}, "
                 f"not a {type(args[0]).__name__}"
             )
         return self.build(scope, *args, **kwargs)
+
+    def _bind(self, obj: HostClient | None) -> Any:
+        if obj is None:
+            return self
+        if isinstance(obj, AioHostClient):
+            return AioMethod(self, obj)
+        return SyncMethod(self, obj)
+
+
+class Call(_Rpc[P, Req, Resp, R]):
+    """A host-service method taking the raw request message or the typed arguments."""
 
     @overload
     def __get__(self, obj: None, owner: type) -> Call[P, Req, Resp, R]: ...
@@ -287,11 +310,40 @@ class Call(Generic[P, Req, Resp, R]):
     def __get__(
         self, obj: HostClient | None, owner: type
     ) -> Call[P, Req, Resp, R] | SyncMethod[P, Req, Resp, R] | AioMethod[P, Req, Resp, R]:
-        if obj is None:
-            return self
-        if isinstance(obj, AioHostClient):
-            return AioMethod(self, obj)
-        return SyncMethod(self, obj)
+        return self._bind(obj)  # type: ignore[no-any-return]
+
+
+class TypedCall(_Rpc[P, Req, Resp, R]):
+    """A host-service method taking the typed arguments only (a message is an argument like
+    any other, checked by ``build``)."""
+
+    raw = False
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> TypedCall[P, Req, Resp, R]: ...
+
+    @overload
+    def __get__(self, obj: SyncHostClient, owner: type) -> SyncTyped[P, R]: ...
+
+    @overload
+    def __get__(self, obj: AioHostClient, owner: type) -> AioTyped[P, R]: ...
+
+    def __get__(
+        self, obj: HostClient | None, owner: type
+    ) -> TypedCall[P, Req, Resp, R] | SyncTyped[P, R] | AioTyped[P, R]:
+        return self._bind(obj)  # type: ignore[no-any-return]
+
+
+class SyncTyped(Protocol[P, R_co]):
+    """A :class:`TypedCall` bound to a sync client."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+class AioTyped(Protocol[P, R_co]):
+    """A :class:`TypedCall` bound to an asyncio client: calling it returns an awaitable."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R_co]: ...
 
 
 class _Bound:
@@ -299,7 +351,7 @@ class _Bound:
 
     __slots__ = ("_call", "_client")
 
-    def __init__(self, call: Call[Any, Any, Any, Any], client: HostClient) -> None:
+    def __init__(self, call: _Rpc[Any, Any, Any, Any], client: HostClient) -> None:
         self._call = call
         self._client = client
 
@@ -346,7 +398,7 @@ class AioMethod(_Bound, Generic[P, Req, Resp, R]):
         return _decoded(call, args, response)
 
 
-def _decoded(call: Call[Any, Any, Any, Any], args: tuple[Any, ...], response: Any) -> Any:
+def _decoded(call: _Rpc[Any, Any, Any, Any], args: tuple[Any, ...], response: Any) -> Any:
     """The raw response for the raw form, else the decoded result."""
-    raw = bool(args) and isinstance(args[0], call.request_type)
+    raw = call.raw and bool(args) and isinstance(args[0], call.request_type)
     return response if raw else call.decode(response)

@@ -29,15 +29,11 @@ from typing import Any, Self, TypeVar
 
 from gestalt._authoring.model import Model
 from gestalt._authoring.response import Response
+from gestalt._clients.calls import Scope, _AioClient, _SyncClient
 from gestalt._clients.checks import message
-from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.errors import INVOKER_ERRORS
-from gestalt._clients.transport import (
-    PLUGIN_INVOKER,
-    AioConnection,
-    SyncConnection,
-    check_timeout,
-)
+from gestalt._clients.transport import PLUGIN_INVOKER, check_timeout
+from gestalt.gen.hostcalls import HostClient, TypedCall
 from gestalt.gen.v1 import plugin_pb2
 from gestalt.gen.v1.plugin_clients import AsyncPluginInvokerClient, PluginInvokerClient
 
@@ -223,62 +219,80 @@ def _struct(value: Any, what: str) -> Any:
     return struct_to_pb(data)
 
 
-#: Where a call goes besides the plugin: (connection, instance, idempotency_key).
-Where = tuple[str, str, str]
-
-
-def invoke_request(
-    token: str, plugin: str, operation: str, params: Any, where: Where
+def _invoke(
+    scope: Scope,
+    plugin: str,
+    operation: str,
+    params: Mapping[str, Any] | Model | None = None,
+    *,
+    connection: str = "",
+    instance: str = "",
+    idempotency_key: str = "",
+    timeout: float | None = None,
 ) -> plugin_pb2.PluginInvokeRequest:
-    """An ``Invoke`` message."""
-    connection, instance, key = where
+    """Run ``operation`` of ``plugin`` with ``params`` (a mapping or a Model)."""
     return plugin_pb2.PluginInvokeRequest(
         plugin=_name(plugin, "plugin"),
         operation=_name(operation, "operation"),
         params=_struct(params, "params"),
         connection=connection,
         instance=instance,
-        invocation_token=token,
-        idempotency_key=key,
+        invocation_token=scope.invocation_token,
+        idempotency_key=idempotency_key,
     )
 
 
-def graphql_request(
-    token: str, plugin: str, document: str, variables: Any, where: Where
+def _graphql(
+    scope: Scope,
+    plugin: str,
+    document: str,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    connection: str = "",
+    instance: str = "",
+    idempotency_key: str = "",
+    timeout: float | None = None,
 ) -> plugin_pb2.PluginInvokeGraphQLRequest:
-    """An ``InvokeGraphQL`` message."""
-    connection, instance, key = where
+    """Run a GraphQL ``document`` against ``plugin``."""
     return plugin_pb2.PluginInvokeGraphQLRequest(
         plugin=_name(plugin, "plugin"),
         document=_name(document, "document"),
         variables=_struct(variables, "variables"),
         connection=connection,
         instance=instance,
-        invocation_token=token,
-        idempotency_key=key,
+        invocation_token=scope.invocation_token,
+        idempotency_key=idempotency_key,
     )
 
 
-def exchange_request(
-    token: str, grants: Sequence[Any] | None, ttl_seconds: int
+def _exchange(
+    scope: Scope,
+    *,
+    grants: Sequence[Any] | None = None,
+    ttl_seconds: int = 0,
+    timeout: float | None = None,
 ) -> plugin_pb2.ExchangeInvocationTokenRequest:
-    """An ``ExchangeInvocationToken`` message; grants as messages, mirrors or dicts."""
+    """A narrower token derived from this one: only ``grants``, for ``ttl_seconds``."""
     if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 0:
         raise ValueError(f"ttl_seconds must be a non-negative int, got {ttl_seconds!r}")
     if isinstance(grants, str | bytes | Mapping):
         raise TypeError("grants must be a sequence of grants, not a single value")
     return plugin_pb2.ExchangeInvocationTokenRequest(
-        parent_invocation_token=token,
+        parent_invocation_token=scope.invocation_token,
         grants=[message(g, plugin_pb2.PluginInvocationGrant, "grant") for g in grants or ()],
         ttl_seconds=ttl_seconds,
     )
 
 
-def _reply(result: plugin_pb2.OperationResult) -> tuple[int, str]:
-    return result.status, result.body
+def _invoked(result: plugin_pb2.OperationResult) -> InvokeResponse:
+    return InvokeResponse(result.status, result.body)
 
 
-def exchanged_token(response: plugin_pb2.ExchangeInvocationTokenResponse) -> str:
+def _answered(result: plugin_pb2.OperationResult) -> GraphQLResponse:
+    return GraphQLResponse(result.status, result.body)
+
+
+def _exchanged(response: plugin_pb2.ExchangeInvocationTokenResponse) -> str:
     """The token of an exchange reply; an empty one is the host's failure, not a token."""
     if not response.invocation_token:
         raise RuntimeError("plugin invoker: the host returned an empty invocation token")
@@ -288,7 +302,33 @@ def exchanged_token(response: plugin_pb2.ExchangeInvocationTokenResponse) -> str
 # -- the invokers ------------------------------------------------------------------------------
 
 
-class PluginInvoker(Closing):
+class _InvokerCalls(HostClient):
+    """The invoker's methods, shared by :class:`PluginInvoker` and its asyncio twin."""
+
+    __slots__ = ()
+
+    invoke = TypedCall("invoke", plugin_pb2.PluginInvokeRequest, _invoke, _invoked)
+    invoke_graphql = TypedCall(
+        "invoke_graph_ql", plugin_pb2.PluginInvokeGraphQLRequest, _graphql, _answered
+    )
+    exchange_invocation_token = TypedCall(
+        "exchange_invocation_token",
+        plugin_pb2.ExchangeInvocationTokenRequest,
+        _exchange,
+        _exchanged,
+    )
+
+    @property
+    def invocation_token(self) -> str:
+        """The token every call presents (the current Execute call's)."""
+        return self._scope.invocation_token
+
+    @invocation_token.setter
+    def invocation_token(self, token: str) -> None:
+        self._scope = Scope(token)
+
+
+class PluginInvoker(_InvokerCalls, _SyncClient):
     """Calls other plugins' operations through the host with an invocation token.
 
     ``invocation_token`` is the one the current Execute call received (``Request.invoker()``
@@ -296,139 +336,34 @@ class PluginInvoker(Closing):
     ``GESTALT_PLUGIN_INVOKER_SOCKET``. ``timeout`` is the default deadline in seconds.
     """
 
-    __slots__ = ("_conn", "invocation_token")
+    __slots__ = ()
 
     def __init__(self, invocation_token: str, *, timeout: float | None = None) -> None:
-        self.invocation_token = checked_token(invocation_token)
+        scope = Scope(checked_token(invocation_token))
         check_timeout(timeout)  # checked before the environment is read
-        self._conn = SyncConnection(
-            PLUGIN_INVOKER.endpoint(), PluginInvokerClient, INVOKER_ERRORS, timeout
-        )
+        endpoint = PLUGIN_INVOKER.endpoint()
+        super().__init__(endpoint, PluginInvokerClient, INVOKER_ERRORS, scope, timeout)
 
     def close(self) -> None:
         """Close the invoker (the shared channel closes with its last client); idempotent."""
         self._conn.close()
 
-    def invoke(
-        self,
-        plugin: str,
-        operation: str,
-        params: Mapping[str, Any] | Model | None = None,
-        *,
-        connection: str = "",
-        instance: str = "",
-        idempotency_key: str = "",
-        timeout: float | None = None,
-    ) -> InvokeResponse:
-        """Run ``operation`` of ``plugin`` with ``params`` (a mapping or a Model)."""
-        where = (connection, instance, idempotency_key)
-        request = invoke_request(self.invocation_token, plugin, operation, params, where)
-        result = self._conn.stub.invoke(request, **self._conn.options(timeout))
-        return InvokeResponse(result.status, result.body)
 
-    def invoke_graphql(
-        self,
-        plugin: str,
-        document: str,
-        variables: Mapping[str, Any] | None = None,
-        *,
-        connection: str = "",
-        instance: str = "",
-        idempotency_key: str = "",
-        timeout: float | None = None,
-    ) -> GraphQLResponse:
-        """Run a GraphQL ``document`` against ``plugin``."""
-        where = (connection, instance, idempotency_key)
-        request = graphql_request(self.invocation_token, plugin, document, variables, where)
-        result = self._conn.stub.invoke_graph_ql(request, **self._conn.options(timeout))
-        return GraphQLResponse(result.status, result.body)
-
-    def exchange_invocation_token(
-        self,
-        *,
-        grants: Sequence[Any] | None = None,
-        ttl_seconds: int = 0,
-        timeout: float | None = None,
-    ) -> str:
-        """A narrower token derived from this one: only ``grants``, for ``ttl_seconds``."""
-        request = exchange_request(self.invocation_token, grants, ttl_seconds)
-        return exchanged_token(
-            self._conn.stub.exchange_invocation_token(request, **self._conn.options(timeout))
-        )
-
-
-class AsyncPluginInvoker(AsyncClosing):
+class AsyncPluginInvoker(_InvokerCalls, _AioClient):
     """Asyncio twin of :class:`PluginInvoker`: the same methods as coroutines.
 
     Build it anywhere, use it from any event loop, close it with ``await invoker.close()``
     or ``async with``.
     """
 
-    __slots__ = ("_conn", "invocation_token")
+    __slots__ = ()
 
     def __init__(self, invocation_token: str, *, timeout: float | None = None) -> None:
-        self.invocation_token = checked_token(invocation_token)
+        scope = Scope(checked_token(invocation_token))
         check_timeout(timeout)  # checked before the environment is read
-        self._conn = AioConnection(
-            PLUGIN_INVOKER.endpoint(), AsyncPluginInvokerClient, INVOKER_ERRORS, timeout
-        )
-
-    async def _call(self, method: str, request: Any, timeout: float | None) -> Any:
-        return await getattr(self._conn.stub(), method)(request, **self._conn.options(timeout))
+        endpoint = PLUGIN_INVOKER.endpoint()
+        super().__init__(endpoint, AsyncPluginInvokerClient, INVOKER_ERRORS, scope, timeout)
 
     async def close(self) -> None:
         """Close the invoker (a shared channel closes with its last client); idempotent."""
         await self._conn.close()
-
-    async def invoke(
-        self,
-        plugin: str,
-        operation: str,
-        params: Mapping[str, Any] | Model | None = None,
-        *,
-        connection: str = "",
-        instance: str = "",
-        idempotency_key: str = "",
-        timeout: float | None = None,
-    ) -> InvokeResponse:
-        """Run ``operation`` of ``plugin`` with ``params`` (a mapping or a Model)."""
-        request = invoke_request(
-            self.invocation_token,
-            plugin,
-            operation,
-            params,
-            (connection, instance, idempotency_key),
-        )
-        return InvokeResponse(*_reply(await self._call("invoke", request, timeout)))
-
-    async def invoke_graphql(
-        self,
-        plugin: str,
-        document: str,
-        variables: Mapping[str, Any] | None = None,
-        *,
-        connection: str = "",
-        instance: str = "",
-        idempotency_key: str = "",
-        timeout: float | None = None,
-    ) -> GraphQLResponse:
-        """Run a GraphQL ``document`` against ``plugin``."""
-        request = graphql_request(
-            self.invocation_token,
-            plugin,
-            document,
-            variables,
-            (connection, instance, idempotency_key),
-        )
-        return GraphQLResponse(*_reply(await self._call("invoke_graph_ql", request, timeout)))
-
-    async def exchange_invocation_token(
-        self,
-        *,
-        grants: Sequence[Any] | None = None,
-        ttl_seconds: int = 0,
-        timeout: float | None = None,
-    ) -> str:
-        """A narrower token derived from this one: only ``grants``, for ``ttl_seconds``."""
-        request = exchange_request(self.invocation_token, grants, ttl_seconds)
-        return exchanged_token(await self._call("exchange_invocation_token", request, timeout))
