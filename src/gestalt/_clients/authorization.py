@@ -35,6 +35,7 @@ from gestalt._clients.calls import Scope, _AioClient, _SyncClient
 from gestalt._clients.errors import AUTHORIZATION_ERRORS, HostServiceError
 from gestalt._clients.transport import AUTHORIZATION, Endpoint, check_timeout
 from gestalt.gen import support as _support
+from gestalt.gen.hostcalls import TypedCall, nothing
 from gestalt.gen.v1 import authorization_mirrors as mirrors
 from gestalt.gen.v1 import authorization_pb2 as pb
 from gestalt.gen.v1.authorization_clients import (
@@ -358,7 +359,47 @@ _Deletes = Iterable[RelationshipKeyLike]
 _Ctx = Mapping[str, Any] | None
 
 
-class AuthorizationClient(AuthorizationProviderMethods, _SyncClient):
+def _check(
+    scope: Scope,
+    subject: SubjectLike,
+    action: ActionLike,
+    resource: ResourceLike,
+    *,
+    context: _Ctx = None,
+    timeout: _Timeout = None,
+) -> pb.AccessEvaluationRequest:
+    """Whether ``subject`` may do ``action`` on ``resource``."""
+    return evaluation(subject, action, resource, context)
+
+
+def _allowed(decision: pb.AccessDecision) -> bool:
+    return decision.allowed
+
+
+def _write(
+    scope: Scope,
+    writes: _Writes = (),
+    deletes: _Deletes = (),
+    *,
+    model_id: str = "",
+    timeout: _Timeout = None,
+) -> pb.WriteRelationshipsRequest:
+    """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
+    return write_request(writes, deletes, model_id)
+
+
+class _AuthorizationCalls(AuthorizationProviderMethods):
+    """The methods written once for :class:`AuthorizationClient` and its asyncio twin."""
+
+    __slots__ = ()
+
+    check = TypedCall("evaluate", pb.AccessEvaluationRequest, _check, _allowed)
+    write_relationships = TypedCall(
+        "write_relationships", pb.WriteRelationshipsRequest, _write, nothing
+    )
+
+
+class AuthorizationClient(_AuthorizationCalls, _SyncClient):
     """Client for the host's authorization service; see the module text for the forms.
 
     ``socket_target`` and ``relay_token`` default to ``GESTALT_AUTHORIZATION_SOCKET`` and its
@@ -378,20 +419,6 @@ class AuthorizationClient(AuthorizationProviderMethods, _SyncClient):
         check_timeout(timeout)  # checked before the environment is read
         at = endpoint(socket_target, relay_token)
         super().__init__(at, AuthorizationProviderClient, AUTHORIZATION_ERRORS, Scope(), timeout)
-
-    def check(
-        self,
-        subject: SubjectLike,
-        action: ActionLike,
-        resource: ResourceLike,
-        *,
-        context: _Ctx = None,
-        timeout: _Timeout = None,
-    ) -> bool:
-        """Whether ``subject`` may do ``action`` on ``resource``."""
-        return self.evaluate(
-            evaluation(subject, action, resource, context), timeout=timeout
-        ).allowed
 
     def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
@@ -433,20 +460,8 @@ class AuthorizationClient(AuthorizationProviderMethods, _SyncClient):
         """Every stored relationship matching the filter (all of them without one)."""
         return self._walk(relationships_pager(options))
 
-    def write_relationships(
-        self,
-        writes: _Writes = (),
-        deletes: _Deletes = (),
-        *,
-        model_id: str = "",
-        timeout: _Timeout = None,
-    ) -> None:
-        """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
-        request = write_request(writes, deletes, model_id)
-        self._conn.stub.write_relationships(request, **self._conn.options(timeout))
 
-
-class AsyncAuthorizationClient(AuthorizationProviderMethods, _AioClient):
+class AsyncAuthorizationClient(_AuthorizationCalls, _AioClient):
     """Asyncio twin of :class:`AuthorizationClient`: the same methods as coroutines.
 
     The ``iter_*`` methods return async iterators (``async for``). Build it anywhere and use
@@ -470,19 +485,6 @@ class AsyncAuthorizationClient(AuthorizationProviderMethods, _AioClient):
 
     async def _call(self, method: str, request: Message, timeout: _Timeout) -> Any:
         return await getattr(self._conn.stub(), method)(request, **self._conn.options(timeout))
-
-    async def check(
-        self,
-        subject: SubjectLike,
-        action: ActionLike,
-        resource: ResourceLike,
-        *,
-        context: _Ctx = None,
-        timeout: _Timeout = None,
-    ) -> bool:
-        """Whether ``subject`` may do ``action`` on ``resource``."""
-        request = evaluation(subject, action, resource, context)
-        return (await self.evaluate(request, timeout=timeout)).allowed
 
     async def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
@@ -523,17 +525,6 @@ class AsyncAuthorizationClient(AuthorizationProviderMethods, _AioClient):
     ) -> AsyncIterator[mirrors.Relationship]:
         """Every stored relationship matching the filter (all of them without one)."""
         return self._walk(relationships_pager(options))
-
-    async def write_relationships(
-        self,
-        writes: _Writes = (),
-        deletes: _Deletes = (),
-        *,
-        model_id: str = "",
-        timeout: _Timeout = None,
-    ) -> None:
-        """Add ``writes`` and remove ``deletes`` in one call (or send a raw request)."""
-        await self._call("write_relationships", write_request(writes, deletes, model_id), timeout)
 
 
 _shared: AuthorizationClient | None = None
