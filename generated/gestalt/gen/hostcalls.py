@@ -23,7 +23,7 @@ it as that call's deadline (the client's default otherwise); the raw form accept
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from google.protobuf.message import Message
@@ -34,6 +34,7 @@ __all__ = [
     "AioTyped",
     "Call",
     "HostClient",
+    "Pages",
     "Scope",
     "SyncHostClient",
     "SyncMethod",
@@ -53,6 +54,7 @@ Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+Item = TypeVar("Item")
 
 
 # -- argument checks ---------------------------------------------------------------------
@@ -334,8 +336,62 @@ class TypedCall(_Rpc[P, Req, Resp, R]):
         return self._bind(obj)  # type: ignore[no-any-return]
 
 
+class Pages(_Rpc[P, Req, Resp, Iterable[Item]], Generic[P, Req, Resp, Item]):
+    """A paged RPC read to the end: ``build`` makes the first page's request, ``decode`` the
+    items of one reply, and each reply's ``next_page_token`` the next request's
+    ``page_token``. On a sync client it returns an iterator, on an asyncio client an async
+    iterator; a ``timeout`` argument is each page's deadline. A reply that hands back a token
+    already sent would loop forever: ``repeated(token)`` is raised instead."""
+
+    raw = False
+
+    def __init__(
+        self,
+        rpc: str,
+        request_type: type[Req],
+        build: Callable[Concatenate[Scope, P], Req],
+        decode: Callable[[Resp], Iterable[Item]],
+        repeated: Callable[[str], Exception],
+    ) -> None:
+        super().__init__(rpc, request_type, build, decode)
+        self.repeated = repeated
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Pages[P, Req, Resp, Item]: ...
+
+    @overload
+    def __get__(self, obj: SyncHostClient, owner: type) -> SyncTyped[P, Iterator[Item]]: ...
+
+    @overload
+    def __get__(self, obj: AioHostClient, owner: type) -> SyncTyped[P, AsyncIterator[Item]]: ...
+
+    def __get__(
+        self, obj: HostClient | None, owner: type
+    ) -> (
+        Pages[P, Req, Resp, Item] | SyncTyped[P, Iterator[Item]] | SyncTyped[P, AsyncIterator[Item]]
+    ):
+        if obj is None:
+            return self
+        if isinstance(obj, AioHostClient):
+            return _AioPages(self, obj)
+        return _SyncPages(self, obj)
+
+    def following(self, request: Req, response: Any, seen: set[str]) -> Req | None:
+        """The request for the page after ``response``; None after the last one."""
+        token: str = response.next_page_token
+        if not token:
+            return None
+        if token in seen:
+            raise self.repeated(token)
+        seen.add(token)
+        following = type(request)()
+        following.CopyFrom(request)
+        following.page_token = token  # type: ignore[attr-defined]
+        return following
+
+
 class SyncTyped(Protocol[P, R_co]):
-    """A :class:`TypedCall` bound to a sync client."""
+    """A :class:`TypedCall` bound to a sync client (or :class:`Pages` bound to any client)."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
@@ -396,6 +452,47 @@ class AioMethod(_Bound, Generic[P, Req, Resp, R]):
         call = self._call
         response = await getattr(self._client._conn.stub(), call.rpc)(message, **options)
         return _decoded(call, args, response)
+
+
+class _SyncPages(_Bound):
+    """A :class:`Pages` bound to a sync client: calling it checks the arguments and returns
+    the iterator over every page."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        client = self._client
+        first = self._call.message(client._scope, args, kwargs)
+        return self._walk(first, client._conn.options(kwargs.get("timeout")))
+
+    def _walk(self, request: Any, options: Any) -> Iterator[Any]:
+        pages: Any = self._call
+        call = getattr(self._client._conn.stub, pages.rpc)
+        seen = {request.page_token} if request.page_token else set()
+        while request is not None:
+            response = call(request, **options)
+            yield from pages.decode(response)
+            request = pages.following(request, response, seen)
+
+
+class _AioPages(_Bound):
+    """A :class:`Pages` bound to an asyncio client: calling it returns an async iterator."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        client = self._client
+        first = self._call.message(client._scope, args, kwargs)
+        return self._walk(first, client._conn.options(kwargs.get("timeout")))
+
+    async def _walk(self, request: Any, options: Any) -> AsyncIterator[Any]:
+        pages: Any = self._call
+        seen = {request.page_token} if request.page_token else set()
+        while request is not None:
+            response = await getattr(self._client._conn.stub(), pages.rpc)(request, **options)
+            for item in pages.decode(response):
+                yield item
+            request = pages.following(request, response, seen)
 
 
 def _decoded(call: _Rpc[Any, Any, Any, Any], args: tuple[Any, ...], response: Any) -> Any:

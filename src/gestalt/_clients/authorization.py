@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeAlias, TypedDict, TypeVar, Unpack, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, TypeAlias, TypedDict, TypeVar, Unpack, cast
 
 from google.protobuf.message import Message
 
-from gestalt._clients.calls import Scope, _AioClient, _SyncClient
+from gestalt._clients.calls import Scope, _AioClient, _Client, _SyncClient
 from gestalt._clients.errors import AUTHORIZATION_ERRORS, HostServiceError
 from gestalt._clients.transport import AUTHORIZATION, Endpoint, check_timeout
 from gestalt.gen import support as _support
-from gestalt.gen.hostcalls import TypedCall, nothing
+from gestalt.gen.hostcalls import Pages, TypedCall, nothing
 from gestalt.gen.v1 import authorization_mirrors as mirrors
 from gestalt.gen.v1 import authorization_pb2 as pb
 from gestalt.gen.v1.authorization_clients import (
@@ -233,53 +233,6 @@ def write_request(
     )
 
 
-#: The paged calls: stub method -> (the reply's repeated field, the mirror of its items).
-_PAGES: dict[str, tuple[str, Any]] = {
-    "search_resources": ("resources", mirrors.Resource),
-    "search_subjects": ("subjects", mirrors.Subject),
-    "search_actions": ("actions", mirrors.Action),
-    "read_relationships": ("relationships", mirrors.Relationship),
-}
-
-
-class Pager:
-    """Walks the pages of the paged call ``rpc``: the next request after each reply, and the
-    mirrors of its items.
-
-    A provider that hands back the page token it was given would loop forever; that is
-    reported as a :class:`HostServiceError` instead.
-    """
-
-    __slots__ = ("_field", "_mirror", "_seen", "request", "rpc", "timeout")
-
-    def __init__(self, rpc: str, request: Any, timeout: float | None) -> None:
-        self.rpc = rpc
-        self.request: Any = request
-        #: The deadline of each page's call.
-        self.timeout = timeout
-        self._field, self._mirror = _PAGES[rpc]
-        self._seen = {request.page_token} if request.page_token else set()
-
-    def items(self, response: Any) -> Iterable[Any]:
-        """The items of one reply, as mirrors."""
-        return map(self._mirror.from_pb, getattr(response, self._field))
-
-    def advance(self, response: Any) -> None:
-        """Move ``request`` to the next page, or to None after the last one."""
-        token: str = response.next_page_token
-        request = self.request
-        if not token or request is None:
-            self.request = None
-            return
-        if token in self._seen:
-            raise HostServiceError(f"authorization repeated the page token {token!r}")
-        self._seen.add(token)
-        following = type(request)()
-        following.CopyFrom(request)
-        following.page_token = token
-        self.request = following
-
-
 class SearchOptions(TypedDict, total=False):
     """Keyword options of the search iterators: decision ``context``, ``page_size`` (zero:
     the provider's default) and ``timeout`` of each page's call."""
@@ -301,12 +254,6 @@ class RelationshipFilter(TypedDict, total=False):
     timeout: float | None
 
 
-#: The search calls: stub method -> request type and the fields of its arguments, in order.
-_SEARCHES: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "search_resources": (pb.ResourceSearchRequest, ("subject", "action", "resource_type")),
-    "search_subjects": (pb.SubjectSearchRequest, ("resource", "action", "subject_type")),
-    "search_actions": (pb.ActionSearchRequest, ("subject", "resource")),
-}
 #: How a search argument becomes its field (a ``*_type`` is sent as given).
 _ENTITIES: dict[str, Callable[[Any], Any]] = {
     "subject": subject_pb,
@@ -314,30 +261,83 @@ _ENTITIES: dict[str, Callable[[Any], Any]] = {
     "action": action_pb,
 }
 
+Search = TypeVar(
+    "Search", pb.ResourceSearchRequest, pb.SubjectSearchRequest, pb.ActionSearchRequest
+)
 
-def search_pager(rpc: str, options: SearchOptions, *values: Any) -> Pager:
-    """Every item ``rpc`` finds for ``values`` (with the options' context and page size)."""
-    cls, names = _SEARCHES[rpc]
-    fields = {
-        n: _ENTITIES[n](v) if n in _ENTITIES else v for n, v in zip(names, values, strict=True)
-    }
-    context = _context(options.get("context"))
+
+def _search(cls: type[Search], options: SearchOptions, **values: Any) -> Search:
+    """The first request of a search (with the options' context and page size)."""
+    fields = {n: _ENTITIES[n](v) if n in _ENTITIES else v for n, v in values.items()}
     page_size = _page_size(options.get("page_size", 0))
-    request = cls(context=context, page_size=page_size, **fields)
-    return Pager(rpc, request, options.get("timeout"))
+    return cls(context=_context(options.get("context")), page_size=page_size, **fields)
 
 
-def relationships_pager(options: RelationshipFilter) -> Pager:
-    """Every stored relationship matching the filter (None or ``""``: any)."""
+def _resources(
+    scope: Scope,
+    subject: SubjectLike,
+    action: ActionLike,
+    kind: str,
+    **options: Unpack[SearchOptions],
+) -> pb.ResourceSearchRequest:
+    """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
+    return _search(
+        pb.ResourceSearchRequest, options, subject=subject, action=action, resource_type=kind
+    )
+
+
+def _subjects(
+    scope: Scope,
+    resource: ResourceLike,
+    action: ActionLike,
+    kind: str,
+    **options: Unpack[SearchOptions],
+) -> pb.SubjectSearchRequest:
+    """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
+    return _search(
+        pb.SubjectSearchRequest, options, resource=resource, action=action, subject_type=kind
+    )
+
+
+def _actions(
+    scope: Scope, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
+) -> pb.ActionSearchRequest:
+    """Every action ``subject`` may do on ``resource``."""
+    return _search(pb.ActionSearchRequest, options, subject=subject, resource=resource)
+
+
+def _relationships(
+    scope: Scope, **options: Unpack[RelationshipFilter]
+) -> pb.ReadRelationshipsRequest:
+    """Every stored relationship matching the filter (all of them without one)."""
     subject, resource = options.get("subject"), options.get("resource")
-    request = pb.ReadRelationshipsRequest(
+    return pb.ReadRelationshipsRequest(
         subject=None if subject is None else subject_pb(subject),
         relation=options.get("relation", ""),
         resource=None if resource is None else resource_pb(resource),
         page_size=_page_size(options.get("page_size", 0)),
         model_id=options.get("model_id", ""),
     )
-    return Pager("read_relationships", request, options.get("timeout"))
+
+
+def _found_resources(reply: pb.ResourceSearchResponse) -> Iterator[mirrors.Resource]:
+    return map(mirrors.Resource.from_pb, reply.resources)
+
+
+def _found_subjects(reply: pb.SubjectSearchResponse) -> Iterator[mirrors.Subject]:
+    return map(mirrors.Subject.from_pb, reply.subjects)
+
+
+def _found_actions(reply: pb.ActionSearchResponse) -> Iterator[mirrors.Action]:
+    return map(mirrors.Action.from_pb, reply.actions)
+
+
+def _stored(reply: pb.ReadRelationshipsResponse) -> Iterator[mirrors.Relationship]:
+    return map(mirrors.Relationship.from_pb, reply.relationships)
+
+
+def _repeated(token: str) -> HostServiceError:
+    return HostServiceError(f"authorization repeated the page token {token!r}")
 
 
 def endpoint(socket_target: str | None, relay_token: str | None) -> Endpoint:
@@ -388,14 +388,41 @@ def _write(
     return write_request(writes, deletes, model_id)
 
 
-class _AuthorizationCalls(AuthorizationProviderMethods):
-    """The methods written once for :class:`AuthorizationClient` and its asyncio twin."""
+class _AuthorizationCalls(AuthorizationProviderMethods, _Client):
+    """What :class:`AuthorizationClient` and its asyncio twin share: the constructor and
+    every method but ``check_many``."""
 
     __slots__ = ()
+
+    #: The generated stub class (sync or asyncio) a subclass calls through.
+    _stubs: ClassVar[Any]
+
+    def __init__(
+        self,
+        socket_target: str | None = None,
+        relay_token: str | None = None,
+        *,
+        timeout: _Timeout = None,
+    ) -> None:
+        check_timeout(timeout)  # checked before the environment is read
+        at = endpoint(socket_target, relay_token)
+        super().__init__(at, self._stubs, AUTHORIZATION_ERRORS, Scope(), timeout)
 
     check = TypedCall("evaluate", pb.AccessEvaluationRequest, _check, _allowed)
     write_relationships = TypedCall(
         "write_relationships", pb.WriteRelationshipsRequest, _write, nothing
+    )
+    iter_resources = Pages(
+        "search_resources", pb.ResourceSearchRequest, _resources, _found_resources, _repeated
+    )
+    iter_subjects = Pages(
+        "search_subjects", pb.SubjectSearchRequest, _subjects, _found_subjects, _repeated
+    )
+    iter_actions = Pages(
+        "search_actions", pb.ActionSearchRequest, _actions, _found_actions, _repeated
+    )
+    iter_relationships = Pages(
+        "read_relationships", pb.ReadRelationshipsRequest, _relationships, _stored, _repeated
     )
 
 
@@ -408,57 +435,12 @@ class AuthorizationClient(_AuthorizationCalls, _SyncClient):
     """
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        socket_target: str | None = None,
-        relay_token: str | None = None,
-        *,
-        timeout: _Timeout = None,
-    ) -> None:
-        check_timeout(timeout)  # checked before the environment is read
-        at = endpoint(socket_target, relay_token)
-        super().__init__(at, AuthorizationProviderClient, AUTHORIZATION_ERRORS, Scope(), timeout)
+    _stubs = AuthorizationProviderClient
 
     def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
         request = evaluations(checks)
         return decisions(request, self.evaluate_many(request, timeout=timeout))
-
-    def _walk(self, pager: Pager) -> Iterator[Any]:
-        call, opts = getattr(self._conn.stub, pager.rpc), self._conn.options(pager.timeout)
-        while pager.request is not None:
-            response = call(pager.request, **opts)
-            yield from pager.items(response)
-            pager.advance(response)
-
-    def iter_resources(
-        self, subject: SubjectLike, action: ActionLike, kind: str, **options: Unpack[SearchOptions]
-    ) -> Iterator[mirrors.Resource]:
-        """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
-        return self._walk(search_pager("search_resources", options, subject, action, kind))
-
-    def iter_subjects(
-        self,
-        resource: ResourceLike,
-        action: ActionLike,
-        kind: str,
-        **options: Unpack[SearchOptions],
-    ) -> Iterator[mirrors.Subject]:
-        """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
-        return self._walk(search_pager("search_subjects", options, resource, action, kind))
-
-    def iter_actions(
-        self, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
-    ) -> Iterator[mirrors.Action]:
-        """Every action ``subject`` may do on ``resource``."""
-        return self._walk(search_pager("search_actions", options, subject, resource))
-
-    def iter_relationships(
-        self, **options: Unpack[RelationshipFilter]
-    ) -> Iterator[mirrors.Relationship]:
-        """Every stored relationship matching the filter (all of them without one)."""
-        return self._walk(relationships_pager(options))
 
 
 class AsyncAuthorizationClient(_AuthorizationCalls, _AioClient):
@@ -469,62 +451,12 @@ class AsyncAuthorizationClient(_AuthorizationCalls, _AioClient):
     """
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        socket_target: str | None = None,
-        relay_token: str | None = None,
-        *,
-        timeout: _Timeout = None,
-    ) -> None:
-        check_timeout(timeout)  # checked before the environment is read
-        at = endpoint(socket_target, relay_token)
-        super().__init__(
-            at, AsyncAuthorizationProviderClient, AUTHORIZATION_ERRORS, Scope(), timeout
-        )
-
-    async def _call(self, method: str, request: Message, timeout: _Timeout) -> Any:
-        return await getattr(self._conn.stub(), method)(request, **self._conn.options(timeout))
+    _stubs = AsyncAuthorizationProviderClient
 
     async def check_many(self, checks: _Checks, *, timeout: _Timeout = None) -> list[bool]:
         """Answer several ``(subject, action, resource)`` questions in one call, in order."""
         request = evaluations(checks)
         return decisions(request, await self.evaluate_many(request, timeout=timeout))
-
-    async def _walk(self, pager: Pager) -> AsyncIterator[Any]:
-        while pager.request is not None:
-            response = await self._call(pager.rpc, pager.request, pager.timeout)
-            for item in pager.items(response):
-                yield item
-            pager.advance(response)
-
-    def iter_resources(
-        self, subject: SubjectLike, action: ActionLike, kind: str, **options: Unpack[SearchOptions]
-    ) -> AsyncIterator[mirrors.Resource]:
-        """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
-        return self._walk(search_pager("search_resources", options, subject, action, kind))
-
-    def iter_subjects(
-        self,
-        resource: ResourceLike,
-        action: ActionLike,
-        kind: str,
-        **options: Unpack[SearchOptions],
-    ) -> AsyncIterator[mirrors.Subject]:
-        """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
-        return self._walk(search_pager("search_subjects", options, resource, action, kind))
-
-    def iter_actions(
-        self, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
-    ) -> AsyncIterator[mirrors.Action]:
-        """Every action ``subject`` may do on ``resource``."""
-        return self._walk(search_pager("search_actions", options, subject, resource))
-
-    def iter_relationships(
-        self, **options: Unpack[RelationshipFilter]
-    ) -> AsyncIterator[mirrors.Relationship]:
-        """Every stored relationship matching the filter (all of them without one)."""
-        return self._walk(relationships_pager(options))
 
 
 _shared: AuthorizationClient | None = None
