@@ -21,9 +21,9 @@ import math
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from gestalt._clients.calls import Call, Scope, _AioClient, _SyncClient
+from gestalt._clients.calls import Call, Scope, _AioClient, _Client, _SyncClient
 from gestalt._clients.checks import count, required, struct, text
 from gestalt._clients.errors import ErrorMap, HostServiceTimeoutError
 from gestalt._clients.transport import AGENT_HOST, AGENT_MANAGER
@@ -104,10 +104,18 @@ def _create_turn(
     )
 
 
-class _AgentManagerCalls(AgentManagerHostMethods):
-    """The AgentManagerHost methods, shared by :class:`AgentManager` and its asyncio twin."""
+class _AgentManagerCalls(AgentManagerHostMethods, _Client):
+    """The AgentManagerHost methods and constructor, shared by :class:`AgentManager` and its
+    asyncio twin."""
 
     __slots__ = ()
+
+    #: The generated stub class (sync or asyncio) a subclass calls through.
+    _stubs: ClassVar[Any]
+
+    def __init__(self, invocation_token: str, *, timeout: float | None = None) -> None:
+        scope = Scope(invocation_token)
+        super().__init__(AGENT_MANAGER.endpoint(), self._stubs, AGENT_ERRORS, scope, timeout)
 
     create_turn = Call(
         "create_turn", agent_pb2.AgentManagerCreateTurnRequest, _create_turn, AgentTurn.from_pb
@@ -246,12 +254,7 @@ class AgentManager(_AgentManagerCalls, _SyncClient):
     """
 
     __slots__ = ()
-
-    def __init__(self, invocation_token: str, *, timeout: float | None = None) -> None:
-        scope = Scope(invocation_token)
-        super().__init__(
-            AGENT_MANAGER.endpoint(), AgentManagerHostClient, AGENT_ERRORS, scope, timeout
-        )
+    _stubs = AgentManagerHostClient
 
     def turn_events(
         self,
@@ -292,12 +295,7 @@ class AsyncAgentManager(_AgentManagerCalls, _AioClient):
     """
 
     __slots__ = ()
-
-    def __init__(self, invocation_token: str, *, timeout: float | None = None) -> None:
-        scope = Scope(invocation_token)
-        super().__init__(
-            AGENT_MANAGER.endpoint(), AsyncAgentManagerHostClient, AGENT_ERRORS, scope, timeout
-        )
+    _stubs = AsyncAgentManagerHostClient
 
     def turn_events(
         self,
