@@ -210,37 +210,39 @@ def _follow(
             yield _nap(turn_id, interval, deadline)
 
 
+def _advance(plan: _Plan, reply: Any) -> _Step | None:
+    """The plan's next step after handing it ``reply``; None once it is done."""
+    try:
+        return plan.send(reply)
+    except StopIteration:
+        return None
+
+
+def _send(client: _SyncClient | _AioClient, fetch: _Fetch) -> Any:
+    """Call the fetch step's method on ``client`` (an awaitable for an asyncio client)."""
+    return fetch.call.__get__(client, type(client))(fetch.request)
+
+
 def _drive(client: _SyncClient, plan: _Plan) -> Iterator[Any]:
-    reply: Any = None
-    while True:
-        try:
-            step = plan.send(reply)
-        except StopIteration:
-            return
-        reply = None
-        if isinstance(step, _Emit):
-            yield step.item
-        elif isinstance(step, _Sleep):
+    step = _advance(plan, None)
+    while step is not None:
+        if isinstance(step, _Sleep):
             time.sleep(step.seconds)
-        else:
-            reply = step.call.__get__(client, type(client))(step.request)
-            reply = step.call.decode(reply)
+        elif isinstance(step, _Emit):
+            yield step.item
+        reply = step.call.decode(_send(client, step)) if isinstance(step, _Fetch) else None
+        step = _advance(plan, reply)
 
 
 async def _adrive(client: _AioClient, plan: _Plan) -> AsyncIterator[Any]:
-    reply: Any = None
-    while True:
-        try:
-            step = plan.send(reply)
-        except StopIteration:
-            return
-        reply = None
-        if isinstance(step, _Emit):
-            yield step.item
-        elif isinstance(step, _Sleep):
+    step = _advance(plan, None)
+    while step is not None:
+        if isinstance(step, _Sleep):
             await asyncio.sleep(step.seconds)
-        else:
-            reply = step.call.decode(await step.call.__get__(client, type(client))(step.request))
+        elif isinstance(step, _Emit):
+            yield step.item
+        reply = step.call.decode(await _send(client, step)) if isinstance(step, _Fetch) else None
+        step = _advance(plan, reply)
 
 
 class AgentManager(_AgentManagerCalls, _SyncClient):
