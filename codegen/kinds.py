@@ -2,9 +2,10 @@
 
 A provider kind's base class has one snake_case method per RPC taking the request mirror
 (nothing for ``Empty``) and returning the response mirror (``None`` for ``Empty``), plain or
-``async def``; each answers ``UNIMPLEMENTED`` until a subclass overrides it. Its docstring is
-the RPC's proto comment in the imperative ("Returns one run" -> "Return one run"), except
-where :data:`DOCS` words it for the provider author.
+``async def`` (for the kinds in :data:`FLAT`, a request's one field and a reply's one list
+stand for the messages); each answers ``UNIMPLEMENTED`` until a subclass overrides it. Its
+docstring is the RPC's proto comment in the imperative ("Returns one run" -> "Return one
+run"), except where :data:`DOCS` words it for the provider author.
 """
 
 from __future__ import annotations
@@ -33,7 +34,30 @@ DOCS: dict[str, str] = {
     "WorkflowProvider.PublishEvent": (
         "Take an event to the provider so that matching event triggers can start runs."
     ),
+    "PluginRuntimeProvider.GetSupport": (
+        "Report what the runtime can do: host plugins, reach host services, limit egress."
+    ),
+    "PluginRuntimeProvider.StartSession": (
+        "Create a session for ``request.plugin_name`` and return it (with its new ``id``)."
+    ),
+    "PluginRuntimeProvider.GetSession": (
+        "Return the current state of one session; raise ``KeyError`` if it is unknown."
+    ),
+    "PluginRuntimeProvider.ListSessions": "Return every session the runtime knows.",
+    "PluginRuntimeProvider.StopSession": (
+        "Stop a session and the plugins running in it; ``KeyError`` if it is unknown."
+    ),
+    "PluginRuntimeProvider.BindHostService": (
+        "Make a host service reachable in a session under ``request.env_var``."
+    ),
+    "PluginRuntimeProvider.StartPlugin": (
+        "Start a plugin process in a session; return where the host dials it."
+    ),
 }
+
+#: Provider kinds whose methods take a request's one scalar field (or nothing, for a request
+#: without fields) and return a reply's one list of items, instead of the messages.
+FLAT = frozenset({"PluginRuntimeProvider"})
 
 _RETURNS = re.compile(r" and returns (it|them|the [\w ]+)\.$")
 

@@ -192,12 +192,38 @@ class Method:
     #: for ``google.protobuf.Empty`` and ``None`` for other types without a mirror.
     input_mirror: str | None = None
     output_mirror: str | None = None
+    #: For a provider kind in :data:`codegen.kinds.FLAT`: the method's one argument in place
+    #: of a request with a single scalar field (``""`` for a request without fields), and
+    #: ``module:Name`` of the items returned as a list in place of a reply holding only them.
+    flat_arg: str | None = None
+    flat_item: str | None = None
 
     @property
     def provider_doc(self) -> str:
         """The docstring of this RPC's method on a typed provider base."""
         service = self.path.split("/")[1].rpartition(".")[2]
         return kinds.method_doc(service, self.name, self.doc)
+
+    @property
+    def provider_params(self) -> str:
+        """The parameters after ``self`` of this RPC's provider base method."""
+        if self.flat_arg is not None:
+            return self.flat_arg
+        return f"request: {self.input_name}" if self.input_name else ""
+
+    @property
+    def provider_result(self) -> str:
+        """What this RPC's provider base method returns (before ``Result[...]``)."""
+        if self.flat_item:
+            return f"list[{self.flat_item.rpartition(':')[2]}]"
+        return self.output_name
+
+    @property
+    def provider_refs(self) -> list[str]:
+        """``module:Name`` of the mirrors the provider base method annotates with."""
+        refs = [] if self.flat_arg is not None else [self.input_mirror or ""]
+        refs.append(self.flat_item or self.output_mirror or "")
+        return [ref for ref in refs if ref]
 
     @property
     def input_name(self) -> str:
@@ -274,10 +300,9 @@ class ProtoFile:
         found: dict[str, set[str]] = {}
         for service in self.provider_kinds:
             for m in service.methods:
-                for ref in (m.input_mirror, m.output_mirror):
-                    if ref:
-                        module, _, name = ref.rpartition(":")
-                        found.setdefault(module, set()).add(name.split(".")[0])
+                for ref in m.provider_refs:
+                    module, _, name = ref.rpartition(":")
+                    found.setdefault(module, set()).add(name.split(".")[0])
         return {module: sorted(names) for module, names in sorted(found.items())}
 
 
@@ -353,6 +378,28 @@ class Builder:
         if info.proto_file == current:
             return info.qualname
         return f"{_module_base(info.proto_file)}_mirrors.{info.qualname}"
+
+    def _flat_arg(self, full_name: str) -> str | None:
+        """``name: type`` of a request's one scalar field, ``""`` for a request without fields."""
+        msg = self.descriptors.get(full_name)
+        if msg is None or full_name == ".google.protobuf.Empty":
+            return None
+        if not msg.field:
+            return ""
+        (only, *rest) = msg.field
+        if rest or only.label == FD.LABEL_REPEATED or only.type not in _SCALARS:
+            return None
+        return f"{only.name}: {_SCALARS[only.type][0]}"
+
+    def _flat_item(self, full_name: str) -> str | None:
+        """``module:Name`` of the items of a reply holding nothing but a list of mirrors."""
+        msg = self.descriptors.get(full_name)
+        if msg is None or len(msg.field) != 1:
+            return None
+        (only,) = msg.field
+        if only.label != FD.LABEL_REPEATED or only.type != FD.TYPE_MESSAGE:
+            return None
+        return self._method_mirror(only.type_name) or None
 
     def _method_mirror(self, full_name: str) -> str | None:
         """``module:Name`` of a request or response mirror (see :attr:`Method.input_mirror`)."""
@@ -441,6 +488,7 @@ class Builder:
         svc: descriptor_pb2.ServiceDescriptorProto,
     ) -> Service:
         full = f"{fd.package}.{svc.name}" if fd.package else svc.name
+        flat = svc.name in kinds.FLAT
         methods = []
         for j, m in enumerate(svc.method):
             for t in (m.input_type, m.output_type):
@@ -458,6 +506,8 @@ class Builder:
                     output_ref=self.pb2_ref(m.output_type),
                     input_mirror=self._method_mirror(m.input_type),
                     output_mirror=self._method_mirror(m.output_type),
+                    flat_arg=self._flat_arg(m.input_type) if flat else None,
+                    flat_item=self._flat_item(m.output_type) if flat else None,
                 )
             )
         return Service(

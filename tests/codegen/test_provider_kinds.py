@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from codegen import kinds
-from gestalt import AgentProvider, WorkflowProvider
-from gestalt.gen.v1 import agent_pb2, workflow_pb2
+from gestalt import AgentProvider, PluginRuntimeProvider, WorkflowProvider
+from gestalt.gen.v1 import agent_pb2, pluginruntime_pb2, workflow_pb2
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,7 @@ def test_every_worded_docstring_names_an_rpc() -> None:
     services = {
         **agent_pb2.DESCRIPTOR.services_by_name,
         **workflow_pb2.DESCRIPTOR.services_by_name,
+        **pluginruntime_pb2.DESCRIPTOR.services_by_name,
     }
     for key in kinds.DOCS:
         service, rpc = key.split(".")
@@ -42,7 +43,12 @@ def test_every_worded_docstring_names_an_rpc() -> None:
 
 
 @pytest.mark.parametrize(
-    ("base", "proto"), [(AgentProvider, agent_pb2), (WorkflowProvider, workflow_pb2)]
+    ("base", "proto"),
+    [
+        (AgentProvider, agent_pb2),
+        (WorkflowProvider, workflow_pb2),
+        (PluginRuntimeProvider, pluginruntime_pb2),
+    ],
 )
 def test_every_rpc_is_a_documented_unimplemented_method(base: type, proto: Any) -> None:
     methods = proto.DESCRIPTOR.services_by_name[base.__name__].methods
@@ -51,5 +57,22 @@ def test_every_rpc_is_a_documented_unimplemented_method(base: type, proto: Any) 
         name = "".join("_" + c.lower() if c.isupper() else c for c in method.name).lstrip("_")
         fn = getattr(base, name)
         assert inspect.getdoc(fn), name
+        arguments = [None] * (len(inspect.signature(fn).parameters) - 1)
         with pytest.raises(NotImplementedError):
-            fn(base(), None)
+            fn(base(), *arguments)
+
+
+def test_a_flat_kind_takes_the_one_field_and_returns_the_list() -> None:
+    """The plugin runtime kind: a session id for a request holding only it, nothing for an
+    empty request, a list for a reply holding only one."""
+    shown = {
+        name: str(inspect.signature(getattr(PluginRuntimeProvider, name)))
+        for name in ("get_support", "get_session", "list_sessions", "stop_session", "start_plugin")
+    }
+    assert shown == {
+        "get_support": "(self) -> 'Result[PluginRuntimeSupport]'",
+        "get_session": "(self, session_id: 'str') -> 'Result[PluginRuntimeSession]'",
+        "list_sessions": "(self) -> 'Result[list[PluginRuntimeSession]]'",
+        "stop_session": "(self, session_id: 'str') -> 'Result[None]'",
+        "start_plugin": "(self, request: 'StartHostedPluginRequest') -> 'Result[HostedPlugin]'",
+    }

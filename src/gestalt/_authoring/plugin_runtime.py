@@ -15,26 +15,13 @@ a method is used as it is whenever the subclass does not define the snake_case o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
-
 from gestalt._authoring.providers import ProviderKind, _Served
-
-if TYPE_CHECKING:
-    from gestalt.gen.v1.pluginruntime_mirrors import (
-        BindPluginRuntimeHostServiceRequest,
-        HostedPlugin,
-        PluginRuntimeHostServiceBinding,
-        PluginRuntimeSession,
-        PluginRuntimeSupport,
-        StartHostedPluginRequest,
-        StartPluginRuntimeSessionRequest,
-    )
+from gestalt.gen.v1.pluginruntime_providers import PluginRuntimeProviderBase
 
 __all__ = ["PluginRuntimeProvider"]
 
 
-class PluginRuntimeProvider(_Served):
+class PluginRuntimeProvider(PluginRuntimeProviderBase, _Served):
     """Base class for plugin runtime providers (service ``PluginRuntimeProvider``).
 
     Served for the ``runtime`` kind (``runtime = "module:attribute"`` in ``[tool.gestalt]``,
@@ -46,39 +33,3 @@ class PluginRuntimeProvider(_Served):
     """
 
     _kind = ProviderKind.RUNTIME
-
-    def get_support(self) -> PluginRuntimeSupport | Awaitable[PluginRuntimeSupport]:
-        """Report what the runtime can do: host plugins, reach host services, limit egress."""
-        raise NotImplementedError
-
-    def start_session(
-        self, request: StartPluginRuntimeSessionRequest
-    ) -> PluginRuntimeSession | Awaitable[PluginRuntimeSession]:
-        """Create a session for ``request.plugin_name`` and return it (with its new ``id``)."""
-        raise NotImplementedError
-
-    def get_session(
-        self, session_id: str
-    ) -> PluginRuntimeSession | Awaitable[PluginRuntimeSession]:
-        """Return the current state of one session; raise ``KeyError`` if it is unknown."""
-        raise NotImplementedError
-
-    def list_sessions(self) -> list[PluginRuntimeSession] | Awaitable[list[PluginRuntimeSession]]:
-        """Return every session the runtime knows."""
-        raise NotImplementedError
-
-    def stop_session(self, session_id: str) -> Awaitable[None] | None:
-        """Stop a session and the plugins running in it; ``KeyError`` if it is unknown."""
-        raise NotImplementedError
-
-    def bind_host_service(
-        self, request: BindPluginRuntimeHostServiceRequest
-    ) -> PluginRuntimeHostServiceBinding | Awaitable[PluginRuntimeHostServiceBinding]:
-        """Make a host service reachable in a session under ``request.env_var``."""
-        raise NotImplementedError
-
-    def start_plugin(
-        self, request: StartHostedPluginRequest
-    ) -> HostedPlugin | Awaitable[HostedPlugin]:
-        """Start a plugin process in a session; return where the host dials it."""
-        raise NotImplementedError

@@ -15,16 +15,12 @@ if TYPE_CHECKING:
     from gestalt.gen.support import Result
     from gestalt.gen.v1.pluginruntime_mirrors import (
         BindPluginRuntimeHostServiceRequest,
-        GetPluginRuntimeSessionRequest,
         HostedPlugin,
-        ListPluginRuntimeSessionsRequest,
-        ListPluginRuntimeSessionsResponse,
         PluginRuntimeHostServiceBinding,
         PluginRuntimeSession,
         PluginRuntimeSupport,
         StartHostedPluginRequest,
         StartPluginRuntimeSessionRequest,
-        StopPluginRuntimeSessionRequest,
     )
 
 __all__ = [
@@ -40,37 +36,33 @@ class PluginRuntimeProviderBase:
     __slots__ = ()
 
     def get_support(self) -> Result[PluginRuntimeSupport]:
-        """Report what this runtime can do."""
+        """Report what the runtime can do: host plugins, reach host services, limit egress."""
         raise NotImplementedError
 
     def start_session(
         self, request: StartPluginRuntimeSessionRequest
     ) -> Result[PluginRuntimeSession]:
-        """Create a new session in which plugins can be started."""
+        """Create a session for ``request.plugin_name`` and return it (with its new ``id``)."""
         raise NotImplementedError
 
-    def get_session(self, request: GetPluginRuntimeSessionRequest) -> Result[PluginRuntimeSession]:
-        """Return the current state of one session."""
+    def get_session(self, session_id: str) -> Result[PluginRuntimeSession]:
+        """Return the current state of one session; raise ``KeyError`` if it is unknown."""
         raise NotImplementedError
 
-    def list_sessions(
-        self, request: ListPluginRuntimeSessionsRequest
-    ) -> Result[ListPluginRuntimeSessionsResponse]:
-        """List the runtime's sessions."""
+    def list_sessions(self) -> Result[list[PluginRuntimeSession]]:
+        """Return every session the runtime knows."""
         raise NotImplementedError
 
-    def stop_session(self, request: StopPluginRuntimeSessionRequest) -> Result[None]:
-        """Stop a session and the plugins running in it."""
+    def stop_session(self, session_id: str) -> Result[None]:
+        """Stop a session and the plugins running in it; ``KeyError`` if it is unknown."""
         raise NotImplementedError
 
     def bind_host_service(
         self, request: BindPluginRuntimeHostServiceRequest
     ) -> Result[PluginRuntimeHostServiceBinding]:
-        """Make a host service reachable from inside a session through an environment
-        variable.
-        """
+        """Make a host service reachable in a session under ``request.env_var``."""
         raise NotImplementedError
 
     def start_plugin(self, request: StartHostedPluginRequest) -> Result[HostedPlugin]:
-        """Start a plugin process in a session and returns where the host can reach it."""
+        """Start a plugin process in a session; return where the host dials it."""
         raise NotImplementedError
