@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from gestalt._clients.calls import Call, Scope, _AioClient, _Client, _SyncClient
-from gestalt._clients.checks import count, required, struct, text
 from gestalt._clients.errors import ErrorMap, HostServiceTimeoutError
 from gestalt._clients.transport import AGENT_HOST, AGENT_MANAGER
-from gestalt.gen.hostcalls import each
+from gestalt.gen.hostcalls import count, each, required, struct, text
 from gestalt.gen.v1 import agent_pb2
 from gestalt.gen.v1.agent_clients import (
     AgentHostClient,

@@ -1,20 +1,21 @@
-"""Argument checks the host-service clients share.
+"""The string check of the Cache and IndexedDB clients.
 
-They live with the generated request builders, in :mod:`gestalt.gen.hostcalls`:
-``required``, ``text``, ``count``, ``struct`` and ``message`` (a raw-form request given as
-a pb2 message, its mirror or a protobuf-JSON dict); ``check_str`` is ``text`` with its
-arguments the other way round.
+The argument checks of the typed host-service methods (``required``, ``text``, ``count``,
+``struct``, ``each``, ``coerce``) live with the generated request builders, in
+:mod:`gestalt.gen.hostcalls`. This one stays here so that importing the Cache client, which
+a provider may do at start-up, does not load the host-call machinery.
 """
 
 from __future__ import annotations
 
-from gestalt.gen.hostcalls import coerce as message
-from gestalt.gen.hostcalls import count, required, struct, text
-
-__all__ = ["check_str", "count", "message", "required", "struct", "text"]
+__all__ = ["check_str"]
 
 
 def check_str(value: object, what: str) -> str:
     """``value`` as a plain ``str`` (a subclass is converted); ``TypeError`` naming ``what``
     for anything else."""
-    return text(what, value)
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    raise TypeError(f"{what} must be a str, not {type(value).__name__}")

@@ -21,11 +21,10 @@ from typing import Any
 
 from gestalt._clients.agents import _messages
 from gestalt._clients.calls import Call, Scope, _AioClient, _SyncClient
-from gestalt._clients.checks import required, struct, text
 from gestalt._clients.errors import ErrorMap
 from gestalt._clients.transport import WORKFLOW_HOST, WORKFLOW_MANAGER
 from gestalt.gen import support as _s
-from gestalt.gen.hostcalls import each
+from gestalt.gen.hostcalls import each, required, struct, text
 from gestalt.gen.v1 import workflow_pb2
 from gestalt.gen.v1.agent_mirrors import AgentMessage, AgentToolRef
 from gestalt.gen.v1.workflow_clients import (

@@ -471,7 +471,7 @@ def invoker_executor(
 def _invoke_plugin(
     address: str, plugin: BoundWorkflowPluginTarget, token: str, run_id: str, timeout: float
 ) -> tuple[int, str]:
-    from gestalt._clients.checks import struct
+    from gestalt.gen.hostcalls import struct
     from gestalt.gen.v1 import plugin_pb2
     from gestalt.gen.v1.plugin_clients import PluginInvokerClient
 
