@@ -34,6 +34,35 @@ DOCS: dict[str, str] = {
     "WorkflowProvider.PublishEvent": (
         "Take an event to the provider so that matching event triggers can start runs."
     ),
+    "AuthorizationProvider.Evaluate": (
+        "Decide whether the subject may perform the action on the resource."
+    ),
+    "AuthorizationProvider.EvaluateMany": (
+        "Decide several access requests; one decision per request, in order."
+    ),
+    "AuthorizationProvider.SearchResources": (
+        "One page of the resources of a type the subject may perform the action on."
+    ),
+    "AuthorizationProvider.SearchSubjects": (
+        "One page of the subjects of a type that may perform the action on the resource."
+    ),
+    "AuthorizationProvider.SearchActions": (
+        "One page of the actions the subject may perform on the resource."
+    ),
+    "AuthorizationProvider.GetMetadata": (
+        "Report the provider's capabilities and the model in use."
+    ),
+    "AuthorizationProvider.ReadRelationships": (
+        "One page of the stored relationships matching the request's filter."
+    ),
+    "AuthorizationProvider.WriteRelationships": (
+        "Remove the request's deletes and store its writes, all or nothing."
+    ),
+    "AuthorizationProvider.GetActiveModel": (
+        "Return a reference to the model currently in use (empty when there is none)."
+    ),
+    "AuthorizationProvider.ListModels": ("One page of the stored models."),
+    "AuthorizationProvider.WriteModel": ("Store a new model and return a reference to it."),
     "PluginRuntimeProvider.GetSupport": (
         "Report what the runtime can do: host plugins, reach host services, limit egress."
     ),

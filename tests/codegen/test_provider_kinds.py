@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from codegen import kinds
-from gestalt import AgentProvider, PluginRuntimeProvider, WorkflowProvider
-from gestalt.gen.v1 import agent_pb2, pluginruntime_pb2, workflow_pb2
+from gestalt import AgentProvider, AuthorizationProvider, PluginRuntimeProvider, WorkflowProvider
+from gestalt.gen.v1 import agent_pb2, authorization_pb2, pluginruntime_pb2, workflow_pb2
 
 
 @pytest.mark.parametrize(
@@ -36,6 +36,7 @@ def test_every_worded_docstring_names_an_rpc() -> None:
         **agent_pb2.DESCRIPTOR.services_by_name,
         **workflow_pb2.DESCRIPTOR.services_by_name,
         **pluginruntime_pb2.DESCRIPTOR.services_by_name,
+        **authorization_pb2.DESCRIPTOR.services_by_name,
     }
     for key in kinds.DOCS:
         service, rpc = key.split(".")
@@ -48,6 +49,7 @@ def test_every_worded_docstring_names_an_rpc() -> None:
         (AgentProvider, agent_pb2),
         (WorkflowProvider, workflow_pb2),
         (PluginRuntimeProvider, pluginruntime_pb2),
+        (AuthorizationProvider, authorization_pb2),
     ],
 )
 def test_every_rpc_is_a_documented_unimplemented_method(base: type, proto: Any) -> None:

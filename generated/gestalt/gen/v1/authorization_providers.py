@@ -48,47 +48,47 @@ class AuthorizationProviderBase:
     __slots__ = ()
 
     def evaluate(self, request: AccessEvaluationRequest) -> Result[AccessDecision]:
-        """Decide whether a subject may perform an action on a resource."""
+        """Decide whether the subject may perform the action on the resource."""
         raise NotImplementedError
 
     def evaluate_many(self, request: AccessEvaluationsRequest) -> Result[AccessEvaluationsResponse]:
-        """Evaluate several access requests in one call."""
+        """Decide several access requests; one decision per request, in order."""
         raise NotImplementedError
 
     def search_resources(self, request: ResourceSearchRequest) -> Result[ResourceSearchResponse]:
-        """List resources of a type on which a subject may perform an action."""
+        """One page of the resources of a type the subject may perform the action on."""
         raise NotImplementedError
 
     def search_subjects(self, request: SubjectSearchRequest) -> Result[SubjectSearchResponse]:
-        """List subjects of a type that may perform an action on a resource."""
+        """One page of the subjects of a type that may perform the action on the resource."""
         raise NotImplementedError
 
     def search_actions(self, request: ActionSearchRequest) -> Result[ActionSearchResponse]:
-        """List actions a subject may perform on a resource."""
+        """One page of the actions the subject may perform on the resource."""
         raise NotImplementedError
 
     def get_metadata(self) -> Result[AuthorizationMetadata]:
-        """Return the provider's capabilities and its active authorization model."""
+        """Report the provider's capabilities and the model in use."""
         raise NotImplementedError
 
     def read_relationships(
         self, request: ReadRelationshipsRequest
     ) -> Result[ReadRelationshipsResponse]:
-        """Read stored relationships matching a filter, one page at a time."""
+        """One page of the stored relationships matching the request's filter."""
         raise NotImplementedError
 
     def write_relationships(self, request: WriteRelationshipsRequest) -> Result[None]:
-        """Add and removes relationships in one call."""
+        """Remove the request's deletes and store its writes, all or nothing."""
         raise NotImplementedError
 
     def get_active_model(self) -> Result[GetActiveModelResponse]:
-        """Return a reference to the authorization model currently in use."""
+        """Return a reference to the model currently in use (empty when there is none)."""
         raise NotImplementedError
 
     def list_models(self, request: ListModelsRequest) -> Result[ListModelsResponse]:
-        """List stored authorization models, one page at a time."""
+        """One page of the stored models."""
         raise NotImplementedError
 
     def write_model(self, request: WriteModelRequest) -> Result[AuthorizationModelRef]:
-        """Store a new authorization model and returns a reference to it."""
+        """Store a new model and return a reference to it."""
         raise NotImplementedError
