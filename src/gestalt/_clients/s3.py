@@ -212,25 +212,6 @@ def relay_refused(error: HostServiceError) -> bool:
     return error.code == grpc.StatusCode.PERMISSION_DENIED and error.message == _RELAY_REFUSED
 
 
-def text_type(encoding: str) -> str:
-    """The content type ``write_text`` stores by default."""
-    return f"text/plain; charset={encoding}"
-
-
-def encode_text(body: object, encoding: object) -> bytes:
-    """``body`` (a str) encoded for ``write_text``."""
-    if not isinstance(body, str):
-        raise TypeError(f"write_text body must be a str, not {type(body).__name__}")
-    if not isinstance(encoding, str):
-        raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
-    return body.encode(encoding)
-
-
-def encode_json(value: object) -> bytes:
-    """``value`` as the JSON ``write_json`` stores (Python's defaults, UTF-8)."""
-    return json.dumps(value).encode("utf-8")
-
-
 # -- calls (no I/O) ------------------------------------------------------------------------
 
 
@@ -417,18 +398,25 @@ class _Object(Generic[_C]):
         self.ref = ref
 
     def _text(
-        self, body: str, opts: WriteOptions | None, encoding: str
+        self, body: object, opts: WriteOptions | None, encoding: object
     ) -> tuple[s3_pb2.WriteObjectRequest, bytes]:
-        """``write_text``'s upload: the header (``text/plain`` by default) and the body."""
-        header = write_header(self.ref, opts, default_content_type=text_type(encoding))
-        return header, encode_text(body, encoding)
+        """``write_text``'s upload: the header (``text/plain; charset=<encoding>`` unless the
+        options name a content type) and the encoded body."""
+        plain = f"text/plain; charset={encoding}"
+        header = write_header(self.ref, opts, default_content_type=plain)
+        if not isinstance(body, str):
+            raise TypeError(f"write_text body must be a str, not {type(body).__name__}")
+        if not isinstance(encoding, str):
+            raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
+        return header, body.encode(encoding)
 
     def _json(
-        self, value: Any, opts: WriteOptions | None
+        self, value: object, opts: WriteOptions | None
     ) -> tuple[s3_pb2.WriteObjectRequest, bytes]:
-        """``write_json``'s upload: the header (``application/json`` by default) and the body."""
+        """``write_json``'s upload: the header (``application/json`` unless the options name
+        a content type) and the value as JSON (Python's defaults, UTF-8)."""
         header = write_header(self.ref, opts, default_content_type="application/json")
-        return header, encode_json(value)
+        return header, json.dumps(value).encode("utf-8")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.ref!r})"
