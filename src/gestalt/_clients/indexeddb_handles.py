@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypedDict, TypeVar, Unpack
 
 from gestalt._clients.errors import INDEXEDDB_ERRORS, HostServiceError
 from gestalt._clients.indexeddb_codec import (
@@ -339,32 +339,26 @@ class TransactionIndexHandle(IndexHandle, Generic[_InTx]):
         self._owner = tx
 
 
+class _CursorOptions(TypedDict, total=False):
+    """The keyword arguments of a cursor's constructor that the open methods pass on."""
+
+    key_range: KeyRange | None
+    direction: int
+    keys_only: bool
+    values: tuple[Any, ...]
+    timeout: float | None
+
+
 class _Opens(Generic[_Cursor]):
     __slots__ = ()
 
     _owner: Any
     _store: str
+    _index: str
     _cursor_type: Callable[..., _Cursor]
 
-    def _open(
-        self,
-        keys_only: bool,
-        key_range: KeyRange | None,
-        direction: int,
-        timeout: float | None,
-        index: str = "",
-        values: tuple[Any, ...] = (),
-    ) -> _Cursor:
-        return self._cursor_type(
-            self._owner,
-            self._store,
-            key_range=key_range,
-            direction=direction,
-            keys_only=keys_only,
-            index=index,
-            values=values,
-            timeout=timeout,
-        )
+    def _open(self, **options: Unpack[_CursorOptions]) -> _Cursor:
+        return self._cursor_type(self._owner, self._store, index=self._index, **options)
 
 
 class StoreCursors(_Opens[_Cursor]):
@@ -375,6 +369,8 @@ class StoreCursors(_Opens[_Cursor]):
 
     __slots__ = ()
 
+    _index = ""  # a store's cursors walk the store itself
+
     def open_cursor(
         self,
         key_range: KeyRange | None = None,
@@ -383,7 +379,7 @@ class StoreCursors(_Opens[_Cursor]):
         timeout: float | None = None,
     ) -> _Cursor:
         """Open a record cursor over the store, positioned before the first entry."""
-        return self._open(False, key_range, direction, timeout)
+        return self._open(key_range=key_range, direction=direction, timeout=timeout)
 
     def open_key_cursor(
         self,
@@ -393,7 +389,7 @@ class StoreCursors(_Opens[_Cursor]):
         timeout: float | None = None,
     ) -> _Cursor:
         """Open a key-only cursor over the store, positioned before the first entry."""
-        return self._open(True, key_range, direction, timeout)
+        return self._open(key_range=key_range, direction=direction, keys_only=True, timeout=timeout)
 
 
 class IndexCursors(_Opens[_Cursor]):
@@ -411,7 +407,7 @@ class IndexCursors(_Opens[_Cursor]):
         timeout: float | None = None,
     ) -> _Cursor:
         """Open a record cursor over the indexed results (before the first entry)."""
-        return self._open(False, key_range, direction, timeout, self._index, values)
+        return self._open(values=values, key_range=key_range, direction=direction, timeout=timeout)
 
     def open_key_cursor(
         self,
@@ -421,7 +417,9 @@ class IndexCursors(_Opens[_Cursor]):
         timeout: float | None = None,
     ) -> _Cursor:
         """Open a key-only cursor over the indexed results (before the first entry)."""
-        return self._open(True, key_range, direction, timeout, self._index, values)
+        return self._open(
+            values=values, key_range=key_range, direction=direction, keys_only=True, timeout=timeout
+        )
 
 
 # -- cursors and transactions ----------------------------------------------------------------

@@ -4,8 +4,11 @@
 ``_TOKEN`` variable) and calls ``gestalt.provider.v1.S3`` and ``S3ObjectAccess`` through the
 generated clients on plain pb2 messages. ``AsyncS3`` has the same methods as coroutines over
 ``grpc.aio``; ``S3Object``/``AsyncS3Object`` bind one object reference. Both clients share
-one set of request builders and decoders (:mod:`.s3_types`), the object helpers and
-stream bookkeeping (``_Client``, ``_Object``); only the calls themselves are written twice.
+one core written without I/O: each unary method is built once as a :class:`Call` (the stub
+method, the checked request from :mod:`.s3_types`, the decoder and the call to make instead
+when the relay refuses it), which the sync client runs with a blocking call and the asyncio
+client awaits; the object helpers build their uploads once and the stream bookkeeping lives
+in ``_Client``. Only the streams are moved separately, where the I/O really differs.
 Asyncio differences: bodies may also be async iterables or objects with an async ``read``; a
 blocking file's ``read`` runs on the event loop; an upload is written frame by frame on the
 call, which is cancelled when the body fails; read streams are ``AsyncS3ReadStream``.
@@ -87,7 +90,9 @@ import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Generic, TypeVar
+from functools import partial
+from operator import attrgetter
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import grpc
 import grpc.aio
@@ -153,6 +158,7 @@ _Access = TypeVar("_Access")
 _Write = TypeVar("_Write")
 _C = TypeVar("_C")
 _R = TypeVar("_R", bound=_Reader)
+_T = TypeVar("_T")
 
 
 class _Stubs(Generic[_Objects, _Access, _Write]):
@@ -206,23 +212,79 @@ def relay_refused(error: HostServiceError) -> bool:
     return error.code == grpc.StatusCode.PERMISSION_DENIED and error.message == _RELAY_REFUSED
 
 
-def text_type(encoding: str) -> str:
-    """The content type ``write_text`` stores by default."""
-    return f"text/plain; charset={encoding}"
+# -- calls (no I/O) ------------------------------------------------------------------------
 
 
-def encode_text(body: object, encoding: object) -> bytes:
-    """``body`` (a str) encoded for ``write_text``."""
-    if not isinstance(body, str):
-        raise TypeError(f"write_text body must be a str, not {type(body).__name__}")
-    if not isinstance(encoding, str):
-        raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
-    return body.encode(encoding)
+class Call(NamedTuple, Generic[_T]):
+    """One unary S3 request without I/O.
+
+    ``rpc`` picks the generated method from a channel's stubs (a :class:`_Stubs`),
+    ``request`` is the checked message, ``decode`` turns the response into what the method
+    returns, and ``instead`` is the call to make when the public relay refuses this one
+    (quirk Q25). The sync client runs it with a blocking call, the asyncio client awaits it.
+    """
+
+    rpc: Callable[[Any], Callable[..., Any]]
+    request: Any
+    decode: Callable[[Any], _T]
+    instead: Call[_T] | None = None
+
+    def after(self, error: HostServiceError) -> Call[_T] | None:
+        """The call to make after this one failed with ``error``; None: raise ``error``."""
+        return self.instead if relay_refused(error) else None
 
 
-def encode_json(value: object) -> bytes:
-    """``value`` as the JSON ``write_json`` stores (Python's defaults, UTF-8)."""
-    return json.dumps(value).encode("utf-8")
+_HEAD = attrgetter("objects.head_object")
+_DELETE = attrgetter("objects.delete_object")
+_LIST = attrgetter("objects.list_objects")
+_COPY = attrgetter("objects.copy_object")
+_PRESIGN = attrgetter("urls.presign_object")
+_ACCESS_URL = attrgetter("access.create_object_access_url")
+
+
+def _meta(response: Any) -> ObjectMeta:
+    return meta_from_pb(response.meta)
+
+
+def _nothing(response: Any) -> None:
+    return None
+
+
+def head_call(ref: ObjectRef) -> Call[ObjectMeta]:
+    """``head_object``."""
+    return Call(_HEAD, s3_pb2.HeadObjectRequest(ref=ref_to_pb(ref)), _meta)
+
+
+def delete_call(ref: ObjectRef) -> Call[None]:
+    """``delete_object``."""
+    return Call(_DELETE, s3_pb2.DeleteObjectRequest(ref=ref_to_pb(ref)), _nothing)
+
+
+def list_call(opts: ListOptions) -> Call[ListPage]:
+    """``list_objects``."""
+    return Call(_LIST, list_request(opts), page_from_pb)
+
+
+def copy_call(
+    source: ObjectRef, destination: ObjectRef, opts: CopyOptions | None
+) -> Call[ObjectMeta]:
+    """``copy_object``."""
+    return Call(_COPY, copy_request(source, destination, opts), _meta)
+
+
+def presign_call(ref: ObjectRef, opts: PresignOptions | None) -> Call[PresignResult]:
+    """``presign_object``."""
+    fields, method = presign_fields(ref, opts)
+    decode = partial(presign_result, requested=method)
+    return Call(_PRESIGN, s3_pb2.PresignObjectRequest(**fields), decode)
+
+
+def access_url_call(ref: ObjectRef, opts: PresignOptions | None) -> Call[PresignResult]:
+    """``create_object_access_url``; through the public relay, ``PresignObject`` (Q25)."""
+    fields, method = presign_fields(ref, opts)
+    decode = partial(presign_result, requested=method)
+    presign = Call(_PRESIGN, s3_pb2.PresignObjectRequest(**fields), decode)
+    return Call(_ACCESS_URL, s3_pb2.CreateObjectAccessURLRequest(**fields), decode, presign)
 
 
 # -- sync ----------------------------------------------------------------------------------
@@ -335,8 +397,26 @@ class _Object(Generic[_C]):
         self._client = client
         self.ref = ref
 
-    def _header(self, opts: WriteOptions | None, content_type: str) -> s3_pb2.WriteObjectRequest:
-        return write_header(self.ref, opts, default_content_type=content_type)
+    def _text(
+        self, body: object, opts: WriteOptions | None, encoding: object
+    ) -> tuple[s3_pb2.WriteObjectRequest, bytes]:
+        """``write_text``'s upload: the header (``text/plain; charset=<encoding>`` unless the
+        options name a content type) and the encoded body."""
+        plain = f"text/plain; charset={encoding}"
+        header = write_header(self.ref, opts, default_content_type=plain)
+        if not isinstance(body, str):
+            raise TypeError(f"write_text body must be a str, not {type(body).__name__}")
+        if not isinstance(encoding, str):
+            raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
+        return header, body.encode(encoding)
+
+    def _json(
+        self, value: object, opts: WriteOptions | None
+    ) -> tuple[s3_pb2.WriteObjectRequest, bytes]:
+        """``write_json``'s upload: the header (``application/json`` unless the options name
+        a content type) and the value as JSON (Python's defaults, UTF-8)."""
+        header = write_header(self.ref, opts, default_content_type="application/json")
+        return header, json.dumps(value).encode("utf-8")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.ref!r})"
@@ -412,15 +492,13 @@ class S3Object(_Object["S3"]):
         timeout: float | None = None,
     ) -> ObjectMeta:
         """Encode and write text; the content type defaults to ``text/plain; charset=...``."""
-        header = self._header(opts, text_type(encoding))
-        return self._client._write(header, encode_text(body, encoding), timeout)
+        return self._client._write(*self._text(body, opts, encoding), timeout)
 
     def write_json(
         self, value: Any, opts: WriteOptions | None = None, *, timeout: float | None = None
     ) -> ObjectMeta:
         """Encode and write JSON; the content type defaults to ``application/json``."""
-        header = self._header(opts, "application/json")
-        return self._client._write(header, encode_json(value), timeout)
+        return self._client._write(*self._json(value, opts), timeout)
 
     def delete(self, *, timeout: float | None = None) -> None:
         """Delete the object."""
@@ -459,12 +537,21 @@ class S3(_Client[S3Object], Closing):
         self._orphan_streams()
         self._conn.close()
 
+    def _run(self, call: Call[_T], timeout: float | None) -> _T:
+        """Make ``call`` (and what it says to make instead) and decode the response."""
+        stubs, options = self._conn.stub, self._opts(timeout)
+        try:
+            response = call.rpc(stubs)(call.request, **options)
+        except HostServiceError as error:
+            then = call.after(error)
+            if then is None:
+                raise
+            call, response = then, then.rpc(stubs)(then.request, **options)
+        return call.decode(response)
+
     def head_object(self, ref: ObjectRef, *, timeout: float | None = None) -> ObjectMeta:
         """Fetch metadata for an object without reading its body."""
-        request = s3_pb2.HeadObjectRequest(ref=ref_to_pb(ref))
-        return meta_from_pb(
-            self._conn.stub.objects.head_object(request, **self._opts(timeout)).meta
-        )
+        return self._run(head_call(ref), timeout)
 
     def read_object(
         self, ref: ObjectRef, opts: ReadOptions | None = None, *, timeout: float | None = None
@@ -520,13 +607,11 @@ class S3(_Client[S3Object], Closing):
 
     def delete_object(self, ref: ObjectRef, *, timeout: float | None = None) -> None:
         """Delete an object (a missing object is not an error)."""
-        request = s3_pb2.DeleteObjectRequest(ref=ref_to_pb(ref))
-        self._conn.stub.objects.delete_object(request, **self._opts(timeout))
+        self._run(delete_call(ref), timeout)
 
     def list_objects(self, opts: ListOptions, *, timeout: float | None = None) -> ListPage:
         """List objects within a bucket, one page per call."""
-        request = list_request(opts)
-        return page_from_pb(self._conn.stub.objects.list_objects(request, **self._opts(timeout)))
+        return self._run(list_call(opts), timeout)
 
     def copy_object(
         self,
@@ -537,34 +622,19 @@ class S3(_Client[S3Object], Closing):
         timeout: float | None = None,
     ) -> ObjectMeta:
         """Copy an object and return metadata for the destination."""
-        request = copy_request(source, destination, opts)
-        return meta_from_pb(
-            self._conn.stub.objects.copy_object(request, **self._opts(timeout)).meta
-        )
+        return self._run(copy_call(source, destination, opts), timeout)
 
     def presign_object(
         self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
     ) -> PresignResult:
         """Generate a presigned URL for an object operation."""
-        fields, method = presign_fields(ref, opts)
-        request = s3_pb2.PresignObjectRequest(**fields)
-        response = self._conn.stub.urls.presign_object(request, **self._opts(timeout))
-        return presign_result(response, method)
+        return self._run(presign_call(ref, opts), timeout)
 
     def create_object_access_url(
         self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
     ) -> PresignResult:
         """Create a host-mediated object access URL (served by the host itself)."""
-        fields, method = presign_fields(ref, opts)
-        stubs, options = self._conn.stub, self._opts(timeout)
-        try:
-            request = s3_pb2.CreateObjectAccessURLRequest(**fields)
-            response: Any = stubs.access.create_object_access_url(request, **options)
-        except HostServiceError as err:
-            if not relay_refused(err):
-                raise
-            response = stubs.urls.presign_object(s3_pb2.PresignObjectRequest(**fields), **options)
-        return presign_result(response, method)
+        return self._run(access_url_call(ref, opts), timeout)
 
     def create_access_url(
         self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
@@ -680,15 +750,13 @@ class AsyncS3Object(_Object["AsyncS3"]):
         timeout: float | None = None,
     ) -> ObjectMeta:
         """Encode and write text; the content type defaults to ``text/plain; charset=...``."""
-        header = self._header(opts, text_type(encoding))
-        return await self._client._write(header, encode_text(body, encoding), timeout)
+        return await self._client._write(*self._text(body, opts, encoding), timeout)
 
     async def write_json(
         self, value: Any, opts: WriteOptions | None = None, *, timeout: float | None = None
     ) -> ObjectMeta:
         """Encode and write JSON; the content type defaults to ``application/json``."""
-        header = self._header(opts, "application/json")
-        return await self._client._write(header, encode_json(value), timeout)
+        return await self._client._write(*self._json(value, opts), timeout)
 
     async def delete(self, *, timeout: float | None = None) -> None:
         """Delete the object."""
@@ -727,11 +795,21 @@ class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
         self._orphan_streams()
         await self._conn.close()
 
+    async def _run(self, call: Call[_T], timeout: float | None) -> _T:
+        """Make ``call`` (and what it says to make instead) and decode the response."""
+        stubs, options = self._conn.stub(), self._opts(timeout)
+        try:
+            response = await call.rpc(stubs)(call.request, **options)
+        except HostServiceError as error:
+            then = call.after(error)
+            if then is None:
+                raise
+            call, response = then, await then.rpc(stubs)(then.request, **options)
+        return call.decode(response)
+
     async def head_object(self, ref: ObjectRef, *, timeout: float | None = None) -> ObjectMeta:
         """Fetch metadata for an object without reading its body."""
-        request = s3_pb2.HeadObjectRequest(ref=ref_to_pb(ref))
-        response = await self._conn.stub().objects.head_object(request, **self._opts(timeout))
-        return meta_from_pb(response.meta)
+        return await self._run(head_call(ref), timeout)
 
     async def read_object(
         self, ref: ObjectRef, opts: ReadOptions | None = None, *, timeout: float | None = None
@@ -794,15 +872,11 @@ class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
 
     async def delete_object(self, ref: ObjectRef, *, timeout: float | None = None) -> None:
         """Delete an object (a missing object is not an error)."""
-        request = s3_pb2.DeleteObjectRequest(ref=ref_to_pb(ref))
-        await self._conn.stub().objects.delete_object(request, **self._opts(timeout))
+        await self._run(delete_call(ref), timeout)
 
     async def list_objects(self, opts: ListOptions, *, timeout: float | None = None) -> ListPage:
         """List objects within a bucket, one page per call."""
-        request = list_request(opts)
-        return page_from_pb(
-            await self._conn.stub().objects.list_objects(request, **self._opts(timeout))
-        )
+        return await self._run(list_call(opts), timeout)
 
     async def copy_object(
         self,
@@ -813,34 +887,19 @@ class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
         timeout: float | None = None,
     ) -> ObjectMeta:
         """Copy an object and return metadata for the destination."""
-        request = copy_request(source, destination, opts)
-        response = await self._conn.stub().objects.copy_object(request, **self._opts(timeout))
-        return meta_from_pb(response.meta)
+        return await self._run(copy_call(source, destination, opts), timeout)
 
     async def presign_object(
         self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
     ) -> PresignResult:
         """Generate a presigned URL for an object operation."""
-        fields, method = presign_fields(ref, opts)
-        request = s3_pb2.PresignObjectRequest(**fields)
-        response = await self._conn.stub().urls.presign_object(request, **self._opts(timeout))
-        return presign_result(response, method)
+        return await self._run(presign_call(ref, opts), timeout)
 
     async def create_object_access_url(
         self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None
     ) -> PresignResult:
         """Create a host-mediated object access URL (served by the host itself)."""
-        fields, method = presign_fields(ref, opts)
-        stubs, options = self._conn.stub(), self._opts(timeout)
-        try:
-            request = s3_pb2.CreateObjectAccessURLRequest(**fields)
-            response: Any = await stubs.access.create_object_access_url(request, **options)
-        except HostServiceError as err:
-            if not relay_refused(err):
-                raise
-            presign = s3_pb2.PresignObjectRequest(**fields)
-            response = await stubs.urls.presign_object(presign, **options)
-        return presign_result(response, method)
+        return await self._run(access_url_call(ref, opts), timeout)
 
     async def create_access_url(
         self, ref: ObjectRef, opts: PresignOptions | None = None, *, timeout: float | None = None

@@ -156,8 +156,28 @@ class ProviderHarness(Context):
         if invoker is not None and self.kind is ProviderKind.INTEGRATION:
             invoker.route(name, self.socket)
 
-    def _with_invocation_token(self, request: ExecuteRequest) -> ExecuteRequest:
-        # Like the host: every Execute carries a fresh token for the local plugin invoker.
+    def _request(
+        self,
+        operation: str,
+        params: Mapping[str, JSONInput] | None,
+        token: str,
+        context: Mapping[str, JSONInput] | None,
+    ) -> ExecuteRequest:
+        """The ``ExecuteRequest`` of :meth:`invoke` and :meth:`ainvoke`.
+
+        Like the host, every call carries a fresh token for the local plugin invoker.
+        """
+        from google.protobuf import json_format, struct_pb2
+
+        from gestalt.gen.v1 import plugin_pb2
+
+        request = plugin_pb2.ExecuteRequest(operation=operation, token=token)
+        if params:
+            struct = struct_pb2.Struct()
+            struct.update(dict(params))
+            request.params.CopyFrom(struct)
+        if context:
+            json_format.ParseDict(dict(context), request.context)
         invoker = self.services.plugin_invoker if self.services is not None else None
         if invoker is not None:
             request.invocation_token = invoker.mint(context=request.context)
@@ -213,7 +233,7 @@ class ProviderHarness(Context):
         from gestalt.gen.v1 import plugin_clients
 
         client = plugin_clients.IntegrationProviderClient(self.channel)
-        request = self._with_invocation_token(_execute_request(operation, params, token, context))
+        request = self._request(operation, params, token, context)
         return self._result(operation, client.execute(request, timeout=timeout))
 
     async def ainvoke(
@@ -230,11 +250,9 @@ class ProviderHarness(Context):
 
         from gestalt.gen.v1 import plugin_clients
 
+        request = self._request(operation, params, token, context)
         async with grpc.aio.insecure_channel(f"unix:{self.socket}") as channel:
             client = plugin_clients.AsyncIntegrationProviderClient(channel)
-            request = self._with_invocation_token(
-                _execute_request(operation, params, token, context)
-            )
             result = await client.execute(request, timeout=timeout)
         return self._result(operation, result)
 
@@ -424,26 +442,6 @@ def _in_environment(path: Path, root: Path, seen: dict[Path, bool]) -> bool:
         if seen[folder]:
             return True
     return False
-
-
-def _execute_request(
-    operation: str,
-    params: Mapping[str, JSONInput] | None,
-    token: str,
-    context: Mapping[str, JSONInput] | None,
-) -> ExecuteRequest:
-    from google.protobuf import json_format, struct_pb2
-
-    from gestalt.gen.v1 import plugin_pb2
-
-    request = plugin_pb2.ExecuteRequest(operation=operation, token=token)
-    if params:
-        struct = struct_pb2.Struct()
-        struct.update(dict(params))
-        request.params.CopyFrom(struct)
-    if context:
-        json_format.ParseDict(dict(context), request.context)
-    return request
 
 
 class StartProvider(Protocol):
