@@ -738,6 +738,8 @@ def indexeddb_rows(
         lambda r: r >= 0.95,
     )
     cursor_cpu = Row("  client CPU per record", "us", "", None)
+    walk_parsed = Row("  against a floor that parses each answer (upb)", "records/s", "", None)
+    walk_dicts = Row("  against upb parse + the plain dict loop", "records/s", "", None)
     command = [sys.executable, str(HERE / "floor_server.py"), str(files / "indexeddb.marshal")]
     ready = (INDEXEDDB + "GetAll", bytes.fromhex(c.client["get_all_request"]))
     server = Process(command, host_env(), ready)
@@ -762,6 +764,14 @@ def indexeddb_rows(
                             loop = send(dict(c.client, op="get_all", decode="dicts"))
                             if loop["first"] != expected or parse["count"] != s.records:
                                 raise RuntimeError(f"floor decoding: {loop['first']!r}")
+                            walk_parse = send(dict(c.client, op="cursor", decode="parse"))
+                            walk_loop = send(dict(c.client, op="cursor", decode="dicts"))
+                            if walk_loop["first"] != expected or walk_parse["count"] != (
+                                s.cursor_records
+                            ):
+                                raise RuntimeError(f"floor cursor: {walk_loop['first']!r}")
+                        else:
+                            walk_parse = walk_loop = walk
                         if number >= s.warmup:
                             if side.name == "floor":
                                 parsed.add(side.name, s.records / parse["wall"])
@@ -773,9 +783,11 @@ def indexeddb_rows(
                             get_all_cpu.add(side.name, got["cpu"] / s.records * 1e6)
                             cursor.add(side.name, s.cursor_records / walk["wall"])
                             cursor_cpu.add(side.name, walk["cpu"] / s.cursor_records * 1e6)
+                            walk_parsed.add(side.name, s.cursor_records / walk_parse["wall"])
+                            walk_dicts.add(side.name, s.cursor_records / walk_loop["wall"])
     finally:
         server.stop()
-    return [get_all, get_all_cpu, parsed, dicts, cursor, cursor_cpu]
+    return [get_all, get_all_cpu, parsed, dicts, cursor, cursor_cpu, walk_parsed, walk_dicts]
 
 
 # -- main -------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ box: nothing here looks inside it). Two modes:
     ``sdk`` reads the IndexedDB service at ``GESTALT_INDEXEDDB_SOCKET`` through
     ``gestalt.IndexedDB``; ``floor`` sends and receives the command's canned bytes on a raw
     grpcio channel to the same service (the transport's floor). Commands: ``get_all`` (one
-    call; the floor can also parse the reply) and ``cursor`` (iterate every entry, reading
-    each value).
+    call) and ``cursor`` (iterate every entry, reading each value); the floor can also parse
+    the replies and make dicts of the records (``decode``).
 
 Times are ``time.perf_counter`` (wall) and ``time.process_time`` (CPU of every thread of this
 process, grpcio's included).
@@ -115,9 +115,13 @@ class FloorClient:
             target if "://" in target else f"unix:{target}",
             options=[("grpc.max_receive_message_length", -1)],
         )
-        from gestalt.gen.v1.datastore_pb2 import RecordsResponse  # protoc output, not the SDK
+        from gestalt.gen.v1.datastore_pb2 import (  # protoc output, not the SDK
+            CursorResponse,
+            RecordsResponse,
+        )
 
         self.records_response = RecordsResponse
+        self.cursor_response = CursorResponse
 
     def get_all(self, command: Measured) -> Measured:
         """The reply's bytes; with ``decode``, also parsed (``parse``) and made dicts (``dicts``).
@@ -134,36 +138,61 @@ class FloorClient:
         records = self.records_response.FromString(reply).records
         if decode == "parse":
             return {"count": len(records)}
-        rows = [
-            {k: getattr(v, v.WhichOneof("kind") or "null_value") for k, v in r.fields.items()}
-            for r in records
-        ]
+        rows = [plain_dict(r) for r in records]
         return {"count": len(rows), "first": rows[0] if rows else None}
 
     def cursor(self, command: Measured) -> Measured:
+        """Step through the canned cursor stream, raw bytes both ways.
+
+        With ``decode``, each answer is parsed (``parse``: the upb parser on grpc's thread,
+        as a generated stub does) and its record also made a dict (``dicts``): a bare grpcio
+        bidi client doing the protobuf work the SDK's cursor does.
+        """
         frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
         def requests() -> Iterator[bytes]:
             while (frame := frames.get()) is not None:
                 yield frame
 
-        step, done = bytes.fromhex(command["cursor_next"]), bytes.fromhex(command["cursor_done"])
-        call: grpc.StreamStreamMultiCallable[bytes, bytes]
-        call = self.channel.stream_stream(command["cursor_path"])
+        decode = command.get("decode", "")
+        step = bytes.fromhex(command["cursor_next"])
+        call: grpc.StreamStreamMultiCallable[bytes, Any]
+        call = self.channel.stream_stream(
+            command["cursor_path"],
+            response_deserializer=self.cursor_response.FromString if decode else None,
+        )
         responses = call(requests())
         frames.put(bytes.fromhex(command["cursor_open"]))
         next(responses)
-        count = 0
-        while True:
-            frames.put(step)
-            if next(responses) == done:
-                break
-            count += 1
+        count, first = 0, None
+        if decode:
+            while True:
+                frames.put(step)
+                answer = next(responses)
+                if answer.WhichOneof("result") != "entry":
+                    break
+                if decode == "dicts":
+                    value = plain_dict(answer.entry.record)
+                    if first is None:
+                        first = value
+                count += 1
+        else:
+            done = bytes.fromhex(command["cursor_done"])
+            while True:
+                frames.put(step)
+                if next(responses) == done:
+                    break
+                count += 1
         frames.put(bytes.fromhex(command["cursor_close"]))
         frames.put(None)
         for _ in responses:
             pass
-        return {"count": count}
+        return {"count": count, "first": first}
+
+
+def plain_dict(record: Any) -> dict[str, Any]:
+    """The plainest loop turning a ``Record`` of scalar values into a dict."""
+    return {k: getattr(v, v.WhichOneof("kind") or "null_value") for k, v in record.fields.items()}
 
 
 def client(side: str) -> None:

@@ -27,6 +27,11 @@ ROWS = [
     "IndexedDB cursor over 100 records",
 ]
 FLOOR_ROWS = [row for row in ROWS if not row.startswith(("import + register", "catalog_dict"))]
+# Informative rows: ours against floor clients that also parse and decode the cursor's answers.
+INFO_ROWS = [
+    "  against a floor that parses each answer (upb)",
+    "  against upb parse + the plain dict loop",
+]
 NUMBER = r"[\d,]+(?:\.\d+)?(?:e[-+]?\d+)?"
 
 
@@ -42,7 +47,10 @@ def test_bench_floor_quick_prints_every_row() -> None:
     assert "protobuf" in lines[0] and "--quick" in lines[0]
     assert re.split(r"\s+", lines[1].strip())[:4] == ["path", "ours", "floor", "unit"]
     table = {
-        row: line[len(row) :].split() for row in ROWS for line in lines if line.startswith(row)
+        row: line[len(row) :].split()
+        for row in ROWS + INFO_ROWS
+        for line in lines
+        if line.startswith(row)
     }
     for row in ROWS:
         cells = table[row]
@@ -52,3 +60,7 @@ def test_bench_floor_quick_prints_every_row() -> None:
     for row in FLOOR_ROWS:
         assert re.fullmatch(NUMBER, table[row][1]), (row, table[row])
         assert re.fullmatch(NUMBER + "x", table[row][3]), (row, table[row])
+    for row in INFO_ROWS:
+        cells = table[row]
+        assert re.fullmatch(NUMBER, cells[0]) and re.fullmatch(NUMBER, cells[1]), (row, cells)
+        assert cells[-1] == "info", (row, cells)

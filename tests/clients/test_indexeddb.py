@@ -1507,10 +1507,11 @@ def test_in_band_statuses(
             tx.abort()
 
 
-def test_protocol_breaks_are_errors(scripted: ScriptedHost) -> None:
+@pytest.mark.parametrize("timeout", [T, None], ids=["timeout", "no-timeout"])
+def test_protocol_breaks_are_errors(scripted: ScriptedHost, timeout: float | None) -> None:
     begin = pb.TransactionServerMessage(begin=pb.TransactionBeginResponse())
     ok = pb.TransactionOperationResponse(request_id=1, count=pb.CountResponse(count=1))
-    with IndexedDB(timeout=T) as client:
+    with IndexedDB(timeout=timeout) as client:
         store = client.object_store("s")
         scripted.script = [pb.CursorResponse(done=False)]  # a move answered with an ack
         with store.open_cursor() as cursor, pytest.raises(HostServiceError) as raised:
@@ -1665,6 +1666,43 @@ def test_abandoned_streams_release_threads_and_host_streams(
             kept[0].continue_()
         with pytest.raises(HostServiceError):
             kept_tx.commit()
+
+
+def test_cursor_steps_without_a_timeout(
+    socket_path: Callable[[str], Path], bind_env: EnvBinder
+) -> None:
+    # With no timeout a step reads the stream directly (no watchdog): the same ends,
+    # failures and cancellation as with one, and grpc's request thread is always released.
+    with child_host(socket_path("nt")) as (target, _):
+        bind_env(INDEXEDDB, target)
+        with IndexedDB() as warm:  # grpc and the watchdog start their threads once
+            for id in ("a", "b"):
+                warm.object_store("nt").put({"id": id, "n": 1})
+            with warm.object_store("nt").open_cursor() as cursor:
+                cursor.continue_()
+        baseline = threading.active_count()
+        with IndexedDB() as client:
+            store = client.object_store("nt")
+            assert [(c.primary_key, c.value) for c in store.open_cursor()] == [
+                ("a", {"id": "a", "n": 1}),
+                ("b", {"id": "b", "n": 1}),
+            ]
+            assert wait_for_thread_count(baseline) <= baseline  # ended at the end, not closed
+            cursor = store.open_cursor()
+            assert cursor.continue_()
+            with pytest.raises(TransactionError) as raised:  # the stream fails with a status
+                cursor.update({"id": "other"})
+            assert raised.value.code is grpc.StatusCode.INVALID_ARGUMENT
+            assert wait_for_thread_count(baseline) <= baseline  # the failure ended it
+            with pytest.raises(TransactionError, match="cursor failed earlier"):
+                cursor.continue_()
+            cursor.close()
+            kept = store.open_cursor()
+            assert kept.continue_()
+        with pytest.raises(HostServiceError) as cancelled:  # closing the client cancelled it
+            kept.continue_()
+        assert cancelled.value.code is grpc.StatusCode.CANCELLED
+        assert wait_for_thread_count(baseline) <= baseline
 
 
 def test_abandoned_streams_end_on_the_host(db: IndexedDB, host: Host) -> None:

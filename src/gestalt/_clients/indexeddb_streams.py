@@ -4,7 +4,7 @@ Both protocols are strict request/response: the client sends one frame and waits
 answer. :class:`SyncExchange` runs that over a sync grpc call, :class:`AioExchange` over a
 ``grpc.aio`` call. They also own the clean-up that the reference lacked (quirk Q2):
 
-* the sync request iterator is a queue that wakes up with an end marker whenever the stream
+* the sync request iterator reads a queue that wakes up with an end marker whenever the stream
   is half-closed, cancelled or abandoned, so grpc's request thread never stays blocked;
 * every open exchange is listed in its client's ``streams`` set, so closing the client
   cancels them; cursors and transactions also cancel theirs when garbage collected;
@@ -166,26 +166,11 @@ class Watchdog:
 _WATCHDOG = Watchdog()
 
 
-class _Requests:
-    """The request iterator grpc reads from: blocks until a frame or the end marker comes."""
-
-    __slots__ = ("_queue",)
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-
-    def __iter__(self) -> _Requests:
-        return self
-
-    def __next__(self) -> Any:
-        item = self._queue.get()
-        if item is _END:
-            self._queue.put(_END)  # any later read ends too
-            raise StopIteration
-        return item
-
-    def put(self, item: Any) -> None:
-        self._queue.put(item)
+def _frames(frames: queue.SimpleQueue[Any]) -> Iterator[Any]:
+    """The request iterator grpc reads on its own thread: ``frames`` until the end marker."""
+    get = frames.get
+    while (frame := get()) is not _END:
+        yield frame
 
 
 class SyncExchange:
@@ -196,7 +181,16 @@ class SyncExchange:
     stream in error messages. Not thread-safe: the owner serialises its steps.
     """
 
-    __slots__ = ("__weakref__", "_ended", "_expired", "_requests", "_responses", "_streams", "what")
+    __slots__ = (
+        "__weakref__",
+        "_ended",
+        "_expired",
+        "_next",
+        "_put",
+        "_responses",
+        "_streams",
+        "what",
+    )
 
     def __init__(
         self,
@@ -205,11 +199,13 @@ class SyncExchange:
         what: str,
     ) -> None:
         self.what = what
-        self._requests = _Requests()
+        frames: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._put = frames.put
         self._ended = False
         self._expired = False
         self._streams = streams
-        self._responses = open_call(self._requests)
+        self._responses = open_call(_frames(frames))
+        self._next = self._responses.__next__
         if streams is not None:
             streams.add(self)
 
@@ -226,22 +222,33 @@ class SyncExchange:
         """
         if self._ended:
             raise _cancelled_error(self.what)
-        self._requests.put(frame)
-        return self.receive(timeout)
+        self._put(frame)
+        if timeout is not None:
+            return self.receive(timeout)
+        # The common case, inlined: this runs once per cursor step.
+        try:
+            answer = self._next()
+        except StopIteration:
+            answer = None
+        except HostServiceError:
+            self._finish()
+            raise
+        if answer is None:
+            self._finish()
+        return answer
 
-    def receive(self, timeout: float | None) -> Any | None:
-        """Wait for the next answer (None when the stream has ended)."""
-        alarm = None if timeout is None else _WATCHDOG.arm(timeout, self._expire)
+    def receive(self, timeout: float) -> Any | None:
+        """Wait up to ``timeout`` for the next answer (None when the stream has ended)."""
+        alarm = _WATCHDOG.arm(timeout, self._expire)
         try:
             answer = next(self._responses, None)
         except HostServiceError as exc:
             self._finish()
-            if self._expired and timeout is not None:
+            if self._expired:
                 raise _timeout_error(self.what, timeout) from exc
             raise
         finally:
-            if alarm is not None:
-                _WATCHDOG.disarm(alarm)
+            _WATCHDOG.disarm(alarm)
         if answer is None:
             self._finish()
         return answer
@@ -253,7 +260,7 @@ class SyncExchange:
     def _finish(self) -> None:
         if not self._ended:
             self._ended = True
-            self._requests.put(_END)
+            self._put(_END)
             if self._streams is not None:
                 self._streams.discard(self)
 
@@ -267,8 +274,8 @@ class SyncExchange:
         if self._ended:
             return
         if frame is not None:
-            self._requests.put(frame)
-        self._requests.put(_END)
+            self._put(frame)
+        self._put(_END)
         try:
             while self.receive(timeout or _END_GRACE) is not None:
                 pass
