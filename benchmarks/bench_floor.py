@@ -543,17 +543,25 @@ QUICK = Settings(0, 1, 1, 100, 256, 128, 1000, 100, 3)
 FULL = Settings(1, 7, 7, 1000, 2000, 640, 10_000, 2000, 50)
 
 
+GROUPS = ("start", "import", "register", "execute", "indexeddb")
+
+
 def measure(
-    cols: list[Side], s: Settings, files: Path, c: Canned, optional: Published
+    cols: list[Side],
+    s: Settings,
+    files: Path,
+    c: Canned,
+    optional: Published,
+    only: frozenset[str] = frozenset(GROUPS),
 ) -> list[Row]:
-    """Every row, sides interleaved in every round."""
+    """Every row of the groups in ``only``, sides interleaved in every round."""
     sdks = [side for side in cols if side.name != "floor"]
     cold = Row(
         "cold start: spawn -> first GetMetadata (50 ops)", "ms", "<= 1.4x", lambda r: r <= 1.4
     )
     cold_cpu = Row("  provider CPU until then", "ms", "", None)
     rss = Row("provider peak RSS at that point", "MiB", "<= 1.12x", lambda r: r <= 1.12)
-    for number in range(s.warmup + s.starts):
+    for number in range(s.warmup + s.starts if "start" in only else 0):
         for side in optional.sides(cols, "cold start"):
             with optional.guard(side, "cold start"):
                 process = launch(side, files)
@@ -570,7 +578,7 @@ def measure(
     bare = Row("  python -c pass (the interpreter alone)", "ms", "", None)
     sdk_code = "import gestalt\nfrom gestalt import Cache, S3, IndexedDB, Plugin"
     floor_code = "import grpc\nfrom google.protobuf import struct_pb2"
-    for number in range(s.warmup + s.rounds):
+    for number in range(s.warmup + s.rounds if "import" in only else 0):
         for side in optional.sides(cols, "import"):
             with optional.guard(side, "import"):
                 code = floor_code if side.name == "floor" else sdk_code
@@ -596,7 +604,7 @@ def measure(
     catalog_first = Row("  the first call", "ms", "", None, against="published")
     register_args = [str(HERE / "probe.py"), "register", str(files), "bench500"]
     register_args.append(str(s.catalog_repeat))
-    for number in range(s.warmup + s.rounds):
+    for number in range(s.warmup + s.rounds if "register" in only else 0):
         for side in optional.sides(sdks, "register"):
             with optional.guard(side, "register"):
                 out = subprocess.run(
@@ -620,9 +628,11 @@ def measure(
 
     rows = [cold, cold_cpu, rss, imports, imports_cpu, bare, register, register_cpu, module_only]
     rows += [catalog, catalog_first]
-    rows += execute_rows(cols, s, files, c, optional)
-    rows += indexeddb_rows(cols, s, files, c, optional)
-    return rows
+    if "execute" in only:
+        rows += execute_rows(cols, s, files, c, optional)
+    if "indexeddb" in only:
+        rows += indexeddb_rows(cols, s, files, c, optional)
+    return [row for row in rows if row.samples]
 
 
 def execute_rows(
@@ -790,7 +800,14 @@ def main(argv: list[str] | None = None) -> None:
         "--published-python",
         help="an interpreter with a published gestalt-sdk installed, for a third column",
     )
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated groups of rows to measure (of {', '.join(GROUPS)}; default all)",
+    )
     args = parser.parse_args(argv)
+    only = frozenset(args.only.split(",")) if args.only else frozenset(GROUPS)
+    if not only <= set(GROUPS):
+        parser.error(f"--only: unknown groups {', '.join(sorted(only - set(GROUPS)))}")
     settings = QUICK if args.quick else FULL
     if args.rounds:
         settings = Settings(**{**vars(settings), "rounds": args.rounds, "starts": args.rounds})
@@ -807,7 +824,7 @@ def main(argv: list[str] | None = None) -> None:
         with open(files / "indexeddb.marshal", "wb") as f:
             marshal.dump(c.indexeddb, f)
         optional = Published()
-        rows = measure(cols, settings, files, c, optional)
+        rows = measure(cols, settings, files, c, optional, only)
     finally:
         shutil.rmtree(files, ignore_errors=True)
     load = Path("/proc/loadavg").read_text().split()[:3]
