@@ -16,9 +16,10 @@ way Go's scheduler treats a thread stuck in a system call:
   ``max_workers`` threads. On a loaded machine, or with the GIL held for long stretches,
   every thread runs late, computing calls included; the watcher measures how late it wakes
   itself and adds that (decaying) lag to ``long_after``, so that such delays do not pass for
-  blocking as easily. When most running calls look blocked, the young ones count as blocked
-  too, and freed places outlive their calls by a few ticks (:func:`allowance`), so that a
-  steady stream of blocking calls does not wait a tick each for a place;
+  blocking as easily. When most running calls (``core`` or more) look blocked, the young ones
+  count as blocked too, and freed places outlive their calls by a few ticks
+  (:func:`allowance`), so that a steady stream of blocking calls does not wait a tick each
+  for a place;
 * an idle thread takes the next call in last-in, first-out order, so a trickle of calls stays
   on one warm thread; threads beyond ``core`` end after ``idle`` seconds without work.
 
@@ -80,15 +81,15 @@ _NEVER = float("inf")
 def allowance(core: int, most: int, previous: int, busy: int, long: int) -> int:
     """How many calls may run at once, given ``long`` of the ``busy`` calls look blocked.
 
-    Each blocked call frees its place; when most running calls are blocked, the young ones
-    (not yet old enough to look blocked) are presumed blocked too, since handlers that block
-    tend to keep coming. Freed places outlive their calls by a few ticks (the excess over
-    ``core`` decays by a quarter a tick): a stream of blocked calls would otherwise see each
-    new call wait a tick for a place.
+    Each blocked call frees its place; when at least ``core`` calls and most running calls are
+    blocked, the young ones (not yet old enough to look blocked) are presumed blocked too,
+    since handlers that block tend to keep coming: a stream of blocked calls would otherwise
+    see each new call wait a tick for a place. Freed places outlive their calls by a few ticks
+    (the excess over ``core`` halves every tick).
     """
-    if long * 2 >= busy > 0:
+    if long >= core and long * 2 >= busy:
         long = busy
-    return min(most, core + max(long, (previous - core) * 3 // 4))
+    return min(most, core + max(long, (previous - core) // 2))
 
 
 class _Worker:
