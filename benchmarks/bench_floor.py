@@ -63,6 +63,8 @@ STORE = "bench"
 # double for an ``int`` field, so a number would not measure the same work on every side.
 ECHO_PARAMS: dict[str, Any] = {"name": "bench", "loud": True}
 IO_SECONDS = 0.005
+# The floor server answering Execute with an SDK's least work (``floor_server.py --work``).
+WORK_FLOOR = "floor+work"
 IN_FLIGHT = 32
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # What the host copies from its own environment into a provider's (contract 1.3).
@@ -362,8 +364,10 @@ class Process:
 def launch(side: Side, files: Path) -> Process:
     """Start the side's provider on ``files/bench50.py`` (the floor: its canned replies)."""
     ready = (PLUGIN + "GetMetadata", b"")
-    if side.name == "floor":
+    if side.name in ("floor", WORK_FLOOR):
         command = [side.python, str(HERE / "floor_server.py"), str(files / "provider.marshal")]
+        if side.name == WORK_FLOOR:
+            command.append("--work")
         return Process(command, side.env, ready)
     return Process(side.provider(files, "bench50:plugin"), side.env, ready)
 
@@ -650,17 +654,26 @@ def execute_rows(
     blocked = Row(
         f"{IN_FLIGHT} handlers blocked 5 ms in flight", "calls/s", "info, ideal in floor col", None
     )
+    # Ours against the floor that also parses and answers (in its "floor" column).
+    work = [
+        Row("  against a floor that parses and answers: p50", "us", "", None),
+        Row("  CPU per Execute, sequential, against that", "us", "", None),
+        Row(f"  CPU per Execute, {IN_FLIGHT} in flight, against that", "us", "", None),
+        Row(f"  {IN_FLIGHT} in flight, throughput, against that", "calls/s", "", None),
+    ]
+    work_side = Side(WORK_FLOOR, sys.executable, host_env(PYTHONPATH=str(REPO / "generated")))
+    runs = [*optional.sides(cols, "execute"), work_side]
     servers: dict[str, Process] = {}
     expect: dict[str, bytes] = {}
     try:
-        for side in optional.sides(cols, "execute"):
+        for side in runs:
             with optional.guard(side, "execute"):
                 servers[side.name] = server = launch(side, files)
                 expect[side.name] = reply = server.unary(PLUGIN + "Execute")(c.execute_echo)
                 check_echo(side.name, reply)
         blocked.add("floor", IN_FLIGHT / IO_SECONDS)
         for number in range(s.warmup + s.rounds):
-            for side in optional.sides(cols, "execute"):
+            for side in [*optional.sides(cols, "execute"), work_side]:
                 with optional.guard(side, "execute"):
                     server = servers[side.name]
                     call = server.unary(PLUGIN + "Execute")
@@ -674,20 +687,33 @@ def execute_rows(
                     before = server.snapshot()
                     elapsed = in_flight(call, c.execute_echo, expect[side.name], s.in_flight_calls)
                     par = cpu_between(before, server.snapshot())
-                    if side.name != "floor":
+                    sdk = side.name not in ("floor", WORK_FLOOR)
+                    if sdk:
                         io_reply = call(c.execute_io)
                         io_time = in_flight(call, c.execute_io, io_reply, s.io_calls)
-                    if number >= s.warmup:
-                        p50.add(side.name, statistics.median(times) * 1e6)
-                        cpu_seq.add(side.name, cpu / s.calls * 1e6)
-                        cpu_par.add(side.name, par / s.in_flight_calls * 1e6)
-                        tput.add(side.name, s.in_flight_calls / elapsed)
-                        if side.name != "floor":
-                            blocked.add(side.name, s.io_calls / io_time)
+                    if number < s.warmup:
+                        continue
+                    values = (
+                        statistics.median(times) * 1e6,
+                        cpu / s.calls * 1e6,
+                        par / s.in_flight_calls * 1e6,
+                        s.in_flight_calls / elapsed,
+                    )
+                    if side.name == WORK_FLOOR:
+                        for row, value in zip(work, values, strict=True):
+                            row.add("floor", value)
+                        continue
+                    for row, value in zip((p50, cpu_seq, cpu_par, tput), values, strict=True):
+                        row.add(side.name, value)
+                    if side.name == "ours":
+                        for row, value in zip(work, values, strict=True):
+                            row.add("ours", value)
+                    if sdk:
+                        blocked.add(side.name, s.io_calls / io_time)
     finally:
         for server in servers.values():
             server.stop()
-    return [p50, cpu_seq, cpu_par, tput, blocked]
+    return [p50, cpu_seq, cpu_par, tput, blocked, *work]
 
 
 @contextmanager
