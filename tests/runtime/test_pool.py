@@ -7,6 +7,7 @@ machine cannot turn a short call into a long one.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 
@@ -202,5 +203,29 @@ def test_a_stream_of_blocked_calls_keeps_its_threads() -> None:
             pool.submit(blocked).add_done_callback(next_call)
         assert finished.wait(60)
         assert running[1] >= 20
+    finally:
+        pool.shutdown()
+
+
+def hash_for(seconds: float) -> int:
+    """Compute for ``seconds`` in hashlib, which lets go of the GIL while it hashes."""
+    data = b"x" * 262_144
+    end = time.perf_counter() + seconds
+    rounds = 0
+    while time.perf_counter() < end:
+        hashlib.sha256(data).digest()
+        rounds += 1
+    return rounds
+
+
+def test_a_computing_call_keeps_its_place_however_long_it_runs() -> None:
+    # Each call computes for 10 ms, far beyond long_after, mostly without the GIL (so the
+    # watcher wakes on time): its thread is running, not blocked, so no second thread may
+    # start. When every long call counted as blocked, more threads started.
+    pool = ElasticPool(8, core=1, long_after=0.0005, tick=0.001)
+    try:
+        futures = [pool.submit(hash_for, 0.01) for _ in range(20)]
+        assert all(f.result(timeout=30) > 0 for f in futures)
+        assert pool.stats() == (1, 1)
     finally:
         pool.shutdown()
