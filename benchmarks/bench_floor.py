@@ -19,9 +19,12 @@ per call read from ``/proc`` before and after; 32 handlers blocked for 5 ms in f
 the ideal, informative); IndexedDB ``get_all`` of 10,000 records and a cursor over the store,
 served by the floor server from canned bytes, read through ``gestalt.IndexedDB`` against raw
 bytes on the same channel type (and, informatively, against the floor client parsing the reply
-with upb, and parsing it into plain dicts).
+with upb, and parsing it into plain dicts). The Execute rows are also measured against
+``floor_server.py --work``, which parses each request and builds its reply: an SDK's floor.
+``--only`` measures some groups of rows.
 
-Each round runs every side in turn (ours, floor, published, ours, floor, ...); a table of
+Each round runs every side in turn, each round starting one side further on (ours, floor,
+published; floor, published, ours; ...), so that no side always goes first; a table of
 medians follows, with CPU time next to wall time, the ratio ours / floor (or ours / published
 where the issue's goal says so), the issue's goal and whether it is met. Nothing is asserted:
 the figures depend on the machine and on what else runs on it (the header shows the load).
@@ -401,6 +404,13 @@ class Row:
         return statistics.median(values) if values else None
 
 
+def turns(sides: list[Side], number: int) -> list[Side]:
+    """The sides in the order round ``number`` runs them: each round starts one further on, so
+    that no side always runs first (right after another's process exited, say)."""
+    shift = number % len(sides) if sides else 0
+    return sides[shift:] + sides[:shift]
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     """``a / b`` when both are known."""
     return a / b if a is not None and b else None
@@ -566,7 +576,7 @@ def measure(
     cold_cpu = Row("  provider CPU until then", "ms", "", None)
     rss = Row("provider peak RSS at that point", "MiB", "<= 1.12x", lambda r: r <= 1.12)
     for number in range(s.warmup + s.starts if "start" in only else 0):
-        for side in optional.sides(cols, "cold start"):
+        for side in turns(optional.sides(cols, "cold start"), number):
             with optional.guard(side, "cold start"):
                 process = launch(side, files)
                 process.stop()
@@ -583,7 +593,7 @@ def measure(
     sdk_code = "import gestalt\nfrom gestalt import Cache, S3, IndexedDB, Plugin"
     floor_code = "import grpc\nfrom google.protobuf import struct_pb2"
     for number in range(s.warmup + s.rounds if "import" in only else 0):
-        for side in optional.sides(cols, "import"):
+        for side in turns(optional.sides(cols, "import"), number):
             with optional.guard(side, "import"):
                 code = floor_code if side.name == "floor" else sdk_code
                 wall, cpu = interpreter_run(side.python, code, side.env)
@@ -609,7 +619,7 @@ def measure(
     register_args = [str(HERE / "probe.py"), "register", str(files), "bench500"]
     register_args.append(str(s.catalog_repeat))
     for number in range(s.warmup + s.rounds if "register" in only else 0):
-        for side in optional.sides(sdks, "register"):
+        for side in turns(optional.sides(sdks, "register"), number):
             with optional.guard(side, "register"):
                 out = subprocess.run(
                     [side.python, *register_args],
@@ -673,7 +683,7 @@ def execute_rows(
                 check_echo(side.name, reply)
         blocked.add("floor", IN_FLIGHT / IO_SECONDS)
         for number in range(s.warmup + s.rounds):
-            for side in [*optional.sides(cols, "execute"), work_side]:
+            for side in turns([*optional.sides(cols, "execute"), work_side], number):
                 with optional.guard(side, "execute"):
                     server = servers[side.name]
                     call = server.unary(PLUGIN + "Execute")
@@ -782,7 +792,7 @@ def indexeddb_rows(
             clients = {side.name: stack.enter_context(probe(side, server.socket)) for side in cols}
             expected = record(0)
             for number in range(s.warmup + s.rounds):
-                for side in optional.sides(cols, "indexeddb"):
+                for side in turns(optional.sides(cols, "indexeddb"), number):
                     with optional.guard(side, "indexeddb"):
                         send = clients[side.name]
                         got = send(dict(c.client, op="get_all"))
