@@ -10,17 +10,20 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from gestalt._runtime.pool import ElasticPool, allowance, handler_finished, handler_started
 
 
-def spin(seconds: float) -> int:
-    """Hold the CPU (and the GIL, between checks) for ``seconds``."""
+def spin(seconds: float, step: Callable[[], object] | None = None) -> int:
+    """Hold the CPU (and the GIL, between checks) for ``seconds``, calling ``step`` each turn."""
     end = time.perf_counter() + seconds
     turns = 0
     while time.perf_counter() < end:
+        if step is not None:
+            step()
         turns += 1
     return turns
 
@@ -207,24 +210,14 @@ def test_a_stream_of_blocked_calls_keeps_its_threads() -> None:
         pool.shutdown()
 
 
-def hash_for(seconds: float) -> int:
-    """Compute for ``seconds`` in hashlib, which lets go of the GIL while it hashes."""
-    data = b"x" * 262_144
-    end = time.perf_counter() + seconds
-    rounds = 0
-    while time.perf_counter() < end:
-        hashlib.sha256(data).digest()
-        rounds += 1
-    return rounds
-
-
 def test_a_computing_call_keeps_its_place_however_long_it_runs() -> None:
     # Each call computes for 10 ms, far beyond long_after, mostly without the GIL (so the
     # watcher wakes on time): its thread is running, not blocked, so no second thread may
     # start. When every long call counted as blocked, more threads started.
     pool = ElasticPool(8, core=1, long_after=0.0005, tick=0.001)
     try:
-        futures = [pool.submit(hash_for, 0.01) for _ in range(20)]
+        data = b"x" * 262_144  # hashlib lets go of the GIL while it hashes this much
+        futures = [pool.submit(spin, 0.01, lambda: hashlib.sha256(data)) for _ in range(20)]
         assert all(f.result(timeout=30) > 0 for f in futures)
         assert pool.stats() == (1, 1)
     finally:
