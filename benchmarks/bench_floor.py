@@ -19,9 +19,12 @@ per call read from ``/proc`` before and after; 32 handlers blocked for 5 ms in f
 the ideal, informative); IndexedDB ``get_all`` of 10,000 records and a cursor over the store,
 served by the floor server from canned bytes, read through ``gestalt.IndexedDB`` against raw
 bytes on the same channel type (and, informatively, against the floor client parsing the reply
-with upb, and parsing it into plain dicts).
+with upb, and parsing it into plain dicts). The Execute rows are also measured against
+``floor_server.py --work``, which parses each request and builds its reply: an SDK's floor.
+``--only`` measures some groups of rows.
 
-Each round runs every side in turn (ours, floor, published, ours, floor, ...); a table of
+Each round runs every side in turn, each round starting one side further on (ours, floor,
+published; floor, published, ours; ...), so that no side always goes first; a table of
 medians follows, with CPU time next to wall time, the ratio ours / floor (or ours / published
 where the issue's goal says so), the issue's goal and whether it is met. Nothing is asserted:
 the figures depend on the machine and on what else runs on it (the header shows the load).
@@ -63,6 +66,8 @@ STORE = "bench"
 # double for an ``int`` field, so a number would not measure the same work on every side.
 ECHO_PARAMS: dict[str, Any] = {"name": "bench", "loud": True}
 IO_SECONDS = 0.005
+# The floor server answering Execute with an SDK's least work (``floor_server.py --work``).
+WORK_FLOOR = "floor+work"
 IN_FLIGHT = 32
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # What the host copies from its own environment into a provider's (contract 1.3).
@@ -362,8 +367,10 @@ class Process:
 def launch(side: Side, files: Path) -> Process:
     """Start the side's provider on ``files/bench50.py`` (the floor: its canned replies)."""
     ready = (PLUGIN + "GetMetadata", b"")
-    if side.name == "floor":
+    if side.name in ("floor", WORK_FLOOR):
         command = [side.python, str(HERE / "floor_server.py"), str(files / "provider.marshal")]
+        if side.name == WORK_FLOOR:
+            command.append("--work")
         return Process(command, side.env, ready)
     return Process(side.provider(files, "bench50:plugin"), side.env, ready)
 
@@ -395,6 +402,13 @@ class Row:
         """The median for ``side``, if measured."""
         values = self.samples.get(side)
         return statistics.median(values) if values else None
+
+
+def turns(sides: list[Side], number: int) -> list[Side]:
+    """The sides in the order round ``number`` runs them: each round starts one further on, so
+    that no side always runs first (right after another's process exited, say)."""
+    shift = number % len(sides) if sides else 0
+    return sides[shift:] + sides[:shift]
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -543,18 +557,26 @@ QUICK = Settings(0, 1, 1, 100, 256, 128, 1000, 100, 3)
 FULL = Settings(1, 7, 7, 1000, 2000, 640, 10_000, 2000, 50)
 
 
+GROUPS = ("start", "import", "register", "execute", "indexeddb")
+
+
 def measure(
-    cols: list[Side], s: Settings, files: Path, c: Canned, optional: Published
+    cols: list[Side],
+    s: Settings,
+    files: Path,
+    c: Canned,
+    optional: Published,
+    only: frozenset[str] = frozenset(GROUPS),
 ) -> list[Row]:
-    """Every row, sides interleaved in every round."""
+    """Every row of the groups in ``only``, sides interleaved in every round."""
     sdks = [side for side in cols if side.name != "floor"]
     cold = Row(
         "cold start: spawn -> first GetMetadata (50 ops)", "ms", "<= 1.4x", lambda r: r <= 1.4
     )
     cold_cpu = Row("  provider CPU until then", "ms", "", None)
     rss = Row("provider peak RSS at that point", "MiB", "<= 1.12x", lambda r: r <= 1.12)
-    for number in range(s.warmup + s.starts):
-        for side in optional.sides(cols, "cold start"):
+    for number in range(s.warmup + s.starts if "start" in only else 0):
+        for side in turns(optional.sides(cols, "cold start"), number):
             with optional.guard(side, "cold start"):
                 process = launch(side, files)
                 process.stop()
@@ -570,8 +592,8 @@ def measure(
     bare = Row("  python -c pass (the interpreter alone)", "ms", "", None)
     sdk_code = "import gestalt\nfrom gestalt import Cache, S3, IndexedDB, Plugin"
     floor_code = "import grpc\nfrom google.protobuf import struct_pb2"
-    for number in range(s.warmup + s.rounds):
-        for side in optional.sides(cols, "import"):
+    for number in range(s.warmup + s.rounds if "import" in only else 0):
+        for side in turns(optional.sides(cols, "import"), number):
             with optional.guard(side, "import"):
                 code = floor_code if side.name == "floor" else sdk_code
                 wall, cpu = interpreter_run(side.python, code, side.env)
@@ -596,8 +618,8 @@ def measure(
     catalog_first = Row("  the first call", "ms", "", None, against="published")
     register_args = [str(HERE / "probe.py"), "register", str(files), "bench500"]
     register_args.append(str(s.catalog_repeat))
-    for number in range(s.warmup + s.rounds):
-        for side in optional.sides(sdks, "register"):
+    for number in range(s.warmup + s.rounds if "register" in only else 0):
+        for side in turns(optional.sides(sdks, "register"), number):
             with optional.guard(side, "register"):
                 out = subprocess.run(
                     [side.python, *register_args],
@@ -620,9 +642,11 @@ def measure(
 
     rows = [cold, cold_cpu, rss, imports, imports_cpu, bare, register, register_cpu, module_only]
     rows += [catalog, catalog_first]
-    rows += execute_rows(cols, s, files, c, optional)
-    rows += indexeddb_rows(cols, s, files, c, optional)
-    return rows
+    if "execute" in only:
+        rows += execute_rows(cols, s, files, c, optional)
+    if "indexeddb" in only:
+        rows += indexeddb_rows(cols, s, files, c, optional)
+    return [row for row in rows if row.samples]
 
 
 def execute_rows(
@@ -640,17 +664,26 @@ def execute_rows(
     blocked = Row(
         f"{IN_FLIGHT} handlers blocked 5 ms in flight", "calls/s", "info, ideal in floor col", None
     )
+    # Ours against the floor that also parses and answers (in its "floor" column).
+    work = [
+        Row("  against a floor that parses and answers: p50", "us", "", None),
+        Row("  CPU per Execute, sequential, against that", "us", "", None),
+        Row(f"  CPU per Execute, {IN_FLIGHT} in flight, against that", "us", "", None),
+        Row(f"  {IN_FLIGHT} in flight, throughput, against that", "calls/s", "", None),
+    ]
+    work_side = Side(WORK_FLOOR, sys.executable, host_env(PYTHONPATH=str(REPO / "generated")))
+    runs = [*optional.sides(cols, "execute"), work_side]
     servers: dict[str, Process] = {}
     expect: dict[str, bytes] = {}
     try:
-        for side in optional.sides(cols, "execute"):
+        for side in runs:
             with optional.guard(side, "execute"):
                 servers[side.name] = server = launch(side, files)
                 expect[side.name] = reply = server.unary(PLUGIN + "Execute")(c.execute_echo)
                 check_echo(side.name, reply)
         blocked.add("floor", IN_FLIGHT / IO_SECONDS)
         for number in range(s.warmup + s.rounds):
-            for side in optional.sides(cols, "execute"):
+            for side in turns([*optional.sides(cols, "execute"), work_side], number):
                 with optional.guard(side, "execute"):
                     server = servers[side.name]
                     call = server.unary(PLUGIN + "Execute")
@@ -664,20 +697,33 @@ def execute_rows(
                     before = server.snapshot()
                     elapsed = in_flight(call, c.execute_echo, expect[side.name], s.in_flight_calls)
                     par = cpu_between(before, server.snapshot())
-                    if side.name != "floor":
+                    sdk = side.name not in ("floor", WORK_FLOOR)
+                    if sdk:
                         io_reply = call(c.execute_io)
                         io_time = in_flight(call, c.execute_io, io_reply, s.io_calls)
-                    if number >= s.warmup:
-                        p50.add(side.name, statistics.median(times) * 1e6)
-                        cpu_seq.add(side.name, cpu / s.calls * 1e6)
-                        cpu_par.add(side.name, par / s.in_flight_calls * 1e6)
-                        tput.add(side.name, s.in_flight_calls / elapsed)
-                        if side.name != "floor":
-                            blocked.add(side.name, s.io_calls / io_time)
+                    if number < s.warmup:
+                        continue
+                    values = (
+                        statistics.median(times) * 1e6,
+                        cpu / s.calls * 1e6,
+                        par / s.in_flight_calls * 1e6,
+                        s.in_flight_calls / elapsed,
+                    )
+                    if side.name == WORK_FLOOR:
+                        for row, value in zip(work, values, strict=True):
+                            row.add("floor", value)
+                        continue
+                    for row, value in zip((p50, cpu_seq, cpu_par, tput), values, strict=True):
+                        row.add(side.name, value)
+                    if side.name == "ours":
+                        for row, value in zip(work, values, strict=True):
+                            row.add("ours", value)
+                    if sdk:
+                        blocked.add(side.name, s.io_calls / io_time)
     finally:
         for server in servers.values():
             server.stop()
-    return [p50, cpu_seq, cpu_par, tput, blocked]
+    return [p50, cpu_seq, cpu_par, tput, blocked, *work]
 
 
 @contextmanager
@@ -748,7 +794,7 @@ def indexeddb_rows(
             clients = {side.name: stack.enter_context(probe(side, server.socket)) for side in cols}
             expected = record(0)
             for number in range(s.warmup + s.rounds):
-                for side in optional.sides(cols, "indexeddb"):
+                for side in turns(optional.sides(cols, "indexeddb"), number):
                     with optional.guard(side, "indexeddb"):
                         send = clients[side.name]
                         got = send(dict(c.client, op="get_all"))
@@ -802,7 +848,14 @@ def main(argv: list[str] | None = None) -> None:
         "--published-python",
         help="an interpreter with a published gestalt-sdk installed, for a third column",
     )
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated groups of rows to measure (of {', '.join(GROUPS)}; default all)",
+    )
     args = parser.parse_args(argv)
+    only = frozenset(args.only.split(",")) if args.only else frozenset(GROUPS)
+    if not only <= set(GROUPS):
+        parser.error(f"--only: unknown groups {', '.join(sorted(only - set(GROUPS)))}")
     settings = QUICK if args.quick else FULL
     if args.rounds:
         settings = Settings(**{**vars(settings), "rounds": args.rounds, "starts": args.rounds})
@@ -819,7 +872,7 @@ def main(argv: list[str] | None = None) -> None:
         with open(files / "indexeddb.marshal", "wb") as f:
             marshal.dump(c.indexeddb, f)
         optional = Published()
-        rows = measure(cols, settings, files, c, optional)
+        rows = measure(cols, settings, files, c, optional, only)
     finally:
         shutil.rmtree(files, ignore_errors=True)
     load = Path("/proc/loadavg").read_text().split()[:3]

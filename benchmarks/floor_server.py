@@ -1,6 +1,6 @@
 """The transport's floor: a bare grpcio server that answers canned bytes and parses nothing.
 
-``python benchmarks/floor_server.py CANNED [WORKERS]`` listens on the unix socket named by
+``python benchmarks/floor_server.py CANNED [WORKERS] [--work]`` listens on the unix socket named by
 ``GESTALT_PLUGIN_SOCKET`` (as the host launches a provider) with a sync ``grpc.server`` of
 WORKERS threads (default 4, the pool of the published SDK; grpcio itself has no default: its
 ``grpc.server`` requires an executor). CANNED is a ``marshal`` file holding a dict:
@@ -12,6 +12,11 @@ WORKERS threads (default 4, the pool of the published SDK; grpcio itself has no 
 Handlers are generic ones without ``request_deserializer`` or ``response_serializer``: bytes in,
 bytes out, so what is measured against it is the cost of grpcio itself. It stops on SIGTERM.
 ``marshal`` is built in, so reading the replies costs no import.
+
+With ``--work`` (and ``gestalt.gen`` importable), ``IntegrationProvider/Execute`` instead does
+the least any SDK must do for a call with scalar params: parse the ``ExecuteRequest``, turn its
+``params`` Struct into a dict, write that dict as the JSON body of an ``OperationResult`` and
+serialise it: an echo, the floor of an SDK rather than of the transport.
 """
 
 from __future__ import annotations
@@ -51,11 +56,38 @@ def stream(replies: list[bytes]) -> grpc.RpcMethodHandler[bytes, bytes]:
     return grpc.stream_stream_rpc_method_handler(handle)
 
 
-def handlers(canned: dict[str, bytes | list[bytes]]) -> list[grpc.GenericRpcHandler]:
-    """One generic handler per service named in ``canned``."""
+def echo() -> grpc.RpcMethodHandler[bytes, bytes]:
+    """``Execute`` doing an SDK's least work: parse, Struct -> dict, JSON, build, serialise."""
+    import json
+
+    from gestalt.gen.v1 import plugin_pb2
+
+    parse = plugin_pb2.ExecuteRequest.FromString
+    result = plugin_pb2.OperationResult
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+
+    def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+        fields = parse(request).params.fields
+        params = {
+            key: getattr(value, value.WhichOneof("kind") or "null_value")
+            for key, value in fields.items()
+        }
+        reply: bytes = result(status=200, body=encode(params)).SerializeToString()
+        return reply
+
+    return grpc.unary_unary_rpc_method_handler(handle)
+
+
+def handlers(
+    canned: dict[str, bytes | list[bytes]], work: bool = False
+) -> list[grpc.GenericRpcHandler]:
+    """One generic handler per service named in ``canned`` (``work``: see the docstring)."""
     services: dict[str, dict[str, grpc.RpcMethodHandler[bytes, bytes]]] = defaultdict(dict)
     for path, replies in canned.items():
         service, method = path.strip("/").split("/")
+        if work and path == "/gestalt.provider.v1.IntegrationProvider/Execute":
+            services[service][method] = echo()
+            continue
         services[service][method] = (
             unary(replies) if isinstance(replies, bytes) else stream(list(replies))
         )
@@ -64,13 +96,14 @@ def handlers(canned: dict[str, bytes | list[bytes]]) -> list[grpc.GenericRpcHand
 
 def main() -> None:
     """Serve the canned replies until SIGTERM."""
-    if len(sys.argv) not in (2, 3):
-        raise SystemExit("usage: floor_server.py CANNED [WORKERS]")
-    with open(sys.argv[1], "rb") as f:
+    args = [arg for arg in sys.argv[1:] if arg != "--work"]
+    if len(args) not in (1, 2):
+        raise SystemExit("usage: floor_server.py CANNED [WORKERS] [--work]")
+    with open(args[0], "rb") as f:
         canned = marshal.load(f)
-    workers = int(sys.argv[2]) if len(sys.argv) == 3 else DEFAULT_WORKERS
+    workers = int(args[1]) if len(args) == 2 else DEFAULT_WORKERS
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
-    server.add_generic_rpc_handlers(handlers(canned))
+    server.add_generic_rpc_handlers(handlers(canned, "--work" in sys.argv))
     server.add_insecure_port(f"unix:{os.environ['GESTALT_PLUGIN_SOCKET']}")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -7,19 +7,23 @@ machine cannot turn a short call into a long one.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
-from gestalt._runtime.pool import ElasticPool, handler_finished, handler_started
+from gestalt._runtime.pool import ElasticPool, allowance, handler_finished, handler_started
 
 
-def spin(seconds: float) -> int:
-    """Hold the CPU (and the GIL, between checks) for ``seconds``."""
+def spin(seconds: float, step: Callable[[], object] | None = None) -> int:
+    """Hold the CPU (and the GIL, between checks) for ``seconds``, calling ``step`` each turn."""
     end = time.perf_counter() + seconds
     turns = 0
     while time.perf_counter() < end:
+        if step is not None:
+            step()
         turns += 1
     return turns
 
@@ -149,5 +153,72 @@ def test_only_the_handler_window_counts_as_blocking() -> None:
         assert pool.stats() == (1, 1)
         names = {f.result(30) for f in [pool.submit(blocked_in_handler) for _ in range(4)]}
         assert len(names) > 1 and pool.stats()[1] > 1
+    finally:
+        pool.shutdown()
+
+
+def test_allowance_counts_blocked_calls_and_keeps_their_places_a_while() -> None:
+    # Nothing blocked: the core only.
+    assert allowance(4, 32, 4, 4, 0) == 4
+    # A few of many running calls blocked: each frees one place.
+    assert allowance(4, 32, 4, 10, 3) == 7
+    # Most running calls blocked: the young ones are presumed blocked too...
+    assert allowance(4, 32, 4, 20, 12) == 24
+    # ... but not when fewer than the core are (a loaded machine can stretch a few calls).
+    assert allowance(4, 32, 4, 6, 3) == 7
+    # Never beyond max_workers.
+    assert allowance(4, 32, 4, 32, 32) == 32
+    # Blocked calls gone: the places they freed halve every tick, back to the core.
+    shrinking = [32]
+    while shrinking[-1] > 4:
+        shrinking.append(allowance(4, 32, shrinking[-1], 4, 0))
+    assert shrinking == [32, 18, 11, 7, 5, 4]
+
+
+def test_a_stream_of_blocked_calls_keeps_its_threads() -> None:
+    # 32 calls in flight, each blocking 5 ms, each one's end submitting the next (a host
+    # keeping 32 calls going). If places came back only as calls turned long, every new call
+    # would look short and wait a tick for one: about 6 ran at a time (at most 10-14).
+    pool = ElasticPool(32, core=2, long_after=0.002, tick=0.002)
+    lock = threading.Lock()
+    running = [0, 0]
+    submitted = [32]
+    finished = threading.Event()
+
+    def blocked() -> None:
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        time.sleep(0.005)
+        with lock:
+            running[0] -= 1
+
+    def next_call(_: object) -> None:
+        with lock:
+            if submitted[0] == 640:
+                finished.set()
+                return
+            submitted[0] += 1
+        pool.submit(blocked).add_done_callback(next_call)
+
+    try:
+        for _ in range(32):
+            pool.submit(blocked).add_done_callback(next_call)
+        assert finished.wait(60)
+        assert running[1] >= 20
+    finally:
+        pool.shutdown()
+
+
+def test_a_computing_call_keeps_its_place_however_long_it_runs() -> None:
+    # Each call computes for 10 ms, far beyond long_after, mostly without the GIL (so the
+    # watcher wakes on time): its thread is running, not blocked, so no second thread may
+    # start. When every long call counted as blocked, more threads started.
+    pool = ElasticPool(8, core=1, long_after=0.0005, tick=0.001)
+    try:
+        data = b"x" * 262_144  # hashlib lets go of the GIL while it hashes this much
+        futures = [pool.submit(spin, 0.01, lambda: hashlib.sha256(data)) for _ in range(20)]
+        assert all(f.result(timeout=30) > 0 for f in futures)
+        assert pool.stats() == (1, 1)
     finally:
         pool.shutdown()

@@ -52,6 +52,15 @@ def test_32_calls_in_flight(busy: Provider, operation: str) -> None:
     assert results == [(200, "met")] * 32
 
 
+def test_the_cycle_collector_runs_once_the_server_is_up(busy: Provider) -> None:
+    # Off during start-up (python -m gestalt._runtime), back on for serving, with what
+    # start-up made frozen out of later collections.
+    status, body = execute(busy, "collector")
+    assert status == 200
+    assert body["enabled"] is True
+    assert body["frozen"] > 1000
+
+
 def test_async_handlers_share_one_long_lived_loop(busy: Provider) -> None:
     loops = {execute(busy, "loop_id")[1] for _ in range(5)}
     assert len(loops) == 1

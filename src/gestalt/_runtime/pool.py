@@ -6,22 +6,27 @@ threads cost about 30% more CPU per call than 4). Handlers that block (a databas
 sleep, a barrier) need one thread each to stay in flight. :class:`ElasticPool` serves both, the
 way Go's scheduler treats a thread stuck in a system call:
 
-* at most ``core`` calls run at once, plus one for every call that has been running for longer
-  than ``long_after`` seconds (1 ms; for a servicer that calls :func:`handler_started` and
-  :func:`handler_finished`, only the handler's own time counts): such a call is presumed
-  blocked, so it no longer holds one of the ``core`` places. Calls beyond that wait in a
+* at most ``core`` calls run at once, plus one for every blocked call. A call may be blocked
+  once it has been running for longer than ``long_after`` seconds (1 ms; for a servicer that
+  calls :func:`handler_started` and :func:`handler_finished`, only the handler's own time
+  counts); on Linux its thread's system call then decides (:meth:`_Worker.blocked`): a thread
+  that waits in none is computing (or waiting for a CPU) and keeps its place, one in a sleep
+  or on a socket is blocked, and one waiting on a futex (a lock, or the GIL) is blocked only
+  once the call has also outlived the GIL's switch interval. Calls beyond that wait in a
   first-in, first-out queue;
 * a watcher thread, awake only while calls wait or long calls run, looks every ``tick``
-  seconds (2 ms) for calls that turned long and starts waiting calls in their place, up to
-  ``max_workers`` threads. On a loaded machine, or with the GIL held for long stretches,
-  every thread runs late, computing calls included; the watcher measures how late it wakes
-  itself and adds that (decaying) lag to ``long_after``, so that such delays do not pass for
-  blocking as easily;
+  seconds (2 ms) for calls that turned blocked and starts waiting calls in their place, up
+  to ``max_workers`` threads. On a loaded machine every thread runs late; the watcher
+  measures how late it wakes itself and adds that (decaying) lag to ``long_after``. When
+  ``core`` or more calls, and most running ones, are blocked, the young ones count as blocked
+  too, and freed places outlive their calls by a few ticks (:func:`allowance`), so that a
+  steady stream of blocking calls does not wait a tick each for a place;
 * an idle thread takes the next call in last-in, first-out order, so a trickle of calls stays
   on one warm thread; threads beyond ``core`` end after ``idle`` seconds without work.
 
-Short CPU-bound calls thus run on ``core`` threads (a few more when a loaded machine stretches
-some of them), while 32 handlers blocked on a barrier get 32 threads within milliseconds.
+Short CPU-bound calls thus run on ``core`` threads, however a loaded machine stretches them,
+while 32 handlers blocked on a barrier get 32 threads within some tens of milliseconds (a
+few milliseconds when they sleep or wait on sockets).
 
 ``grpc.server`` and the event loop (as its default executor) use it as they would a
 ``ThreadPoolExecutor``. Its threads are daemons, so a handler that never returns cannot keep
@@ -32,6 +37,8 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -73,18 +80,62 @@ def handler_finished() -> None:
 
 
 _NEVER = float("inf")
+#: The futex system call's number, as ``/proc/<pid>/task/<tid>/syscall`` shows it (None: an
+#: architecture not listed here, where every wait is treated as possibly a lock's).
+_FUTEX = {"x86_64": b"202", "aarch64": b"98", "arm64": b"98"}.get(os.uname().machine)
+
+
+def allowance(core: int, most: int, previous: int, busy: int, long: int) -> int:
+    """How many calls may run at once, given ``long`` of the ``busy`` calls look blocked.
+
+    Each blocked call frees its place; when at least ``core`` calls and most running calls are
+    blocked, the young ones (not yet old enough to look blocked) are presumed blocked too,
+    since handlers that block tend to keep coming: a stream of blocked calls would otherwise
+    see each new call wait a tick for a place. Freed places outlive their calls by a few ticks
+    (the excess over ``core`` halves every tick).
+    """
+    if long >= core and long * 2 >= busy:
+        long = busy
+    return min(most, core + max(long, (previous - core) // 2))
 
 
 class _Worker:
     """One thread's mailbox: ``wake`` is released when ``item`` is set (or at shutdown)."""
 
-    __slots__ = ("item", "started", "wake")
+    __slots__ = ("item", "started", "tid", "wake")
 
     def __init__(self) -> None:
         self.item: _Item | None = None
         self.started = 0.0
+        self.tid = 0
         self.wake = threading.Lock()
         self.wake.acquire()
+
+    def blocked(self, cutoff: float, lock_cutoff: float) -> bool:
+        """Whether this thread's call, started before ``cutoff``, is blocked, not computing.
+
+        Linux tells what a thread waits in (``/proc/self/task/<tid>/syscall``): nothing
+        (``running``: it computes, or waits for a CPU) keeps the call's place; a futex (a lock,
+        or the GIL, which a thread rarely waits for longer than the switch interval) frees it
+        only for a call started before ``lock_cutoff``; any other system call (a sleep, a
+        socket, a pipe...) frees it. Without that file, every long call counts as blocked.
+        """
+        started = self.started
+        if started >= cutoff:
+            return False
+        try:
+            fd = os.open(f"/proc/self/task/{self.tid}/syscall", os.O_RDONLY)
+            try:
+                waiting = os.read(fd, 16).split(None, 1)[0]
+            finally:
+                os.close(fd)
+        except (OSError, IndexError):
+            return True
+        if waiting == b"running":
+            return False
+        if waiting == _FUTEX or _FUTEX is None:
+            return started < lock_cutoff
+        return True
 
 
 class ElasticPool(concurrent.futures.ThreadPoolExecutor):
@@ -207,6 +258,7 @@ class ElasticPool(concurrent.futures.ThreadPoolExecutor):
     def _work(self, worker: _Worker, item: _Item | None) -> None:
         """A worker thread (lock not held): run calls until shutdown or too long idle."""
         _local.worker = worker
+        worker.tid = threading.get_native_id()
         lock = self._lock
         while item is not None:
             future, fn, args, kwargs = item
@@ -268,9 +320,19 @@ class ElasticPool(concurrent.futures.ThreadPoolExecutor):
                 # or a CPU; a call is only presumed blocked once it ran well past that.
                 lag = max(now - asleep - interval, lag * 0.8)
                 cutoff = now - self._long_after - lag
-                long = sum(1 for worker in self._busy if worker.started < cutoff)
+                lock_cutoff = cutoff - sys.getswitchinterval()
+                candidates = [worker for worker in self._busy if worker.started < cutoff]
+                long = 0
+                if candidates:  # reading /proc takes a while: not with the lock held
+                    self._lock.release()
+                    try:
+                        long = sum(1 for w in candidates if w.blocked(cutoff, lock_cutoff))
+                    finally:
+                        self._lock.acquire()
                 interval = self._tick if long else min(2 * interval, 8 * self._tick)
-                self._allowed = min(self._max, self._core + long)
+                self._allowed = allowance(
+                    self._core, self._max, self._allowed, len(self._busy), long
+                )
                 while self._pending and len(self._busy) < self._allowed:
                     if not self._dispatch(self._pending[0]):
                         break

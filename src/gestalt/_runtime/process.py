@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -537,6 +538,9 @@ def serve(target: Any, kind: ProviderKind) -> None:
         service_name=f"gestalt-provider-{name}" if name else "gestalt-provider"
     )
     running = RunningServer(target, kind, os.environ.get(SOCKET_ENV))
+    if not gc.isenabled():  # turned off for start-up by ``python -m gestalt._runtime``
+        gc.freeze()  # what start-up made stays: later collections need not look at it again
+        gc.enable()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

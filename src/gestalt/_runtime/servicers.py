@@ -156,6 +156,12 @@ def _integral(value: Any) -> Any:
     return value
 
 
+async def _supported(context: Context, supported: bool, what: str) -> None:
+    """Fail the call ``UNIMPLEMENTED`` unless the plugin supports ``what``."""
+    if not supported:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"provider does not support {what}")
+
+
 class Lifecycle:
     """``ProviderLifecycle`` for every kind but integration plugins (contract 2.3)."""
 
@@ -260,10 +266,7 @@ class Integration:
     async def get_session_catalog(
         self, request: plugin_pb2.GetSessionCatalogRequest, context: Context
     ) -> plugin_pb2.GetSessionCatalogResponse:
-        if not self.plugin.supports_session_catalog():
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED, "provider does not support session catalogs"
-            )
+        await _supported(context, self.plugin.supports_session_catalog(), "session catalogs")
         try:
             catalog = await self.plugin.catalog_for_request_async(request_from_pb(request))
         except HookError as exc:
@@ -276,10 +279,7 @@ class Integration:
     async def post_connect(
         self, request: plugin_pb2.PostConnectRequest, context: Context
     ) -> plugin_pb2.PostConnectResponse:
-        if not self.plugin.supports_post_connect():
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED, "provider does not support post connect"
-            )
+        await _supported(context, self.plugin.supports_post_connect(), "post connect")
         token = connected_token_from_pb(request.token if request.HasField("token") else None)
         try:
             metadata = await self.plugin.post_connect_metadata_async(token)
@@ -313,20 +313,23 @@ class Authentication:
         self.provider = provider
 
     async def begin_login(self, request: Any, context: Context) -> Any:
-        response = await guarded(context, "begin login", self.provider.begin_login, request)
-        if response is None:
-            await context.abort(
-                grpc.StatusCode.INTERNAL, "authentication provider returned nil response"
-            )
-        return response
+        begin = self.provider.begin_login
+        return await self._required(context, "begin login", begin, request, "response")
 
     async def complete_login(self, request: Any, context: Context) -> Any:
-        user = await guarded(context, "complete login", self.provider.complete_login, request)
-        if user is None:
+        complete = self.provider.complete_login
+        return await self._required(context, "complete login", complete, request, "user")
+
+    async def _required(
+        self, context: Context, label: str, method: Any, request: Any, what: str
+    ) -> Any:
+        """``method(request)``'s answer; ``None`` fails the call ``INTERNAL`` naming ``what``."""
+        answer = await guarded(context, label, method, request)
+        if answer is None:
             await context.abort(
-                grpc.StatusCode.INTERNAL, "authentication provider returned nil user"
+                grpc.StatusCode.INTERNAL, f"authentication provider returned nil {what}"
             )
-        return user
+        return answer
 
     async def validate_external_token(self, request: Any, context: Context) -> Any:
         if not isinstance(self.provider, ExternalTokenValidator):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 import time
@@ -78,6 +79,12 @@ def big() -> str:
 def boom() -> str:
     """Fail with a message that must stay in the provider's log."""
     raise RuntimeError("must not leak: secret-xyz")
+
+
+@plugin.operation
+def collector() -> dict[str, object]:
+    """Whether the cycle collector runs, and how many start-up objects it leaves alone."""
+    return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
 
 
 @plugin.on_close
