@@ -200,7 +200,7 @@ def test_unknown_key_is_named_with_its_likely_spelling(tmp_path: Path) -> None:
         f"{alone}/pyproject.toml: [tool.gestalt] unknown key 'provder' (did you mean 'provider'?)",
         f"{alone}/pyproject.toml: [tool.gestalt] has no provider key (expected 'provider' or one "
         "of integration, authentication, cache, s3, agent, workflow, secrets, telemetry, "
-        "indexeddb, runtime)",
+        "indexeddb, runtime, authorization)",
     ]
     # Beside a valid key the typo is still reported (the runtime would silently skip it).
     both = project(
@@ -216,7 +216,7 @@ def test_unknown_key_is_named_with_its_likely_spelling(tmp_path: Path) -> None:
         f"error: {both}/pyproject.toml: [tool.gestalt] unknown key 'cahce' (did you mean 'cache'?)",
         f"error: {both}/pyproject.toml: [tool.gestalt] unknown key 'zzz' (expected one of "
         "provider, integration, authentication, cache, s3, agent, workflow, secrets, telemetry, "
-        "indexeddb, runtime, name)",
+        "indexeddb, runtime, authorization, name)",
     ]
 
 
