@@ -219,6 +219,9 @@ def test_a_computing_call_keeps_its_place_however_long_it_runs() -> None:
         data = b"x" * 262_144  # hashlib lets go of the GIL while it hashes this much
         futures = [pool.submit(spin, 0.01, lambda: hashlib.sha256(data)) for _ in range(20)]
         assert all(f.result(timeout=30) > 0 for f in futures)
-        assert pool.stats() == (1, 1)
+        # One thread on a quiet machine; on a loaded one a thread waiting for the GIL past the
+        # switch interval may let one more start. Counting long calls as blocked started 8.
+        _, peak = pool.stats()
+        assert peak <= 2
     finally:
         pool.shutdown()
