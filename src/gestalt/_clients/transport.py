@@ -54,8 +54,7 @@ import os
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar, cast
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypedDict, TypeVar, cast
 
 import grpc
 import grpc.aio
@@ -180,8 +179,7 @@ def binding_suffix(name: str | None) -> str:
     return "_" + "".join(map(_suffix_char, trimmed))
 
 
-@dataclass(frozen=True, slots=True)
-class HostService:
+class HostService(NamedTuple):
     """One kind of host service: the word used in messages and its base variable name."""
 
     label: str
@@ -311,8 +309,7 @@ s3_socket_token_env = S3.token_env
 Scheme = Literal["unix", "unix-abstract", "tcp", "tls"]
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """Where a host service listens: a scheme and an address (socket path or host:port)."""
 
     scheme: Scheme
@@ -378,8 +375,7 @@ class _TokenMetadata(tuple[tuple[str, str], ...]):
         return f"(({RELAY_TOKEN_HEADER!r}, '<redacted>'),)"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class Endpoint:
+class Endpoint(NamedTuple):
     """A resolved binding: which variable it came from, the target and the relay token.
 
     ``repr()`` says whether there is a token, never what it is.
@@ -389,14 +385,13 @@ class Endpoint:
     env: str
     target: Target
     token: str | None = None
-    #: Per-call metadata carrying the token, or None without a token.
-    metadata: Metadata | None = field(init=False, compare=False)
 
-    def __post_init__(self) -> None:
-        metadata = (
-            None if self.token is None else _TokenMetadata(((RELAY_TOKEN_HEADER, self.token),))
-        )
-        object.__setattr__(self, "metadata", metadata)
+    @property
+    def metadata(self) -> Metadata | None:
+        """Per-call metadata carrying the token, or None without a token."""
+        if self.token is None:
+            return None
+        return _TokenMetadata(((RELAY_TOKEN_HEADER, self.token),))
 
     def __repr__(self) -> str:
         token = "None" if self.token is None else "'<redacted>'"
