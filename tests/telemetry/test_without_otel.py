@@ -148,6 +148,21 @@ def test_opentelemetry_installed_but_unused_is_never_imported() -> None:
     assert out == {"status": 200, "stored": "v", "loaded": []}
 
 
+def test_configuring_and_shutting_down_unasked_does_not_import_opentelemetry() -> None:
+    # What ``python -m gestalt._runtime`` does around serving, with no OTEL_* variable set.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    out = run(
+        "import json, sys\n"
+        "from gestalt import telemetry\n"
+        "telemetry.configure_from_environment(service_name='p')\n"
+        "telemetry.shutdown()\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('opentelemetry'))\n"
+        "print(json.dumps({'loaded': loaded}))\n",
+        env,
+    )
+    assert out == {"loaded": []}
+
+
 def test_importing_gestalt_does_not_import_opentelemetry() -> None:
     out = run(
         "import json, sys\n"

@@ -118,14 +118,14 @@ def configure_from_environment(*, service_name: str = "gestalt-provider") -> Non
     provider. ``service_name`` is used unless ``OTEL_SERVICE_NAME`` or
     ``OTEL_RESOURCE_ATTRIBUTES`` name the service. Calling it again does nothing.
     """
-    backend = _backend()
+    backend = _wanted()  # no OTEL_* variable and no OpenTelemetry imported: nothing to set up
     if backend is not None:
         backend.configure(service_name, os.environ)
 
 
 def shutdown() -> None:
     """Flush and stop what :func:`configure_from_environment` installed; safe to call always."""
-    backend = _backend()
+    backend = sys.modules.get(f"{__name__}._otel")  # never loaded: nothing was installed
     if backend is not None:
         backend.shutdown()
 
