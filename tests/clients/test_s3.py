@@ -2184,3 +2184,23 @@ def test_relay_token_over_tcp_on_every_call_shape(bind_env: EnvBinder, tmp_path:
                 assert await s3.object("relay", "a").bytes() == b"ab"
 
         asyncio.run(async_calls())
+
+
+def test_importing_the_client_leaves_the_option_types_for_the_first_call() -> None:
+    # ``from gestalt import S3`` should not pay for the ten option/result dataclasses; the first
+    # call that builds or reads one loads them (here ``S3.object``, which builds an ObjectRef).
+    code = (
+        "import os, sys\n"
+        "from gestalt import S3\n"
+        "before = 'gestalt._clients.s3_types' in sys.modules\n"
+        "os.environ['GESTALT_S3_SOCKET'] = '/nonexistent/s3.sock'\n"
+        "with S3() as client:\n"
+        "    ref = client.object('b', 'k').ref\n"
+        "print(before, type(ref).__name__, 'gestalt._clients.s3_types' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GESTALT_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "ObjectRef", "True"]

@@ -92,7 +92,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from operator import attrgetter
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import grpc
 import grpc.aio
@@ -115,26 +115,6 @@ from gestalt._clients.s3_stream import (
     serialize_write_frame,
     sync_frames,
 )
-from gestalt._clients.s3_types import (
-    CopyOptions,
-    ListOptions,
-    ListPage,
-    ObjectMeta,
-    ObjectRef,
-    PresignOptions,
-    PresignResult,
-    ReadOptions,
-    WriteOptions,
-    copy_request,
-    list_request,
-    meta_from_pb,
-    page_from_pb,
-    presign_fields,
-    presign_result,
-    read_request,
-    ref_to_pb,
-    write_header,
-)
 from gestalt._clients.transport import S3 as S3_SERVICE
 from gestalt._clients.transport import AioConnection, CallOptions, SyncConnection, check_timeout
 from gestalt.gen.support import ErrorMapper
@@ -145,6 +125,21 @@ from gestalt.gen.v1.s3_clients import (
     S3Client,
     S3ObjectAccessClient,
 )
+
+# The option and result types, and the conversions building them, load on the first call
+# that needs them (their ten dataclasses cost ~7 ms, more than the rest of this module).
+if TYPE_CHECKING:
+    from gestalt._clients.s3_types import (
+        CopyOptions,
+        ListOptions,
+        ListPage,
+        ObjectMeta,
+        ObjectRef,
+        PresignOptions,
+        PresignResult,
+        ReadOptions,
+        WriteOptions,
+    )
 
 __all__ = ["S3", "AsyncS3", "AsyncS3Object", "S3Object"]
 
@@ -243,6 +238,8 @@ _ACCESS_URL = attrgetter("access.create_object_access_url")
 
 
 def _meta(response: Any) -> ObjectMeta:
+    from gestalt._clients.s3_types import meta_from_pb
+
     return meta_from_pb(response.meta)
 
 
@@ -252,16 +249,22 @@ def _nothing(response: Any) -> None:
 
 def head_call(ref: ObjectRef) -> Call[ObjectMeta]:
     """``head_object``."""
+    from gestalt._clients.s3_types import ref_to_pb
+
     return Call(_HEAD, s3_pb2.HeadObjectRequest(ref=ref_to_pb(ref)), _meta)
 
 
 def delete_call(ref: ObjectRef) -> Call[None]:
     """``delete_object``."""
+    from gestalt._clients.s3_types import ref_to_pb
+
     return Call(_DELETE, s3_pb2.DeleteObjectRequest(ref=ref_to_pb(ref)), _nothing)
 
 
 def list_call(opts: ListOptions) -> Call[ListPage]:
     """``list_objects``."""
+    from gestalt._clients.s3_types import list_request, page_from_pb
+
     return Call(_LIST, list_request(opts), page_from_pb)
 
 
@@ -269,11 +272,15 @@ def copy_call(
     source: ObjectRef, destination: ObjectRef, opts: CopyOptions | None
 ) -> Call[ObjectMeta]:
     """``copy_object``."""
+    from gestalt._clients.s3_types import copy_request
+
     return Call(_COPY, copy_request(source, destination, opts), _meta)
 
 
 def presign_call(ref: ObjectRef, opts: PresignOptions | None) -> Call[PresignResult]:
     """``presign_object``."""
+    from gestalt._clients.s3_types import presign_fields, presign_result
+
     fields, method = presign_fields(ref, opts)
     decode = partial(presign_result, requested=method)
     return Call(_PRESIGN, s3_pb2.PresignObjectRequest(**fields), decode)
@@ -281,6 +288,8 @@ def presign_call(ref: ObjectRef, opts: PresignOptions | None) -> Call[PresignRes
 
 def access_url_call(ref: ObjectRef, opts: PresignOptions | None) -> Call[PresignResult]:
     """``create_object_access_url``; through the public relay, ``PresignObject`` (Q25)."""
+    from gestalt._clients.s3_types import presign_fields, presign_result
+
     fields, method = presign_fields(ref, opts)
     decode = partial(presign_result, requested=method)
     presign = Call(_PRESIGN, s3_pb2.PresignObjectRequest(**fields), decode)
@@ -358,10 +367,14 @@ class _Client(Generic[_O]):
 
     def object(self, bucket: str, key: str) -> _O:
         """Return an object helper for the latest version."""
+        from gestalt._clients.s3_types import ObjectRef
+
         return self._object_type(self, ObjectRef(bucket, key))
 
     def object_version(self, bucket: str, key: str, version_id: str) -> _O:
         """Return an object helper pinned to a specific version."""
+        from gestalt._clients.s3_types import ObjectRef
+
         return self._object_type(self, ObjectRef(bucket, key, version_id))
 
     def _opened(
@@ -376,6 +389,8 @@ class _Client(Generic[_O]):
         body = reader(stream)
         with self._lock:
             self._streams.add(body)
+        from gestalt._clients.s3_types import meta_from_pb
+
         return meta_from_pb(first.meta), body
 
     def _orphan_streams(self) -> None:
@@ -393,6 +408,8 @@ class _Object(Generic[_C]):
     __slots__ = ("_client", "ref")
 
     def __init__(self, client: _C, ref: ObjectRef) -> None:
+        from gestalt._clients.s3_types import ref_to_pb
+
         ref_to_pb(ref)  # checks the reference now rather than at the first call
         self._client = client
         self.ref = ref
@@ -403,6 +420,8 @@ class _Object(Generic[_C]):
         """``write_text``'s upload: the header (``text/plain; charset=<encoding>`` unless the
         options name a content type) and the encoded body."""
         plain = f"text/plain; charset={encoding}"
+        from gestalt._clients.s3_types import write_header
+
         header = write_header(self.ref, opts, default_content_type=plain)
         if not isinstance(body, str):
             raise TypeError(f"write_text body must be a str, not {type(body).__name__}")
@@ -415,6 +434,8 @@ class _Object(Generic[_C]):
     ) -> tuple[s3_pb2.WriteObjectRequest, bytes]:
         """``write_json``'s upload: the header (``application/json`` unless the options name
         a content type) and the value as JSON (Python's defaults, UTF-8)."""
+        from gestalt._clients.s3_types import write_header
+
         header = write_header(self.ref, opts, default_content_type="application/json")
         return header, json.dumps(value).encode("utf-8")
 
@@ -560,6 +581,8 @@ class S3(_Client[S3Object], Closing):
 
         Close the stream (or use it in a ``with`` block) when not reading it to the end.
         """
+        from gestalt._clients.s3_types import read_request
+
         request = read_request(ref, opts)
         stream = self._conn.stub.objects.read_object(request, **self._opts(timeout))
         try:
@@ -582,6 +605,8 @@ class S3(_Client[S3Object], Closing):
         ``body`` may be bytes-like, a binary file (read 64 KiB at a time), an iterable of
         bytes-like chunks, or None for an empty object; it is streamed, never copied whole.
         """
+        from gestalt._clients.s3_types import write_header
+
         return self._write(write_header(ref, opts), body, timeout)
 
     def _write(
@@ -598,6 +623,8 @@ class S3(_Client[S3Object], Closing):
             if upload.failure is None:
                 raise S3_ERRORS(exc) from exc
         else:
+            from gestalt._clients.s3_types import meta_from_pb
+
             return meta_from_pb(response.meta)
         failure, upload.failure = upload.failure, None
         try:
@@ -815,6 +842,8 @@ class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
         self, ref: ObjectRef, opts: ReadOptions | None = None, *, timeout: float | None = None
     ) -> tuple[ObjectMeta, AsyncS3ReadStream]:
         """Open a streaming read: the metadata and a stream of the body (``async for``)."""
+        from gestalt._clients.s3_types import read_request
+
         request = read_request(ref, opts)
         stream = self._conn.stub().objects.read_object(request, **self._opts(timeout))
         try:
@@ -837,6 +866,8 @@ class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
         A file whose ``read`` is blocking is read on the event loop; pass an async iterable
         or a file with an async ``read`` to keep slow sources off the loop.
         """
+        from gestalt._clients.s3_types import write_header
+
         return await self._write(write_header(ref, opts), body, timeout)
 
     async def _write(
@@ -863,6 +894,8 @@ class AsyncS3(_Client[AsyncS3Object], AsyncClosing):
             call.cancel()
             raise
         else:
+            from gestalt._clients.s3_types import meta_from_pb
+
             return meta_from_pb(response.meta)
         call.cancel()
         try:
