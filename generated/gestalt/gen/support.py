@@ -30,8 +30,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, TypeAlias, TypeVar
+from typing import Any, Generic, NamedTuple, NoReturn, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -214,8 +213,7 @@ def aio_requests(
 # -- serving -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class MethodSpec:
+class MethodSpec(NamedTuple):
     """One RPC of a service as the registration code needs it."""
 
     name: str
