@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from gestalt._authoring.authorization import (
         AuthorizationProvider as AuthorizationProvider,
     )
+    from gestalt._authoring.hook_inputs import (
+        ConnectedToken as ConnectedToken,
+    )
+    from gestalt._authoring.hook_inputs import (
+        HTTPSubjectRequest as HTTPSubjectRequest,
+    )
     from gestalt._authoring.implicit import (
         http_subject as http_subject,
     )
@@ -126,16 +132,10 @@ if TYPE_CHECKING:
         Access as Access,
     )
     from gestalt._authoring.request import (
-        ConnectedToken as ConnectedToken,
-    )
-    from gestalt._authoring.request import (
         Credential as Credential,
     )
     from gestalt._authoring.request import (
         Error as Error,
-    )
-    from gestalt._authoring.request import (
-        HTTPSubjectRequest as HTTPSubjectRequest,
     )
     from gestalt._authoring.request import (
         HTTPSubjectResolutionError as HTTPSubjectResolutionError,

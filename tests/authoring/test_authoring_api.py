@@ -120,3 +120,27 @@ def test_reprs_leave_out_credentials() -> None:
         assert "secret" not in text
     assert "c1" in repr(request) and "t1" in repr(token)
     assert request.token == "tok-secret" and token.refresh_token == "ref-secret"
+
+
+def test_the_hook_inputs_load_only_when_asked_for() -> None:
+    # ConnectedToken and HTTPSubjectRequest serve two rarely used hooks: a plugin that
+    # registers operations only should not build them at import (see issue 11's start-up rows).
+    code = (
+        "import sys\n"
+        "from gestalt import Model, Plugin, Request, field\n"
+        "plugin = Plugin('p')\n"
+        "@plugin.operation\n"
+        "def ping(req: Request) -> str:\n"
+        "    return 'pong'\n"
+        "from gestalt._exports import exports\n"
+        "names = ('ConnectedToken', 'HTTPSubjectRequest')\n"
+        "homes = {exports('gestalt')[name][0] for name in names}\n"
+        "before = any(home in sys.modules for home in homes)\n"
+        "from gestalt import ConnectedToken\n"
+        "print(before, ConnectedToken.__name__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "ConnectedToken"]

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from gestalt._authoring.request import (
-    Access,
-    ConnectedToken,
-    Credential,
-    HTTPSubjectRequest,
-    Request,
-    Subject,
-)
+from gestalt._authoring.request import Access, Credential, Request, Subject
 from gestalt.gen import support
 from gestalt.gen.v1 import plugin_pb2
+
+if TYPE_CHECKING:
+    from gestalt._authoring.hook_inputs import ConnectedToken, HTTPSubjectRequest
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
@@ -127,6 +123,8 @@ def connected_token_from_pb(credential: plugin_pb2.PostConnectCredential | None)
     ``metadata`` is ``metadata_json`` parsed when it holds a JSON object; string values are
     kept, other values are written back as compact JSON (the reference used Python ``str()``).
     """
+    from gestalt._authoring.hook_inputs import ConnectedToken  # only post-connect hooks need it
+
     if credential is None:
         return ConnectedToken()
     return ConnectedToken(
@@ -150,6 +148,8 @@ def connected_token_from_pb(credential: plugin_pb2.PostConnectCredential | None)
 
 def http_subject_request_from_pb(message: plugin_pb2.HTTPSubjectRequest) -> HTTPSubjectRequest:
     """Build the ``HTTPSubjectRequest`` handed to HTTP-subject hooks."""
+    from gestalt._authoring.hook_inputs import HTTPSubjectRequest  # only these hooks need it
+
     return HTTPSubjectRequest(
         binding=message.binding,
         method=message.method,
