@@ -319,10 +319,10 @@ def _iso(kind: type[Any], label: str) -> Decoder:
     return decode
 
 
-_DURATION = re.compile(
-    r"([-+])?P(?!$)(?:(\d+(?:[.,]\d+)?)W)?(?:(\d+(?:[.,]\d+)?)D)?"
-    r"(?:T(?=\d)(?:(\d+(?:[.,]\d+)?)H)?(?:(\d+(?:[.,]\d+)?)M)?(?:(\d+(?:[.,]\d+)?)S)?)?",
-    re.IGNORECASE,
+# Compiled (and then cached by ``re``) on the first duration decoded: ~0.6 ms at import otherwise.
+_DURATION = (
+    r"(?i)([-+])?P(?!$)(?:(\d+(?:[.,]\d+)?)W)?(?:(\d+(?:[.,]\d+)?)D)?"
+    r"(?:T(?=\d)(?:(\d+(?:[.,]\d+)?)H)?(?:(\d+(?:[.,]\d+)?)M)?(?:(\d+(?:[.,]\d+)?)S)?)?"
 )
 _DURATION_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
 
@@ -333,7 +333,7 @@ def _decode_timedelta(value: Any) -> dt.timedelta:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip()
-        match = _DURATION.fullmatch(text)
+        match = re.fullmatch(_DURATION, text)
         if match is not None:
             sign, *amounts = match.groups()
             try:
