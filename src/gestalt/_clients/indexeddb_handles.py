@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, Unpack
 
 from gestalt._clients.errors import INDEXEDDB_ERRORS, HostServiceError
 from gestalt._clients.indexeddb_codec import (
@@ -72,18 +72,22 @@ _Store = TypeVar("_Store")
 # -- calls -----------------------------------------------------------------------------------
 
 
-class Call(NamedTuple, Generic[T]):
+class Call(Generic[T]):
     """One store or index request without I/O.
 
     ``op`` is the RPC (and the transaction operation), ``request`` the checked message,
     ``result`` the field of a transaction's operation answer that holds the response, and
-    ``decode`` turns the response into what the method returns.
+    ``decode`` turns the response into what the method returns. (A plain class: a NamedTuple
+    costs ~0.4 ms to define at import.)
     """
 
-    op: str
-    request: Any
-    result: str
-    decode: Callable[[Any], T]
+    __slots__ = ("decode", "op", "request", "result")
+
+    def __init__(self, op: str, request: Any, result: str, decode: Callable[[Any], T]) -> None:
+        self.op = op
+        self.request = request
+        self.result = result
+        self.decode = decode
 
 
 def _record(response: Any) -> dict[str, Any]:
