@@ -45,7 +45,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from gestalt._authoring.encode import EncodeError, LocatedError, convert_items, to_jsonable
 from gestalt._authoring.model import REQUIRED_KEY, is_dataclass_type, model_fields
@@ -554,19 +554,13 @@ def _union(members: tuple[Any, ...], localns: Mapping[str, Any] | None) -> Decod
 _DATACLASS_DECODERS: dict[type[Any], Decoder] = {}
 
 
-class _FieldPlan(NamedTuple):
-    name: str
-    decode: Decoder
-    has_default: bool
-    none_when_missing: bool
-
-
 def _dataclass(cls: type[Any], localns: Mapping[str, Any] | None) -> Decoder:
     cached = _DATACLASS_DECODERS.get(cls)
     if cached is not None:
         return cached
-    plans: list[_FieldPlan] = []
-    # The plans as plain tuples, filled in below (after registration, for recursive models).
+    # Per field: (name, decoder, has a default, None when missing). ``steps`` is what
+    # ``decode`` walks, filled in from ``plans`` below (after registration, for recursive models).
+    plans: list[tuple[str, Decoder, bool, bool]] = []
     steps: list[tuple[str, Decoder, bool, bool]] = []
 
     def decode(value: Any) -> Any:
@@ -598,18 +592,12 @@ def _dataclass(cls: type[Any], localns: Mapping[str, Any] | None) -> Decoder:
                 field_decoder = compile_decoder(tp, localns)
             except TypeError as exc:
                 raise TypeError(f"{cls.__qualname__}.{f.name}: {exc}") from None
-            plans.append(
-                _FieldPlan(
-                    name=f.name,
-                    decode=field_decoder,
-                    has_default=has_default,
-                    none_when_missing=not has_default and not field_required(f, tp),
-                )
-            )
+            missing_is_none = not has_default and not field_required(f, tp)
+            plans.append((f.name, field_decoder, has_default, missing_is_none))
     except BaseException:
         del _DATACLASS_DECODERS[cls]
         raise
-    steps.extend((p.name, p.decode, p.has_default, p.none_when_missing) for p in plans)
+    steps.extend(plans)
     return decode
 
 
