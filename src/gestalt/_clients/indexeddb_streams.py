@@ -26,11 +26,10 @@ import asyncio
 import heapq
 import itertools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 
@@ -54,6 +53,9 @@ from gestalt._clients.indexeddb_codec import (
 )
 from gestalt.gen.support import AsyncResponseStream, ResponseStream
 from gestalt.gen.v1 import datastore_pb2 as pb
+
+if TYPE_CHECKING:
+    import queue
 
 __all__ = [
     "CURSOR_CLOSE_FRAME",
@@ -198,6 +200,8 @@ class SyncExchange:
         streams: set[Any] | None,
         what: str,
     ) -> None:
+        import queue  # here, not at import: most programs never open a sync stream (~0.7 ms)
+
         self.what = what
         frames: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._put = frames.put
