@@ -68,6 +68,9 @@ def test_announces_serves_and_stops_on_ctrl_c(dev: StartDev, hello_copy: Path) -
     assert Path(socket).is_socket()
     for var in SERVICE_VARS:
         assert Path(info[var]).is_socket()
+    # The service sockets stand in one column, however long the variable names.
+    columns = {line.index("/") for line in run.stdout if line.strip().startswith("GESTALT_")}
+    assert len(columns) == 1
     assert info["data"] == str(hello_copy / ".gestalt" / "data")
     assert info["operations"].splitlines() == ["POST greet", "GET stats", "POST reset"]
 

@@ -315,8 +315,10 @@ def _announce(host: DevHost, out: Output) -> None:
         return
     out.line(out.style(f"gestalt dev: {info['target']} ({info['kind']})", "1"))
     out.line(f"  provider   unix:{info['provider_socket']}")
-    for var, target in sorted(info["services"].items()):
-        out.line(f"  {var:<26} {target}")
+    services = sorted(info["services"].items())
+    width = max((len(var) for var, _ in services), default=0)
+    for var, target in services:
+        out.line(f"  {var:<{width}} {target}")
     out.line(f"  data       {info['data_dir']}")
     for op in info.get("operations", []):
         title = f"  {op['title']}" if op.get("title") else ""
