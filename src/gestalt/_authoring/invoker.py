@@ -344,10 +344,6 @@ class PluginInvoker(_InvokerCalls, _SyncClient):
         endpoint = PLUGIN_INVOKER.endpoint()
         super().__init__(endpoint, PluginInvokerClient, INVOKER_ERRORS, scope, timeout)
 
-    def close(self) -> None:
-        """Close the invoker (the shared channel closes with its last client); idempotent."""
-        self._conn.close()
-
 
 class AsyncPluginInvoker(_InvokerCalls, _AioClient):
     """Asyncio twin of :class:`PluginInvoker`: the same methods as coroutines.
@@ -363,7 +359,3 @@ class AsyncPluginInvoker(_InvokerCalls, _AioClient):
         check_timeout(timeout)  # checked before the environment is read
         endpoint = PLUGIN_INVOKER.endpoint()
         super().__init__(endpoint, AsyncPluginInvokerClient, INVOKER_ERRORS, scope, timeout)
-
-    async def close(self) -> None:
-        """Close the invoker (a shared channel closes with its last client); idempotent."""
-        await self._conn.close()

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from gestalt._clients.calls import Call, Scope, _AioClient, _Client, _SyncClient
 from gestalt._clients.errors import ErrorMap, HostServiceTimeoutError
@@ -108,9 +108,6 @@ class _AgentManagerCalls(AgentManagerHostMethods, _Client):
     asyncio twin."""
 
     __slots__ = ()
-
-    #: The generated stub class (sync or asyncio) a subclass calls through.
-    _stubs: ClassVar[Any]
 
     def __init__(self, invocation_token: str, *, timeout: float | None = None) -> None:
         scope = Scope(invocation_token)

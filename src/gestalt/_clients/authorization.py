@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar, TypeAlias, TypedDict, TypeVar, Unpack, cast
-
-from google.protobuf.message import Message
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeAlias, TypedDict, TypeVar, Unpack, cast
 
 from gestalt._clients.calls import Scope, _AioClient, _Client, _SyncClient
 from gestalt._clients.errors import AUTHORIZATION_ERRORS, HostServiceError
@@ -68,15 +66,6 @@ RelationshipLike: TypeAlias = (
 #: A relationship to delete: a key or relationship (mirror or message) or a triple.
 RelationshipKeyLike: TypeAlias = "mirrors.RelationshipKey | pb.RelationshipKey | RelationshipLike"
 
-M = TypeVar("M", bound=Message)
-Item = TypeVar("Item")
-Req = TypeVar(
-    "Req",
-    pb.ResourceSearchRequest,
-    pb.SubjectSearchRequest,
-    pb.ActionSearchRequest,
-    pb.ReadRelationshipsRequest,
-)
 
 # -- request building (shared by both clients) ---------------------------------------------
 
@@ -254,13 +243,6 @@ class RelationshipFilter(TypedDict, total=False):
     timeout: float | None
 
 
-#: How a search argument becomes its field (a ``*_type`` is sent as given).
-_ENTITIES: dict[str, Callable[[Any], Any]] = {
-    "subject": subject_pb,
-    "resource": resource_pb,
-    "action": action_pb,
-}
-
 Search = TypeVar(
     "Search", pb.ResourceSearchRequest, pb.SubjectSearchRequest, pb.ActionSearchRequest
 )
@@ -268,9 +250,8 @@ Search = TypeVar(
 
 def _search(cls: type[Search], options: SearchOptions, **values: Any) -> Search:
     """The first request of a search (with the options' context and page size)."""
-    fields = {n: _ENTITIES[n](v) if n in _ENTITIES else v for n, v in values.items()}
     page_size = _page_size(options.get("page_size", 0))
-    return cls(context=_context(options.get("context")), page_size=page_size, **fields)
+    return cls(context=_context(options.get("context")), page_size=page_size, **values)
 
 
 def _resources(
@@ -282,7 +263,11 @@ def _resources(
 ) -> pb.ResourceSearchRequest:
     """Every resource of type ``kind`` on which ``subject`` may do ``action``."""
     return _search(
-        pb.ResourceSearchRequest, options, subject=subject, action=action, resource_type=kind
+        pb.ResourceSearchRequest,
+        options,
+        subject=subject_pb(subject),
+        action=action_pb(action),
+        resource_type=kind,
     )
 
 
@@ -295,7 +280,11 @@ def _subjects(
 ) -> pb.SubjectSearchRequest:
     """Every subject of type ``kind`` that may do ``action`` on ``resource``."""
     return _search(
-        pb.SubjectSearchRequest, options, resource=resource, action=action, subject_type=kind
+        pb.SubjectSearchRequest,
+        options,
+        resource=resource_pb(resource),
+        action=action_pb(action),
+        subject_type=kind,
     )
 
 
@@ -303,7 +292,9 @@ def _actions(
     scope: Scope, subject: SubjectLike, resource: ResourceLike, **options: Unpack[SearchOptions]
 ) -> pb.ActionSearchRequest:
     """Every action ``subject`` may do on ``resource``."""
-    return _search(pb.ActionSearchRequest, options, subject=subject, resource=resource)
+    return _search(
+        pb.ActionSearchRequest, options, subject=subject_pb(subject), resource=resource_pb(resource)
+    )
 
 
 def _relationships(
@@ -393,9 +384,6 @@ class _AuthorizationCalls(AuthorizationProviderMethods, _Client):
     every method but ``check_many``."""
 
     __slots__ = ()
-
-    #: The generated stub class (sync or asyncio) a subclass calls through.
-    _stubs: ClassVar[Any]
 
     def __init__(
         self,

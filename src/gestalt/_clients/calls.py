@@ -18,14 +18,13 @@ and the default deadline.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from gestalt._clients.closing import AsyncClosing, Closing
 from gestalt._clients.transport import (
     AioConnection,
     Endpoint,
     SyncConnection,
-    check_timeout,
 )
 from gestalt.gen.hostcalls import (
     AioHostClient,
@@ -48,6 +47,8 @@ class _Client(HostClient):
 
     #: The connection type (sync or asyncio) a subclass uses.
     _connection: Any
+    #: The generated stub class (sync or asyncio) of a client that names one per subclass.
+    _stubs: ClassVar[Any]
 
     def __init__(
         self,
@@ -58,7 +59,7 @@ class _Client(HostClient):
         timeout: float | None,
     ) -> None:
         self._scope = scope
-        self._conn = self._connection(endpoint, factory, errors, check_timeout(timeout))
+        self._conn = self._connection(endpoint, factory, errors, timeout)
 
 
 class _SyncClient(_Client, SyncHostClient, Closing):
