@@ -22,6 +22,7 @@ it as that call's deadline (the client's default otherwise); the raw form accept
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
@@ -271,11 +272,16 @@ class _Rpc(Generic[P, Req, Resp, R]):
         returns = inspect.signature(self.decode).return_annotation
         return built.replace(parameters=[this, *parameters], return_annotation=returns)
 
+    @functools.cached_property
+    def _takes_timeout(self) -> bool:
+        """Whether the typed form has a ``timeout`` argument (worked out on first use)."""
+        return "timeout" in inspect.signature(self.build).parameters
+
     def message(self, scope: Scope, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Message:
         """The request to send: the raw message (filled) or one built from typed arguments."""
         if self.raw and args and isinstance(args[0], self.request_type):
             # The raw form takes ``timeout=`` where the typed form has that argument.
-            timed = set(kwargs) == {"timeout"} and "timeout" in self.__signature__.parameters
+            timed = set(kwargs) == {"timeout"} and self._takes_timeout
             if len(args) > 1 or (kwargs and not timed):
                 raise TypeError(
                     f"{self.name}() takes either a {self.request_type.__name__} message or "
