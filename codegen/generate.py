@@ -47,9 +47,7 @@ def _generate_into(
     builder = model.Builder(fds)
     files = [builder.build(proto) for proto in protos]
     spec = hostmethods.load_spec(proto_root)
-    named = {
-        f"{fd.package}.{s.name}" if fd.package else s.name for fd in fds.file for s in fd.service
-    }
+    named = {model.full_name(fd, s.name) for fd in fds.file for s in fd.service}
     unknown = sorted(set(spec) - named)
     if unknown:
         raise SystemExit(f"{hostmethods.SPEC}: no such service: {', '.join(unknown)}")

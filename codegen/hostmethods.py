@@ -35,25 +35,11 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 
 from codegen import naming
-from codegen.model import Builder, ProtoFile
+from codegen.model import INTS, Builder, ProtoFile, enum_module_name, full_name, pb2_module
 
 FD = descriptor_pb2.FieldDescriptorProto
 SPEC = "host_methods.toml"
 
-_INTS = frozenset(
-    {
-        FD.TYPE_INT32,
-        FD.TYPE_INT64,
-        FD.TYPE_UINT32,
-        FD.TYPE_UINT64,
-        FD.TYPE_SINT32,
-        FD.TYPE_SINT64,
-        FD.TYPE_FIXED32,
-        FD.TYPE_FIXED64,
-        FD.TYPE_SFIXED32,
-        FD.TYPE_SFIXED64,
-    }
-)
 _STRUCT = ".google.protobuf.Struct"
 _EMPTY = ".google.protobuf.Empty"
 
@@ -124,8 +110,8 @@ class _Render:
     def mirror(self, full_name: str) -> str:
         """The mirror's name as the module imports it."""
         info = self.builder.type_info(full_name)
-        module = posixpath_module(info.proto_file)
-        name = info.qualname if not info.is_enum else _enum_name(info.qualname)
+        module = pb2_module(info.proto_file, "_mirrors")
+        name = info.qualname if not info.is_enum else enum_module_name(info.qualname)
         self.mirrors.setdefault(module, set()).add(name.split(".")[0])
         return name
 
@@ -152,7 +138,7 @@ class _Render:
         if field.type == FD.TYPE_STRING:
             check = "required" if required else "text"
             return Arg(name, declared("str", '""'), keyword_only, f'_h.{check}("{name}", {name})')
-        if field.type in _INTS:
+        if field.type in INTS:
             return Arg(name, declared("int", "0"), keyword_only, f'_h.count("{name}", {name})')
         if field.type == FD.TYPE_BOOL:
             return Arg(name, declared("bool", "False"), keyword_only, f"bool({name})")
@@ -239,15 +225,6 @@ class _Render:
         )
 
 
-def posixpath_module(proto_file: str) -> str:
-    """``gestalt/gen/v1/agent.proto`` -> ``gestalt.gen.v1.agent_mirrors``."""
-    return proto_file[: -len(".proto")].replace("/", ".") + "_mirrors"
-
-
-def _enum_name(qualname: str) -> str:
-    return qualname if "." not in qualname else "_" + qualname.replace(".", "_")
-
-
 def methods_file(
     builder: Builder,
     view: ProtoFile,
@@ -259,7 +236,7 @@ def methods_file(
     render = _Render(builder, view)
     services = []
     for svc in fd.service:
-        full = f"{fd.package}.{svc.name}" if fd.package else svc.name
+        full = full_name(fd, svc.name)
         if full in spec:
             methods = [render.method(svc, rpc, entry) for rpc, entry in spec[full].items()]
             services.append(HostService(svc.name, full, methods))

@@ -35,6 +35,8 @@ _SCALARS: dict[int, tuple[str, str]] = {
     FD.TYPE_STRING: ("str", "''"),
     FD.TYPE_BYTES: ("bytes", "b''"),
 }
+#: The integer field types.
+INTS = frozenset(t for t, (annotation, _) in _SCALARS.items() if annotation == "int")
 _BUILTIN_TYPES = frozenset({"float", "int", "bool", "str", "bytes", "list", "dict"})
 
 #: Well-known types with a native Python mirror: full name -> (annotation template,
@@ -66,9 +68,14 @@ def _doc(text: str) -> str:
     return body.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
-def pb2_module(proto_name: str) -> str:
-    """``gestalt/gen/v1/cache.proto`` -> ``gestalt.gen.v1.cache_pb2``."""
-    return proto_name[: -len(".proto")].replace("/", ".") + "_pb2"
+def full_name(fd: descriptor_pb2.FileDescriptorProto, name: str) -> str:
+    """A top-level definition's full name: ``gestalt.provider.v1.Cache`` for ``Cache``."""
+    return f"{fd.package}.{name}" if fd.package else name
+
+
+def pb2_module(proto_name: str, suffix: str = "_pb2") -> str:
+    """``gestalt/gen/v1/cache.proto`` -> ``gestalt.gen.v1.cache_pb2`` (or another ``suffix``)."""
+    return proto_name[: -len(".proto")].replace("/", ".") + suffix
 
 
 def _module_base(proto_name: str) -> str:
@@ -408,8 +415,7 @@ class Builder:
         if not self._has_mirror(full_name):
             return None
         info = self._types[full_name]
-        module = posixpath.dirname(info.proto_file).replace("/", ".")
-        return f"{module}.{_module_base(info.proto_file)}_mirrors:{info.qualname}"
+        return f"{pb2_module(info.proto_file, '_mirrors')}:{info.qualname}"
 
     def file(self, proto: str) -> descriptor_pb2.FileDescriptorProto:
         """The descriptor of one compiled proto file."""
@@ -487,7 +493,7 @@ class Builder:
         index: int,
         svc: descriptor_pb2.ServiceDescriptorProto,
     ) -> Service:
-        full = f"{fd.package}.{svc.name}" if fd.package else svc.name
+        full = full_name(fd, svc.name)
         flat = svc.name in kinds.FLAT
         methods = []
         for j, m in enumerate(svc.method):
@@ -530,7 +536,7 @@ class Builder:
             name=enum.name,
             full_name=full,
             qualname=qualname,
-            module_name=_enum_module_name(qualname),
+            module_name=enum_module_name(qualname),
             doc=docs.get(path),
             values=[
                 EnumValue(
@@ -699,7 +705,7 @@ class Builder:
                     enum_info = self._types[f.type_name]
                     zero = enum_info.zero_member
                     if enum_info.proto_file == fd.name:
-                        default = f"{_enum_module_name(enum_info.qualname)}.{zero}"
+                        default = f"{enum_module_name(enum_info.qualname)}.{zero}"
                     else:
                         default = f"{v_ann}.{zero}"
                 else:
@@ -721,5 +727,5 @@ class Builder:
         )
 
 
-def _enum_module_name(qualname: str) -> str:
+def enum_module_name(qualname: str) -> str:
     return qualname if "." not in qualname else "_" + qualname.replace(".", "_")
