@@ -289,21 +289,25 @@ def copy_call(
 
 def presign_call(ref: ObjectRef, opts: PresignOptions | None) -> Call[PresignResult]:
     """``presign_object``."""
-    from gestalt._clients.s3_types import presign_fields, presign_result
-
-    fields, method = presign_fields(ref, opts)
-    decode = partial(presign_result, requested=method)
-    return Call(_PRESIGN, s3_pb2.PresignObjectRequest(**fields), decode)
+    return _presign(ref, opts)[1]
 
 
 def access_url_call(ref: ObjectRef, opts: PresignOptions | None) -> Call[PresignResult]:
     """``create_object_access_url``; through the public relay, ``PresignObject`` (Q25)."""
+    fields, presign = _presign(ref, opts)
+    request = s3_pb2.CreateObjectAccessURLRequest(**fields)
+    return Call(_ACCESS_URL, request, presign.decode, presign)
+
+
+def _presign(
+    ref: ObjectRef, opts: PresignOptions | None
+) -> tuple[dict[str, Any], Call[PresignResult]]:
+    """The checked request fields of a presign, and the ``PresignObject`` call made of them."""
     from gestalt._clients.s3_types import presign_fields, presign_result
 
     fields, method = presign_fields(ref, opts)
     decode = partial(presign_result, requested=method)
-    presign = Call(_PRESIGN, s3_pb2.PresignObjectRequest(**fields), decode)
-    return Call(_ACCESS_URL, s3_pb2.CreateObjectAccessURLRequest(**fields), decode, presign)
+    return fields, Call(_PRESIGN, s3_pb2.PresignObjectRequest(**fields), decode)
 
 
 # -- sync ----------------------------------------------------------------------------------
