@@ -187,7 +187,7 @@ def test_raw_forms_return_the_messages(store: AuthorizationService) -> None:
     # The raw form takes a per-call timeout too, but no other keyword beside the message.
     assert not client.evaluate(as_message, timeout=5).allowed
     with pytest.raises(TypeError, match="either"):
-        client.evaluate(as_message, subject="user:ada")
+        client.evaluate(as_message, subject="user:ada")  # type: ignore[call-overload]
     assert client.evaluate(mirrors.AccessEvaluationRequest.from_pb(as_message)).allowed is False
     ada = pb.Subject(type="user", id="ada")
     page = client.search_resources(
