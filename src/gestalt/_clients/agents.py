@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gestalt._clients.calls import Call, Scope, _AioClient, _Client, _SyncClient
 from gestalt._clients.errors import ErrorMap, HostServiceTimeoutError
@@ -103,9 +103,13 @@ def _create_turn(
     )
 
 
-class _AgentManagerCalls(AgentManagerHostMethods, _Client):
+#: What following a turn gives: an iterator on the sync client, an async one on the asyncio.
+_Events = TypeVar("_Events", Iterator[AgentTurnEvent], AsyncIterator[AgentTurnEvent])
+
+
+class _AgentManagerCalls(AgentManagerHostMethods, _Client, Generic[_Events]):
     """The AgentManagerHost methods and constructor, shared by :class:`AgentManager` and its
-    asyncio twin."""
+    asyncio twin; each twin runs the polling plan of :meth:`turn_events` with its driver."""
 
     __slots__ = ()
 
@@ -116,6 +120,27 @@ class _AgentManagerCalls(AgentManagerHostMethods, _Client):
     create_turn = Call(
         "create_turn", agent_pb2.AgentManagerCreateTurnRequest, _create_turn, AgentTurn.from_pb
     )
+
+    def turn_events(
+        self,
+        turn_id: str,
+        *,
+        after_seq: int = 0,
+        poll_interval: float = 0.5,
+        timeout: float | None = None,
+    ) -> _Events:
+        """Yield the events of ``turn_id`` with a seq above ``after_seq`` as they arrive.
+
+        Polls every ``poll_interval`` seconds while nothing new is recorded; ends once the
+        turn has settled (no longer pending or running) and all its events were yielded.
+        Raises :class:`HostServiceTimeoutError` when the turn has not settled after
+        ``timeout`` seconds. On the asyncio client it is an async iterator.
+        """
+        return self._run(_follow(self._scope, turn_id, after_seq, True, poll_interval, timeout))
+
+    def _run(self, plan: _Plan) -> _Events:
+        """The items ``plan`` emits, fetched through this client."""
+        raise NotImplementedError
 
 
 # -- following a turn: one plan, two drivers ------------------------------------------------
@@ -241,7 +266,7 @@ async def _adrive(client: _AioClient, plan: _Plan) -> AsyncIterator[Any]:
         step = _advance(plan, reply)
 
 
-class AgentManager(_AgentManagerCalls, _SyncClient):
+class AgentManager(_AgentManagerCalls[Iterator[AgentTurnEvent]], _SyncClient):
     """Client for the host's agent manager: sessions and turns with agent providers.
 
     ``invocation_token`` is the token of the Execute call the work is done for
@@ -254,22 +279,7 @@ class AgentManager(_AgentManagerCalls, _SyncClient):
     __slots__ = ()
     _stubs = AgentManagerHostClient
 
-    def turn_events(
-        self,
-        turn_id: str,
-        *,
-        after_seq: int = 0,
-        poll_interval: float = 0.5,
-        timeout: float | None = None,
-    ) -> Iterator[AgentTurnEvent]:
-        """Yield the events of ``turn_id`` with a seq above ``after_seq`` as they arrive.
-
-        Polls every ``poll_interval`` seconds while nothing new is recorded; ends once the
-        turn has settled (no longer pending or running) and all its events were yielded.
-        Raises :class:`HostServiceTimeoutError` when the turn has not settled after
-        ``timeout`` seconds.
-        """
-        plan = _follow(self._scope, turn_id, after_seq, True, poll_interval, timeout)
+    def _run(self, plan: _Plan) -> Iterator[AgentTurnEvent]:
         return _drive(self, plan)
 
     def wait(
@@ -285,7 +295,7 @@ class AgentManager(_AgentManagerCalls, _SyncClient):
         return turn
 
 
-class AsyncAgentManager(_AgentManagerCalls, _AioClient):
+class AsyncAgentManager(_AgentManagerCalls[AsyncIterator[AgentTurnEvent]], _AioClient):
     """Asyncio client for the host's agent manager; the methods of :class:`AgentManager`.
 
     Every call returns an awaitable; :meth:`turn_events` is an async iterator. Close with
@@ -295,16 +305,7 @@ class AsyncAgentManager(_AgentManagerCalls, _AioClient):
     __slots__ = ()
     _stubs = AsyncAgentManagerHostClient
 
-    def turn_events(
-        self,
-        turn_id: str,
-        *,
-        after_seq: int = 0,
-        poll_interval: float = 0.5,
-        timeout: float | None = None,
-    ) -> AsyncIterator[AgentTurnEvent]:
-        """Async-iterate the events of ``turn_id`` as they arrive (see AgentManager)."""
-        plan = _follow(self._scope, turn_id, after_seq, True, poll_interval, timeout)
+    def _run(self, plan: _Plan) -> AsyncIterator[AgentTurnEvent]:
         return _adrive(self, plan)
 
     async def wait(
