@@ -19,10 +19,11 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+
+from gestalt.telemetry._wrapping import Behaviour, Details, Handler, WrappingInterceptor
 
 EVENTS_FD_ENV = "GESTALT_DEV_EVENTS_FD"
 CALLS_DIR_ENV = "GESTALT_DEV_CALLS_DIR"
@@ -73,7 +74,7 @@ def interceptors(log_format: str) -> list[grpc.ServerInterceptor]:
     return [_Reporter(int(raw), Path(calls) if calls else None)]
 
 
-class _Reporter(grpc.ServerInterceptor):
+class _Reporter(WrappingInterceptor):
     """Times every unary call and reports it on the events pipe."""
 
     def __init__(self, fd: int, calls_dir: Path | None) -> None:
@@ -81,35 +82,24 @@ class _Reporter(grpc.ServerInterceptor):
         self.calls_dir = calls_dir
         self.lock = threading.Lock()
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(details)
+    def wrap(self, details: Details, handler: Handler, behaviour: Behaviour) -> Behaviour | None:
+        """Unary calls (but the handshake) run timed, with their log records captured."""
         method: str = details.method
-        if (
-            handler is None
-            or handler.unary_unary is None
-            or handler.request_streaming
-            or handler.response_streaming
-            or method in HANDSHAKE
-        ):
-            return handler
-        inner = handler.unary_unary
+        if handler.request_streaming or handler.response_streaming or method in HANDSHAKE:
+            return None
         call_id = next(
             (str(v) for k, v in details.invocation_metadata or () if k == CALL_ID_KEY), ""
         )
         if not _CALL_ID.fullmatch(call_id):
             call_id = ""
 
-        def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
+        def timed(request: Any, context: grpc.ServicerContext) -> Any:
             lines: list[str] = []
             token = _captured.set(lines)
             start = time.perf_counter()
             name, status = method.rpartition("/")[2], "OK"
             try:
-                response = inner(request, context)
+                response = behaviour(request, context)
                 if method == EXECUTE:
                     name, status = request.operation, str(response.status)
                 return response
@@ -122,11 +112,7 @@ class _Reporter(grpc.ServerInterceptor):
                 elapsed = (time.perf_counter() - start) * 1000
                 self._report(name, status, elapsed, call_id, lines)
 
-        return grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return timed
 
     def _report(self, name: str, status: str, ms: float, call_id: str, lines: list[str]) -> None:
         if call_id and lines and self.calls_dir is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -17,6 +17,8 @@ import grpc.aio
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from gestalt.telemetry._wrapping import Behaviour, Details, Handler, WrappingInterceptor
 
 logger = logging.getLogger("gestalt.telemetry")
 
@@ -234,23 +236,16 @@ def _finish(span: trace.Span, context: Any, failed: bool) -> None:
     span.end()
 
 
-class ServerSpans(grpc.ServerInterceptor):
+class ServerSpans(WrappingInterceptor):
     """One SERVER span per call, continuing the caller's trace from its metadata."""
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Wrap the handler so that it runs inside a span named after the method."""
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = str(handler_call_details.method)
+    def wrap(self, details: Details, handler: Handler, behaviour: Behaviour) -> Behaviour:
+        """Run the call inside a span named after the method."""
+        method = str(details.method)
         service, _, name = method.lstrip("/").partition("/")
         carrier = {
             str(key): value
-            for key, value in handler_call_details.invocation_metadata or ()
+            for key, value in details.invocation_metadata or ()
             if isinstance(value, str)
         }
         attrs = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
@@ -265,47 +260,28 @@ class ServerSpans(grpc.ServerInterceptor):
             )
             return span, otel_context.attach(trace.set_span_in_context(span))
 
-        def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
-            def run(request: Any, context: Any) -> Any:
-                span, token = start()
-                failed = True
-                try:
-                    result = behavior(request, context)
-                    failed = False
-                    return result
-                finally:
-                    otel_context.detach(token)  # type: ignore[arg-type]
-                    _finish(span, context, failed)
+        def unary(request: Any, context: Any) -> Any:
+            span, token = start()
+            failed = True
+            try:
+                result = behaviour(request, context)
+                failed = False
+                return result
+            finally:
+                otel_context.detach(token)  # type: ignore[arg-type]
+                _finish(span, context, failed)
 
-            return run
+        def streaming(request: Any, context: Any) -> Any:
+            span, token = start()
+            failed = True
+            try:
+                yield from behaviour(request, context)
+                failed = False
+            finally:
+                otel_context.detach(token)  # type: ignore[arg-type]
+                _finish(span, context, failed)
 
-        def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
-            def run(request: Any, context: Any) -> Any:
-                span, token = start()
-                failed = True
-                try:
-                    yield from behavior(request, context)
-                    failed = False
-                finally:
-                    otel_context.detach(token)  # type: ignore[arg-type]
-                    _finish(span, context, failed)
-
-            return run
-
-        options = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **options)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **options)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **options)
-        if handler.stream_stream is not None:
-            behavior = streaming(handler.stream_stream)
-            return grpc.stream_stream_rpc_method_handler(behavior, **options)
-        return handler
+        return streaming if handler.response_streaming else unary
 
 
 # -- client trace context -------------------------------------------------------------------
