@@ -119,41 +119,26 @@ def _protocol(environ: Mapping[str, str], signal: str) -> str:
     return "grpc"
 
 
-def _span_exporter(choice: str, environ: Mapping[str, str]) -> Any:
-    if choice == "console":
+def _exporter(signal: str, choice: str, environ: Mapping[str, str]) -> Any:
+    """A new exporter of ``signal`` (``TRACES`` or ``METRICS``): the console one, or OTLP
+    over the protocol the environment names."""
+    protocol = "console" if choice == "console" else _protocol(environ, signal)
+    spans = signal == "TRACES"
+    if protocol == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-        return ConsoleSpanExporter()
-    protocol = _protocol(environ, "TRACES")
+        return ConsoleSpanExporter() if spans else ConsoleMetricExporter()
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
 
-        return OTLPSpanExporter()
+        return grpc_traces.OTLPSpanExporter() if spans else grpc_metrics.OTLPMetricExporter()
     if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HTTPSpanExporter,
-        )
+        from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
 
-        return HTTPSpanExporter()
-    raise ValueError(f"unsupported OTLP protocol {protocol!r} (grpc or http/protobuf)")
-
-
-def _metric_exporter(choice: str, environ: Mapping[str, str]) -> Any:
-    if choice == "console":
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-
-        return ConsoleMetricExporter()
-    protocol = _protocol(environ, "METRICS")
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        return OTLPMetricExporter()
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-            OTLPMetricExporter as HTTPMetricExporter,
-        )
-
-        return HTTPMetricExporter()
+        return http_traces.OTLPSpanExporter() if spans else http_metrics.OTLPMetricExporter()
     raise ValueError(f"unsupported OTLP protocol {protocol!r} (grpc or http/protobuf)")
 
 
@@ -183,14 +168,15 @@ def configure(service_name: str, environ: Mapping[str, str]) -> None:
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
             tracer_provider = TracerProvider(resource=resource)
-            tracer_provider.add_span_processor(BatchSpanProcessor(_span_exporter(traces, environ)))
+            exporter = _exporter("TRACES", traces, environ)
+            tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
             trace.set_tracer_provider(tracer_provider)
             _installed.append(tracer_provider)
         if measures is not None:
             from opentelemetry.sdk.metrics import MeterProvider
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-            reader = PeriodicExportingMetricReader(_metric_exporter(measures, environ))
+            reader = PeriodicExportingMetricReader(_exporter("METRICS", measures, environ))
             meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
             metrics.set_meter_provider(meter_provider)
             _installed.append(meter_provider)
@@ -334,23 +320,15 @@ class TraceContext(
         """Call on with trace context added."""
         return continuation(self._details(client_call_details), request)
 
-    def intercept_unary_stream(
-        self, continuation: Any, client_call_details: Any, request: Any
-    ) -> Any:
-        """Call on with trace context added."""
-        return continuation(self._details(client_call_details), request)
-
     def intercept_stream_unary(
         self, continuation: Any, client_call_details: Any, request_iterator: Any
     ) -> Any:
         """Call on with trace context added."""
         return continuation(self._details(client_call_details), request_iterator)
 
-    def intercept_stream_stream(
-        self, continuation: Any, client_call_details: Any, request_iterator: Any
-    ) -> Any:
-        """Call on with trace context added."""
-        return continuation(self._details(client_call_details), request_iterator)
+    # The other call shapes are intercepted alike.
+    intercept_unary_stream = intercept_unary_unary
+    intercept_stream_stream = intercept_stream_unary
 
 
 def client_interceptors() -> list[Any]:
@@ -368,34 +346,24 @@ def _aio_details(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDeta
     )
 
 
-class _AioUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(
-        self, continuation: Any, client_call_details: Any, request: Any
-    ) -> Any:
-        return await continuation(_aio_details(client_call_details), request)
+async def _aio_call_on(self: Any, continuation: Any, client_call_details: Any, request: Any) -> Any:
+    """Call on with trace context added (a request, or a request iterator)."""
+    return await continuation(_aio_details(client_call_details), request)
 
 
-class _AioUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(
-        self, continuation: Any, client_call_details: Any, request: Any
-    ) -> Any:
-        return await continuation(_aio_details(client_call_details), request)
-
-
-class _AioStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
-    async def intercept_stream_unary(
-        self, continuation: Any, client_call_details: Any, request_iterator: Any
-    ) -> Any:
-        return await continuation(_aio_details(client_call_details), request_iterator)
-
-
-class _AioStreamStream(grpc.aio.StreamStreamClientInterceptor):
-    async def intercept_stream_stream(
-        self, continuation: Any, client_call_details: Any, request_iterator: Any
-    ) -> Any:
-        return await continuation(_aio_details(client_call_details), request_iterator)
+#: One interceptor class per call shape: a ``grpc.aio`` channel files each interceptor under
+#: the first shape it is an instance of, so one class cannot serve all four.
+_AIO_SHAPES = [
+    type(f"_Aio{base.__name__}", (base,), {f"intercept_{shape}": _aio_call_on})
+    for shape, base in (
+        ("unary_unary", grpc.aio.UnaryUnaryClientInterceptor),
+        ("unary_stream", grpc.aio.UnaryStreamClientInterceptor),
+        ("stream_unary", grpc.aio.StreamUnaryClientInterceptor),
+        ("stream_stream", grpc.aio.StreamStreamClientInterceptor),
+    )
+]
 
 
 def aio_client_interceptors() -> list[Any]:
     """The interceptors of a ``grpc.aio`` host-service channel (one per call shape)."""
-    return [_AioUnaryUnary(), _AioUnaryStream(), _AioStreamUnary(), _AioStreamStream()]
+    return [shape() for shape in _AIO_SHAPES]
