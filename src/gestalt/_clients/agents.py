@@ -131,10 +131,11 @@ class _AgentManagerCalls(AgentManagerHostMethods, _Client, Generic[_Events]):
     ) -> _Events:
         """Yield the events of ``turn_id`` with a seq above ``after_seq`` as they arrive.
 
-        Polls every ``poll_interval`` seconds while nothing new is recorded; ends once the
-        turn has settled (no longer pending or running) and all its events were yielded.
-        Raises :class:`HostServiceTimeoutError` when the turn has not settled after
-        ``timeout`` seconds. On the asyncio client it is an async iterator.
+        An iterator of ``AgentTurnEvent`` mirrors (an async iterator on
+        :class:`AsyncAgentManager`). Polls every ``poll_interval`` seconds while nothing new
+        is recorded; ends once the turn has settled (no longer pending or running) and all its
+        events were yielded. Raises :class:`HostServiceTimeoutError` when the turn has not
+        settled after ``timeout`` seconds.
         """
         return self._run(_follow(self._scope, turn_id, after_seq, True, poll_interval, timeout))
 
