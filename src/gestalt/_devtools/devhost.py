@@ -126,8 +126,7 @@ class DevHost:
             self.provider.wait_ready()
             self.metadata = self.provider.handshake(self.name, self.config)
         except LaunchError as exc:
-            self.provider.cleanup()  # already stopped; its output is in ``exc``
-            self.provider = None
+            self._drop_provider()  # already stopped; its output is in ``exc``
             raise self._located(exc) from None
         # The local plugin invoker sends calls for this plugin's name to it (the dev host runs
         # one provider, so a plugin can call itself; other names are NOT_FOUND).
@@ -168,9 +167,7 @@ class DevHost:
         ``[tool.gestalt]`` is read again first, so an edited target or kind takes effect.
         """
         self._write_state("starting")
-        if self.provider is not None:
-            self.provider.cleanup()
-            self.provider = None
+        self._drop_provider()
         try:
             self.target, self.kind = load_spec(self.root)
         except ProjectError as exc:
@@ -183,10 +180,9 @@ class DevHost:
         provider = self.provider
         if provider is None or provider.proc.poll() is None:
             return None
-        provider.cleanup()
+        self._drop_provider()
         # Its last line need not be the cause here: the output is in the terminal already.
         error = LaunchError(f"the provider exited with status {provider.proc.returncode}")
-        self.provider = None
         self._write_state("exited", str(error))
         return error
 
@@ -194,12 +190,16 @@ class DevHost:
         """Stop the provider and the services, and remove our state file."""
         if running_pid(self.root) == os.getpid():
             (self.state_dir / STATE_FILE).unlink(missing_ok=True)
-        if self.provider is not None:
-            self.provider.cleanup()
-            self.provider = None
+        self._drop_provider()
         if self.services is not None:
             self.services.stop()
             self.services = None
+
+    def _drop_provider(self) -> None:
+        """Clean up the provider process, if there is one, and forget it."""
+        if self.provider is not None:
+            self.provider.cleanup()
+            self.provider = None
 
     def _write_state(self, status: str, error: str = "") -> None:
         """Say in ``dev.json`` what ``gestalt invoke`` finds: ``starting``, ``ready``,
