@@ -1,7 +1,8 @@
 """The provider runtime: the process the host launches, ``python -m gestalt._runtime``.
 
-``process`` resolves the target and serves it; ``servicers`` and ``wire`` translate gRPC
-messages to the authoring layer and back; ``launch`` starts a provider the way the host does;
+``process`` resolves the target and serves it; ``servicers`` (integration plugins),
+``lifecycle`` (every other kind) and ``wire`` translate gRPC messages to the authoring layer and
+back; ``launch`` starts a provider the way the host does;
 ``project`` reads a provider's ``[tool.gestalt]`` settings and checks them.
 
 May import: ``gestalt._authoring``, ``gestalt._clients`` and ``gestalt.gen``. Never the dev tools,

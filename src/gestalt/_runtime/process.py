@@ -325,13 +325,13 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
     millisecond or more to load, and a provider serves one kind.
     Plain methods run in the serving loop's default executor, the runtime's bounded pool.
     """
-    from gestalt._runtime import servicers as sv
-
     if isinstance(target, Plugin):
+        from gestalt._runtime.servicers import Integration
         from gestalt.gen.v1 import plugin_servicers
 
-        plugin_servicers.add_integration_provider_to_server(sv.Integration(target), server)
+        plugin_servicers.add_integration_provider_to_server(Integration(target), server)
         return target.run_close_hooks
+    from gestalt._runtime import lifecycle as sv
     from gestalt.gen.v1 import runtime_servicers
 
     # An adapter's lifecycle (configure, metadata, health, start) is its provider's.
