@@ -65,6 +65,9 @@ if TYPE_CHECKING:
     from gestalt._authoring.invoker import (
         PluginInvoker as PluginInvoker,
     )
+    from gestalt._authoring.kinds import (
+        ProviderKind as ProviderKind,
+    )
     from gestalt._authoring.model import (
         Model as Model,
     )
@@ -105,9 +108,6 @@ if TYPE_CHECKING:
         PluginProviderAdapter as PluginProviderAdapter,
     )
     from gestalt._authoring.providers import (
-        ProviderKind as ProviderKind,
-    )
-    from gestalt._authoring.providers import (
         ProviderMetadata as ProviderMetadata,
     )
     from gestalt._authoring.providers import (
@@ -126,30 +126,30 @@ if TYPE_CHECKING:
         WarningsProvider as WarningsProvider,
     )
     from gestalt._authoring.request import (
-        OK as OK,
-    )
-    from gestalt._authoring.request import (
         Access as Access,
     )
     from gestalt._authoring.request import (
         Credential as Credential,
     )
     from gestalt._authoring.request import (
-        Error as Error,
-    )
-    from gestalt._authoring.request import (
-        HTTPSubjectResolutionError as HTTPSubjectResolutionError,
-    )
-    from gestalt._authoring.request import (
         Request as Request,
-    )
-    from gestalt._authoring.request import (
-        Response as Response,
     )
     from gestalt._authoring.request import (
         Subject as Subject,
     )
-    from gestalt._authoring.request import (
+    from gestalt._authoring.response import (
+        OK as OK,
+    )
+    from gestalt._authoring.response import (
+        Error as Error,
+    )
+    from gestalt._authoring.response import (
+        HTTPSubjectResolutionError as HTTPSubjectResolutionError,
+    )
+    from gestalt._authoring.response import (
+        Response as Response,
+    )
+    from gestalt._authoring.response import (
         http_subject_error as http_subject_error,
     )
     from gestalt._authoring.workflows import (

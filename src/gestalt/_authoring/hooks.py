@@ -16,7 +16,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gestalt._authoring.aio import run_sync
 from gestalt._authoring.operation import (
@@ -25,7 +25,10 @@ from gestalt._authoring.operation import (
     parameter_hints,
     positional_parameters,
 )
-from gestalt._authoring.request import Error, HTTPSubjectResolutionError, Subject
+from gestalt._authoring.response import Error, HTTPSubjectResolutionError
+
+if TYPE_CHECKING:
+    from gestalt._authoring.request import Subject
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +154,8 @@ def checked_metadata(value: Any) -> dict[str, str] | None:
 
 def checked_subject(value: Any) -> Subject | None:
     """Accept ``None`` or a ``Subject`` from an HTTP-subject hook."""
+    from gestalt._authoring.request import Subject  # loaded by then: the hook's request is one
+
     if value is None or isinstance(value, Subject):
         return value
     detail = f"the hook must return a gestalt.Subject or None, not {type(value).__name__}"

@@ -27,7 +27,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from gestalt._authoring.callers import caller_frame
 from gestalt._authoring.catalog import (
@@ -49,9 +49,12 @@ from gestalt._authoring.decode import (
     without_none,
 )
 from gestalt._authoring.model import DESCRIPTION_KEY, is_dataclass_type
-from gestalt._authoring.request import Request
 
-Arguments = Callable[[Mapping[str, Any], Request], tuple[Any, ...]]
+if TYPE_CHECKING:
+    from gestalt._authoring.request import Request
+
+#: How an operation turns the decoded parameters and the request into the handler's arguments.
+Arguments: TypeAlias = "Callable[[Mapping[str, Any], Request], tuple[Any, ...]]"
 _MISSING: Any = object()
 DEFAULT_OPERATION_METHOD = "POST"
 """The HTTP method of an operation registered without ``method=``."""
@@ -213,6 +216,8 @@ def parameter_hints(
 
 def is_request_type(annotation: Any) -> bool:
     """Whether an annotation names ``gestalt.Request`` (or a subclass)."""
+    from gestalt._authoring.request import Request  # here: a plugin's import needs it, ours not
+
     return isinstance(annotation, type) and issubclass(annotation, Request)
 
 

@@ -56,16 +56,17 @@ from gestalt._authoring.hooks import (
     checked_metadata,
     checked_subject,
 )
+from gestalt._authoring.kinds import ProviderKind
 from gestalt._authoring.manifest import name_from_manifest, slug
 from gestalt._authoring.operation import DEFAULT_OPERATION_METHOD, Operation, build_operation
-from gestalt._authoring.providers import ProviderKind
-from gestalt._authoring.request import Error, Request, Response, Subject
+from gestalt._authoring.response import Error, Response
 from gestalt._authoring.serving import serve
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from gestalt._authoring.hook_inputs import ConnectedToken, HTTPSubjectRequest
+    from gestalt._authoring.request import Request, Subject
     from gestalt.gen.v1.plugin_pb2 import Catalog, OperationResult
 
 logger = logging.getLogger(__name__)

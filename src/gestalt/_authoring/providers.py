@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from gestalt._authoring.kinds import ProviderKind as ProviderKind
 from gestalt._authoring.serving import serve
 
 if TYPE_CHECKING:
@@ -31,38 +31,6 @@ if TYPE_CHECKING:
     import grpc.aio
 
     from gestalt._clients.cache import CacheEntry
-
-
-class ProviderKind(enum.StrEnum):
-    """Runtime kinds the Python SDK can serve (the kind the host launches a provider as)."""
-
-    INTEGRATION = "integration"
-    AUTHENTICATION = "authentication"
-    CACHE = "cache"
-    S3 = "s3"
-    AGENT = "agent"
-    WORKFLOW = "workflow"
-    SECRETS = "secrets"
-    TELEMETRY = "telemetry"
-    INDEXEDDB = "indexeddb"
-    RUNTIME = "runtime"
-    #: Served like the others, though the Gestalt host launches only Go authorization providers.
-    AUTHORIZATION = "authorization"
-
-    @classmethod
-    def parse(cls, value: ProviderKind | str | None) -> ProviderKind:
-        """Normalise a kind given as enum or text: trimmed, lower-cased, ``auth`` and ``""``."""
-        if isinstance(value, ProviderKind):
-            return value
-        text = (value or "").strip().lower()
-        if text == "":
-            return cls.INTEGRATION
-        if text == "auth":
-            return cls.AUTHENTICATION
-        try:
-            return cls(text)
-        except ValueError:
-            raise ValueError(f"unsupported runtime kind: {value!r}") from None
 
 
 @dataclasses.dataclass(slots=True)

@@ -3,7 +3,8 @@
 The host describes each call with a ``RequestContext``; the runtime turns it into the plain
 dataclasses below (see ``gestalt._runtime.wire``) so handlers never touch protobuf messages.
 
-``Response`` and ``Error`` carry an HTTP status chosen by the handler. Statuses are validated
+``Response`` and ``Error`` (defined in ``gestalt._authoring.response``, re-exported here) carry
+an HTTP status chosen by the handler. Statuses are validated
 when the result is mapped (``plugin.py``): anything outside 100-599 becomes a 500, because
 the host writes the status straight into an HTTP response (contract quirk 7).
 """
@@ -15,25 +16,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gestalt._authoring.response import OK as OK
+from gestalt._authoring.response import Error as Error
+from gestalt._authoring.response import HTTPSubjectResolutionError as HTTPSubjectResolutionError
 from gestalt._authoring.response import Response as Response
+from gestalt._authoring.response import http_subject_error as http_subject_error
+from gestalt._authoring.response import reason_phrase as reason_phrase
 
 if TYPE_CHECKING:
-    from http import HTTPStatus
-
     from gestalt._authoring.invoker import PluginInvoker
     from gestalt._clients.agents import AgentManager, AsyncAgentManager
     from gestalt._clients.authorization import AuthorizationClient
     from gestalt._clients.workflows import AsyncWorkflowManager, WorkflowContext, WorkflowManager
-
-
-def reason_phrase(status: int) -> str:
-    """Return the standard HTTP reason phrase for ``status``, or ``""`` when there is none."""
-    from http import HTTPStatus  # imported here: only error paths need a phrase
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 @dataclass(slots=True)
@@ -145,38 +138,3 @@ class Request:
         return AsyncWorkflowManager(
             self.invocation_token, idempotency_key=idempotency_key, timeout=timeout
         )
-
-
-class _StatusError(Exception):
-    """An exception carrying an HTTP ``status`` and a ``message`` (by default its phrase)."""
-
-    status: int
-    message: str
-
-    def __init__(self, status: int | HTTPStatus, message: str = "") -> None:
-        self.status = int(status)
-        self.message = message or reason_phrase(self.status)
-        super().__init__(self.message)
-
-
-class Error(_StatusError):
-    """Raise from a handler to answer with ``status`` and ``{"error": message}``.
-
-    An empty message is replaced by the status's reason phrase (``Error(404)`` reads
-    ``"Not Found"``). Raised from an HTTP-subject hook it rejects the request, exactly like
-    ``HTTPSubjectResolutionError``.
-    """
-
-
-class HTTPSubjectResolutionError(_StatusError):
-    """Raise from an HTTP-subject hook to reject the inbound request with ``status``.
-
-    The message defaults to the status's reason phrase, like ``Error`` (which a hook may raise
-    instead, to the same effect). The host receives both as ``reject_status`` and
-    ``reject_message``; from any other hook either is an ordinary failure.
-    """
-
-
-def http_subject_error(status: int | HTTPStatus, message: str = "") -> HTTPSubjectResolutionError:
-    """Build the exception an HTTP-subject hook raises to reject a request."""
-    return HTTPSubjectResolutionError(status, message)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gestalt._authoring.providers import ProviderKind
+    from gestalt._authoring.kinds import ProviderKind
 
 
 def serve(target: object, kind: ProviderKind) -> None:

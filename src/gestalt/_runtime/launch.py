@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from gestalt._authoring.providers import ProviderKind
+from gestalt._authoring.kinds import ProviderKind
 
 #: Variables the host copies from its own environment into a provider's.
 INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")

@@ -44,9 +44,9 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from gestalt._authoring.kinds import ProviderKind
 from gestalt._authoring.manifest import slug
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
-from gestalt._authoring.providers import KIND_BASES, PluginProviderAdapter, ProviderKind
 from gestalt._runtime.pool import ElasticPool
 
 if TYPE_CHECKING:  # paths are handled with os.path: pathlib costs milliseconds to import
@@ -238,6 +238,9 @@ def resolve(spec: LaunchSpec) -> Any:
         if spec.plugin_name:
             obj.name = spec.plugin_name
         return obj
+    # Not a plugin: only now the other kinds' base classes (a plugin never needs them).
+    from gestalt._authoring.providers import KIND_BASES, PluginProviderAdapter
+
     if isinstance(obj, PluginProviderAdapter):
         return obj
     if isinstance(obj, type):
@@ -331,6 +334,7 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
 
         plugin_servicers.add_integration_provider_to_server(Integration(target), server)
         return target.run_close_hooks
+    from gestalt._authoring.providers import PluginProviderAdapter
     from gestalt._runtime import lifecycle as sv
     from gestalt.gen.v1 import runtime_servicers
 

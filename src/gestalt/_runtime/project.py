@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gestalt._authoring.providers import ProviderKind
+from gestalt._authoring.kinds import ProviderKind
 from gestalt._runtime.launch import LaunchError, provider_env, runtime_reason
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def load_launch_spec(root: Path) -> LaunchSpec:
 _RESOLVE = """\
 import sys
 from pathlib import Path
-from gestalt._authoring.providers import ProviderKind
+from gestalt._authoring.kinds import ProviderKind
 from gestalt._runtime.process import (
     LaunchSpec, ProviderImportError, RuntimeConfigError, resolve, syntax_error_line
 )
