@@ -240,16 +240,7 @@ if TYPE_CHECKING:
         IndexedDB as IndexedDB,
     )
     from gestalt._clients.indexeddb import (
-        IndexSchema as IndexSchema,
-    )
-    from gestalt._clients.indexeddb import (
-        KeyRange as KeyRange,
-    )
-    from gestalt._clients.indexeddb import (
         ObjectStore as ObjectStore,
-    )
-    from gestalt._clients.indexeddb import (
-        ObjectStoreSchema as ObjectStoreSchema,
     )
     from gestalt._clients.indexeddb import (
         Transaction as Transaction,
@@ -280,6 +271,15 @@ if TYPE_CHECKING:
     )
     from gestalt._clients.indexeddb_aio import (
         AsyncTransactionObjectStore as AsyncTransactionObjectStore,
+    )
+    from gestalt._clients.indexeddb_types import (
+        IndexSchema as IndexSchema,
+    )
+    from gestalt._clients.indexeddb_types import (
+        KeyRange as KeyRange,
+    )
+    from gestalt._clients.indexeddb_types import (
+        ObjectStoreSchema as ObjectStoreSchema,
     )
     from gestalt._clients.runtime_log_handler import (
         RuntimeLogHandler as RuntimeLogHandler,

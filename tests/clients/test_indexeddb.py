@@ -49,16 +49,14 @@ from gestalt._clients.indexeddb import (
     Cursor,
     Index,
     IndexedDB,
-    IndexSchema,
-    KeyRange,
     ObjectStore,
-    ObjectStoreSchema,
     Transaction,
     TransactionIndex,
     TransactionObjectStore,
     indexeddb_socket_env,
 )
 from gestalt._clients.indexeddb_aio import AsyncCursor, AsyncIndexedDB, AsyncTransaction
+from gestalt._clients.indexeddb_types import IndexSchema, KeyRange, ObjectStoreSchema
 from gestalt._clients.transport import INDEXEDDB
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_clients import AsyncIndexedDBClient, IndexedDBClient

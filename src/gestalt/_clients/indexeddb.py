@@ -7,7 +7,8 @@ optional ``_TOKEN`` variable) and calls it through the generated
 :class:`~.indexeddb_aio.AsyncIndexedDB` has the same methods as coroutines over
 ``grpc.aio``. Transport and channel sharing are described in :mod:`.transport`, the
 exceptions in :mod:`.errors`, record encoding in :mod:`.indexeddb_codec`, the
-stream plumbing in :mod:`.indexeddb_streams`.
+stream plumbing in :mod:`.indexeddb_streams`, the value types (``KeyRange``,
+``ObjectStoreSchema``, ``IndexSchema``) in :mod:`.indexeddb_types`.
 
 Shape of the API (the reference's): ``db.object_store(name)`` and ``store.index(name)`` are
 plain handles with no I/O; cursors come from ``open_cursor`` / ``open_key_cursor`` and start
@@ -85,6 +86,8 @@ Choices where the reference (gestalt-sdk 0.0.1a18) behaves differently, each del
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gestalt._clients import indexeddb_handles as core
 from gestalt._clients.closing import Closing
 from gestalt._clients.errors import (
@@ -97,9 +100,6 @@ from gestalt._clients.indexeddb_codec import (
     CURSOR_NEXT_UNIQUE,
     CURSOR_PREV,
     CURSOR_PREV_UNIQUE,
-    IndexSchema,
-    KeyRange,
-    ObjectStoreSchema,
 )
 from gestalt._clients.indexeddb_sync import (
     Cursor,
@@ -116,6 +116,9 @@ from gestalt._clients.transport import (
     indexeddb_socket_token_env,
 )
 
+if TYPE_CHECKING:
+    from gestalt._clients.indexeddb_types import ObjectStoreSchema
+
 __all__ = [
     "CURSOR_NEXT",
     "CURSOR_NEXT_UNIQUE",
@@ -124,12 +127,9 @@ __all__ = [
     "AlreadyExistsError",
     "Cursor",
     "Index",
-    "IndexSchema",
     "IndexedDB",
-    "KeyRange",
     "NotFoundError",
     "ObjectStore",
-    "ObjectStoreSchema",
     "Transaction",
     "TransactionError",
     "TransactionIndex",

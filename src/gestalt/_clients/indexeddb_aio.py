@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Generator
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from gestalt._clients import indexeddb_handles as core
 from gestalt._clients.closing import AsyncClosing, AsyncContext
 from gestalt._clients.errors import HostServiceError, TransactionError
-from gestalt._clients.indexeddb_codec import KeyRange, ObjectStoreSchema
 from gestalt._clients.indexeddb_streams import (
     CURSOR_CLOSE_FRAME,
     CURSOR_DELETE_FRAME,
@@ -44,6 +43,9 @@ from gestalt._clients.indexeddb_streams import (
 from gestalt._clients.transport import AioConnection
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_clients import AsyncIndexedDBClient
+
+if TYPE_CHECKING:
+    from gestalt._clients.indexeddb_types import KeyRange, ObjectStoreSchema
 
 __all__ = [
     "AsyncCursor",

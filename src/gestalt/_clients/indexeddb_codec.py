@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from google.protobuf import struct_pb2
@@ -34,14 +33,14 @@ from gestalt._clients.errors import (
 from gestalt.gen import support
 from gestalt.gen.v1 import datastore_pb2 as pb
 
+if TYPE_CHECKING:
+    from gestalt._clients.indexeddb_types import KeyRange
+
 __all__ = [
     "CURSOR_NEXT",
     "CURSOR_NEXT_UNIQUE",
     "CURSOR_PREV",
     "CURSOR_PREV_UNIQUE",
-    "IndexSchema",
-    "KeyRange",
-    "ObjectStoreSchema",
     "check_direction",
     "check_id",
     "check_name",
@@ -79,45 +78,6 @@ _DIRECTIONS = {
 
 # Integers a JSON number (an IEEE double) holds exactly.
 _MAX_EXACT_JSON_INT = 2**53
-
-
-# -- public value types ----------------------------------------------------------------------
-
-
-@dataclass
-class KeyRange:
-    """Lower and upper bounds for a cursor or range query.
-
-    A bound of None is open-ended; bounds are inclusive unless ``lower_open`` /
-    ``upper_open`` is true. Bounds are encoded like record values. Object-store queries
-    compare them with the primary key, index queries with the index key.
-    """
-
-    lower: Any = None
-    upper: Any = None
-    lower_open: bool = False
-    upper_open: bool = False
-
-
-@dataclass
-class IndexSchema:
-    """Definition for an index within an object store.
-
-    ``key_path`` names the record fields the index is built on, in order (one field for a
-    simple index, several for a compound one); ``unique`` forbids two records with the same
-    index key.
-    """
-
-    name: str
-    key_path: list[str] = field(default_factory=list)
-    unique: bool = False
-
-
-@dataclass
-class ObjectStoreSchema:
-    """Schema definition for an object store: its secondary indexes."""
-
-    indexes: list[IndexSchema] = field(default_factory=list)
 
 
 # -- argument checks -------------------------------------------------------------------------
@@ -342,6 +302,8 @@ def _check_bool(value: object, what: str) -> bool:
 
 
 def _fill_range(target: pb.KeyRange, key_range: object) -> None:
+    from gestalt._clients.indexeddb_types import KeyRange  # here: only ranged calls need it
+
     if not isinstance(key_range, KeyRange):
         raise TypeError(f"key_range must be a KeyRange or None, not {_type_name(key_range)}")
     target.SetInParent()  # KeyRange() is sent as a present, empty range
@@ -410,6 +372,8 @@ def schema_request(name: str, schema: object) -> pb.CreateObjectStoreRequest:
     target.SetInParent()
     if schema is None:
         return request
+    from gestalt._clients.indexeddb_types import IndexSchema, ObjectStoreSchema
+
     if not isinstance(schema, ObjectStoreSchema):
         raise TypeError(f"schema must be an ObjectStoreSchema or None, not {_type_name(schema)}")
     if isinstance(schema.indexes, str) or not isinstance(schema.indexes, Iterable):

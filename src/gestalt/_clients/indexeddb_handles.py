@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, Unpack
 
 from gestalt._clients.errors import INDEXEDDB_ERRORS, HostServiceError
 from gestalt._clients.indexeddb_codec import (
     CURSOR_NEXT,
-    KeyRange,
-    ObjectStoreSchema,
     check_direction,
     check_id,
     check_name,
@@ -46,6 +44,9 @@ from gestalt._clients.indexeddb_streams import (
 from gestalt._clients.transport import INDEXEDDB, check_timeout
 from gestalt.gen.support import Metadata
 from gestalt.gen.v1 import datastore_pb2 as pb
+
+if TYPE_CHECKING:
+    from gestalt._clients.indexeddb_types import KeyRange, ObjectStoreSchema
 
 __all__ = [
     "Call",

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gestalt._clients import indexeddb_handles as core
 from gestalt._clients.closing import Closing, Context
 from gestalt._clients.errors import HostServiceError, TransactionError
-from gestalt._clients.indexeddb_codec import KeyRange
 from gestalt._clients.indexeddb_streams import (
     CURSOR_CLOSE_FRAME,
     CURSOR_DELETE_FRAME,
@@ -30,6 +29,9 @@ from gestalt._clients.indexeddb_streams import (
 )
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_clients import IndexedDBClient
+
+if TYPE_CHECKING:
+    from gestalt._clients.indexeddb_types import KeyRange
 
 __all__ = [
     "Cursor",
