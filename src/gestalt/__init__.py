@@ -182,7 +182,7 @@ if TYPE_CHECKING:
     from gestalt._clients.cache import (
         Cache as Cache,
     )
-    from gestalt._clients.cache import (
+    from gestalt._clients.cache_types import (
         CacheEntry as CacheEntry,
     )
     from gestalt._clients.errors import (

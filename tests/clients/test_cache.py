@@ -18,7 +18,8 @@ import pytest
 from google.protobuf import duration_pb2
 
 from gestalt._clients import transport as _transport
-from gestalt._clients.cache import AsyncCache, Cache, CacheEntry
+from gestalt._clients.cache import AsyncCache, Cache
+from gestalt._clients.cache_types import CacheEntry
 from gestalt._clients.errors import HostServiceError
 from gestalt._clients.transport import CACHE
 from gestalt.gen.support import RPCError

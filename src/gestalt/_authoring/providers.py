@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import grpc
     import grpc.aio
 
-    from gestalt._clients.cache import CacheEntry
+    from gestalt._clients.cache_types import CacheEntry
 
 
 @dataclasses.dataclass(slots=True)

@@ -34,14 +34,14 @@ each checked before any call is made:
 * Use after ``close()`` raises ``ValueError("cache client is closed")`` (the reference's
   ``ValueError`` came from grpc with its own wording).
 * ``set_many`` also takes a mapping of key to value, besides objects with ``.key`` and
-  ``.value`` such as :class:`CacheEntry`.
+  ``.value`` such as :class:`~.cache_types.CacheEntry` (in its own module, which a client
+  never needs to import).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from google.protobuf import duration_pb2
@@ -53,15 +53,7 @@ from gestalt._clients.transport import CACHE, AioConnection, SyncConnection, che
 from gestalt.gen.v1 import cache_pb2
 from gestalt.gen.v1.cache_clients import AsyncCacheClient, CacheClient
 
-__all__ = ["AsyncCache", "Cache", "CacheEntry"]
-
-
-@dataclass(frozen=True, slots=True)
-class CacheEntry:
-    """Cache key and value pair used by batch operations."""
-
-    key: str
-    value: bytes
+__all__ = ["AsyncCache", "Cache"]
 
 
 class _EntryLike(Protocol):

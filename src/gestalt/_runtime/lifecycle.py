@@ -289,7 +289,7 @@ class CacheService:
     async def set_many(
         self, request: cache_pb2.CacheSetManyRequest, context: Context
     ) -> empty_pb2.Empty:
-        from gestalt._clients.cache import CacheEntry
+        from gestalt._clients.cache_types import CacheEntry
 
         ttl = await _ttl(context, request)
         entries = [CacheEntry(e.key, e.value) for e in request.entries]
