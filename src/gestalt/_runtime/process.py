@@ -56,6 +56,8 @@ USAGE = "usage: python -m gestalt._runtime ROOT MODULE[:ATTRIBUTE] [RUNTIME_KIND
 SOCKET_ENV = "GESTALT_PLUGIN_SOCKET"
 PARENT_PID_ENV = "GESTALT_PLUGIN_PARENT_PID"
 WORKERS_ENV = "GESTALT_MAX_WORKERS"
+#: ``gestalt._runtime.devcalls.EVENTS_FD_ENV``, named here so that serving need not import it.
+DEV_EVENTS_ENV = "GESTALT_DEV_EVENTS_FD"
 BUNDLED_CONFIG = "gestalt-runtime.json"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 2.0
@@ -466,10 +468,13 @@ class RunningServer:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
-        from gestalt._runtime.devcalls import interceptors
         from gestalt.telemetry import server_interceptors
 
-        chain = [*server_interceptors(), *interceptors(LOG_FORMAT)]
+        chain = server_interceptors()
+        if os.environ.get(DEV_EVENTS_ENV):  # only the dev host sets it: skip the module otherwise
+            from gestalt._runtime.devcalls import interceptors
+
+            chain = [*chain, *interceptors(LOG_FORMAT)]
         self.server = grpc.server(self.pool, options=options, interceptors=chain)
         self._close = register_services(self.server, target, kind)
         try:
