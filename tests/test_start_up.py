@@ -20,14 +20,13 @@ import gestalt
 from gestalt._runtime import devcalls, process
 
 IMPORT_LINE = """
-import json, sys
 import gestalt
 from gestalt import Cache, S3, IndexedDB, Plugin
-print(json.dumps(sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)))
 """
 
 #: Loaded by none of ``Cache``, ``S3``, ``IndexedDB`` and ``Plugin``.
 NOT_ON_THE_IMPORT_LINE = [
+    "gestalt._authoring.kinds",
     "gestalt._authoring.providers",
     "gestalt._authoring.request",
     "gestalt._clients.cache_types",
@@ -38,7 +37,7 @@ NOT_ON_THE_IMPORT_LINE = [
 ]
 
 SERVE_A_PLUGIN = """
-import json, sys
+import sys
 from gestalt import Plugin
 from gestalt._authoring.kinds import ProviderKind
 from gestalt._runtime.process import RunningServer
@@ -51,7 +50,6 @@ def ping() -> str:
 
 server = RunningServer(plugin, ProviderKind.INTEGRATION, sys.argv[1])
 server.stop()
-print(json.dumps(sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules)))
 """
 
 #: What serving an integration plugin does not load (outside ``gestalt dev``).
@@ -65,10 +63,17 @@ NOT_LOADED_TO_SERVE_A_PLUGIN = [
 ]
 
 
+#: Appended to each probe: which of the modules listed in its last argument are loaded.
+REPORT = """
+import json, sys
+print(json.dumps(sorted(m for m in json.loads(sys.argv[-1]) if m in sys.modules)))
+"""
+
+
 def loaded(code: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
     """The modules among the last argument's list that ``code`` left in ``sys.modules``."""
     done = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", code + REPORT, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -81,8 +86,7 @@ def loaded(code: str, *args: str, env: dict[str, str] | None = None) -> list[str
 
 def test_the_import_line_leaves_the_unneeded_modules_unloaded() -> None:
     modules = NOT_ON_THE_IMPORT_LINE
-    found = loaded(IMPORT_LINE, json.dumps(modules))
-    assert [m for m in found if m in modules] == []
+    assert loaded(IMPORT_LINE, json.dumps(modules)) == []
 
 
 def test_the_deferred_public_dataclasses_are_dataclasses_where_they_live() -> None:

@@ -56,7 +56,6 @@ from gestalt._authoring.hooks import (
     checked_metadata,
     checked_subject,
 )
-from gestalt._authoring.kinds import ProviderKind
 from gestalt._authoring.manifest import name_from_manifest, slug
 from gestalt._authoring.operation import DEFAULT_OPERATION_METHOD, Operation, build_operation
 from gestalt._authoring.response import Error, Response
@@ -517,6 +516,8 @@ class Plugin:
         if target:
             self.write_catalog(target)
             return
+        from gestalt._authoring.kinds import ProviderKind  # the runtime loads it anyway
+
         serve(self, ProviderKind.INTEGRATION)
 
 
