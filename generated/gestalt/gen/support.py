@@ -30,7 +30,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from typing import Any, Generic, NamedTuple, NoReturn, TypeAlias, TypeVar
+from typing import Any, Generic, NoReturn, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -213,15 +213,31 @@ def aio_requests(
 # -- serving -------------------------------------------------------------------------------
 
 
-class MethodSpec(NamedTuple):
-    """One RPC of a service as the registration code needs it."""
+class MethodSpec:
+    """One RPC of a service as the registration code needs it.
 
-    name: str
-    attr: str
-    client_streaming: bool
-    server_streaming: bool
-    deserialize: Callable[[bytes], Any]
-    serialize: Callable[[Any], bytes]
+    A plain slotted class, not a ``NamedTuple``, which would cost about half a millisecond of
+    every import of this module.
+    """
+
+    __slots__ = ("attr", "client_streaming", "deserialize", "name", "serialize", "server_streaming")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        attr: str,
+        client_streaming: bool,
+        server_streaming: bool,
+        deserialize: Callable[[bytes], Any],
+        serialize: Callable[[Any], bytes],
+    ) -> None:
+        self.name = name
+        self.attr = attr
+        self.client_streaming = client_streaming
+        self.server_streaming = server_streaming
+        self.deserialize = deserialize
+        self.serialize = serialize
 
 
 class _Abort(Exception):
