@@ -28,7 +28,7 @@ import grpc.aio
 
 from gestalt._authoring.hooks import HookError
 from gestalt._authoring.plugin import Plugin
-from gestalt._authoring.request import HTTPSubjectResolutionError
+from gestalt._authoring.response import HTTPSubjectResolutionError
 from gestalt._runtime.pool import handler_finished, handler_started
 from gestalt._runtime.wire import (
     connected_token_from_pb,
