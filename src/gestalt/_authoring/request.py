@@ -1,12 +1,8 @@
-"""Request context handed to handlers, and the values handlers give back.
+"""The request context handed to handlers.
 
 The host describes each call with a ``RequestContext``; the runtime turns it into the plain
 dataclasses below (see ``gestalt._runtime.wire``) so handlers never touch protobuf messages.
-
-``Response`` and ``Error`` (defined in ``gestalt._authoring.response``, re-exported here) carry
-an HTTP status chosen by the handler. Statuses are validated
-when the result is mapped (``plugin.py``): anything outside 100-599 becomes a 500, because
-the host writes the status straight into an HTTP response (contract quirk 7).
+The values handlers give back (``Response``, ``Error``) live in ``gestalt._authoring.response``.
 """
 
 from __future__ import annotations
@@ -14,13 +10,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from gestalt._authoring.response import OK as OK
-from gestalt._authoring.response import Error as Error
-from gestalt._authoring.response import HTTPSubjectResolutionError as HTTPSubjectResolutionError
-from gestalt._authoring.response import Response as Response
-from gestalt._authoring.response import http_subject_error as http_subject_error
-from gestalt._authoring.response import reason_phrase as reason_phrase
 
 if TYPE_CHECKING:
     from gestalt._authoring.invoker import PluginInvoker

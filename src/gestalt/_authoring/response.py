@@ -5,7 +5,9 @@
 apart from the request dataclasses, so that ``Plugin`` and the hooks can map results and
 failures without building ``Request`` and its parts at import, and so that what builds
 responses (the plugin invoker's results) and what hands out those builders (``Request``) can
-both import it; ``gestalt._authoring.request`` re-exports every name.
+both import it. Statuses are checked when a result is mapped (``plugin.py``): anything
+outside 100-599 becomes a 500, because the host writes the status straight into an HTTP
+response (contract quirk 7).
 """
 
 from __future__ import annotations
