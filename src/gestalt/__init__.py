@@ -219,18 +219,6 @@ if TYPE_CHECKING:
         TransactionError as TransactionError,
     )
     from gestalt._clients.indexeddb import (
-        CURSOR_NEXT as CURSOR_NEXT,
-    )
-    from gestalt._clients.indexeddb import (
-        CURSOR_NEXT_UNIQUE as CURSOR_NEXT_UNIQUE,
-    )
-    from gestalt._clients.indexeddb import (
-        CURSOR_PREV as CURSOR_PREV,
-    )
-    from gestalt._clients.indexeddb import (
-        CURSOR_PREV_UNIQUE as CURSOR_PREV_UNIQUE,
-    )
-    from gestalt._clients.indexeddb import (
         Cursor as Cursor,
     )
     from gestalt._clients.indexeddb import (
@@ -271,6 +259,18 @@ if TYPE_CHECKING:
     )
     from gestalt._clients.indexeddb_aio import (
         AsyncTransactionObjectStore as AsyncTransactionObjectStore,
+    )
+    from gestalt._clients.indexeddb_codec import (
+        CURSOR_NEXT as CURSOR_NEXT,
+    )
+    from gestalt._clients.indexeddb_codec import (
+        CURSOR_NEXT_UNIQUE as CURSOR_NEXT_UNIQUE,
+    )
+    from gestalt._clients.indexeddb_codec import (
+        CURSOR_PREV as CURSOR_PREV,
+    )
+    from gestalt._clients.indexeddb_codec import (
+        CURSOR_PREV_UNIQUE as CURSOR_PREV_UNIQUE,
     )
     from gestalt._clients.indexeddb_types import (
         IndexSchema as IndexSchema,

@@ -42,10 +42,6 @@ from gestalt._clients.errors import (
     TransactionError,
 )
 from gestalt._clients.indexeddb import (
-    CURSOR_NEXT,
-    CURSOR_NEXT_UNIQUE,
-    CURSOR_PREV,
-    CURSOR_PREV_UNIQUE,
     Cursor,
     Index,
     IndexedDB,
@@ -56,6 +52,12 @@ from gestalt._clients.indexeddb import (
     indexeddb_socket_env,
 )
 from gestalt._clients.indexeddb_aio import AsyncCursor, AsyncIndexedDB, AsyncTransaction
+from gestalt._clients.indexeddb_codec import (
+    CURSOR_NEXT,
+    CURSOR_NEXT_UNIQUE,
+    CURSOR_PREV,
+    CURSOR_PREV_UNIQUE,
+)
 from gestalt._clients.indexeddb_types import IndexSchema, KeyRange, ObjectStoreSchema
 from gestalt._clients.transport import INDEXEDDB
 from gestalt.gen.v1 import datastore_pb2 as pb

@@ -95,12 +95,6 @@ from gestalt._clients.errors import (
     NotFoundError,
     TransactionError,
 )
-from gestalt._clients.indexeddb_codec import (
-    CURSOR_NEXT,
-    CURSOR_NEXT_UNIQUE,
-    CURSOR_PREV,
-    CURSOR_PREV_UNIQUE,
-)
 from gestalt._clients.indexeddb_sync import (
     Cursor,
     Index,
@@ -120,10 +114,6 @@ if TYPE_CHECKING:
     from gestalt._clients.indexeddb_types import ObjectStoreSchema
 
 __all__ = [
-    "CURSOR_NEXT",
-    "CURSOR_NEXT_UNIQUE",
-    "CURSOR_PREV",
-    "CURSOR_PREV_UNIQUE",
     "AlreadyExistsError",
     "Cursor",
     "Index",
