@@ -27,19 +27,10 @@ from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from gestalt._clients import indexeddb_handles as core
+from gestalt._clients import indexeddb_streams as frames
 from gestalt._clients.closing import AsyncClosing, AsyncContext
 from gestalt._clients.errors import HostServiceError, TransactionError
-from gestalt._clients.indexeddb_streams import (
-    CURSOR_CLOSE_FRAME,
-    CURSOR_DELETE_FRAME,
-    CURSOR_NEXT_FRAME,
-    TRANSACTION_COMMIT_FRAME,
-    AioExchange,
-    abort_frame,
-    advance_frame,
-    seek_frame,
-    update_frame,
-)
+from gestalt._clients.indexeddb_streams import AioExchange
 from gestalt._clients.transport import AioConnection
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_clients import AsyncIndexedDBClient
@@ -270,20 +261,20 @@ class AsyncCursor(core.CursorBase, _OpensLazily, AsyncClosing):
             # Nothing can follow the end but close: release the host's stream now.
             self._detach()
             assert self._exchange is not None
-            await self._exchange.close(CURSOR_CLOSE_FRAME, self._timeout)
+            await self._exchange.close(frames.CURSOR_CLOSE_FRAME, self._timeout)
             return False
 
     async def continue_(self) -> bool:
         """Advance to the next matching cursor entry; False once there is none."""
-        return await self._move(CURSOR_NEXT_FRAME)
+        return await self._move(frames.CURSOR_NEXT_FRAME)
 
     async def continue_to_key(self, key: Any) -> bool:
         """Advance to ``key`` or the next greater entry (smaller for PREV directions)."""
-        return await self._move(seek_frame(key, index=bool(self._s.index)))
+        return await self._move(frames.seek_frame(key, index=bool(self._s.index)))
 
     async def advance(self, count: int) -> bool:
         """Skip ``count`` entries and land on the one after them (host semantics)."""
-        return await self._move(advance_frame(count))
+        return await self._move(frames.advance_frame(count))
 
     async def delete(self) -> None:
         """Delete the current cursor entry (the cursor stays where it is).
@@ -292,14 +283,14 @@ class AsyncCursor(core.CursorBase, _OpensLazily, AsyncClosing):
         """
         async with self._lock:
             self._s.check_on_entry("delete", mutation=True)
-            await self._command(CURSOR_DELETE_FRAME, self._s.deleted)
+            await self._command(frames.CURSOR_DELETE_FRAME, self._s.deleted)
 
     async def update(self, value: dict[str, Any]) -> None:
         """Replace the current cursor entry with ``value`` (its primary key is kept).
 
         :class:`NotFoundError` once the cursor is exhausted, before anything is sent.
         """
-        frame = update_frame(value)
+        frame = frames.update_frame(value)
         async with self._lock:
             self._s.check_on_entry("update", mutation=True)
             await self._command(frame, self._s.updated)
@@ -316,7 +307,7 @@ class AsyncCursor(core.CursorBase, _OpensLazily, AsyncClosing):
             if failed:
                 exchange.cancel()
             else:
-                await exchange.close(CURSOR_CLOSE_FRAME, self._timeout)
+                await exchange.close(frames.CURSOR_CLOSE_FRAME, self._timeout)
 
     async def __aiter__(self) -> AsyncIterator[AsyncCursor]:
         """Move with :meth:`continue_` and yield the cursor on each entry until the end."""
@@ -419,11 +410,11 @@ class AsyncTransaction(
         """Commit the transaction; ``TransactionError`` if it has already finished."""
         async with self._lock:
             self._s.check_open()
-            await self._end(TRANSACTION_COMMIT_FRAME, "commit", timeout)
+            await self._end(frames.TRANSACTION_COMMIT_FRAME, "commit", timeout)
 
     async def abort(self, reason: str = "", *, timeout: float | None = None) -> None:
         """Abort the transaction (no-op once finished); ``reason`` is passed to the host."""
-        frame = abort_frame(reason)
+        frame = frames.abort_frame(reason)
         async with self._lock:
             if self._s.finished:
                 return

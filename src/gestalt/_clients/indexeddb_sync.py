@@ -14,19 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gestalt._clients import indexeddb_handles as core
+from gestalt._clients import indexeddb_streams as frames
 from gestalt._clients.closing import Closing, Context
 from gestalt._clients.errors import HostServiceError, TransactionError
-from gestalt._clients.indexeddb_streams import (
-    CURSOR_CLOSE_FRAME,
-    CURSOR_DELETE_FRAME,
-    CURSOR_NEXT_FRAME,
-    TRANSACTION_COMMIT_FRAME,
-    SyncExchange,
-    abort_frame,
-    advance_frame,
-    seek_frame,
-    update_frame,
-)
+from gestalt._clients.indexeddb_streams import SyncExchange
 from gestalt.gen.v1 import datastore_pb2 as pb
 from gestalt.gen.v1.datastore_clients import IndexedDBClient
 
@@ -230,23 +221,23 @@ class Cursor(core.CursorBase, Closing):
                 return True
             # Nothing can follow the end but close: release the host's stream now.
             self._detach()
-            self._exchange.close(CURSOR_CLOSE_FRAME, self._timeout)
+            self._exchange.close(frames.CURSOR_CLOSE_FRAME, self._timeout)
             return False
 
     def continue_(self) -> bool:
         """Advance to the next matching cursor entry; False once there is none."""
-        return self._move(CURSOR_NEXT_FRAME)
+        return self._move(frames.CURSOR_NEXT_FRAME)
 
     def continue_to_key(self, key: Any) -> bool:
         """Advance the cursor to ``key`` or the next greater entry (smaller for PREV).
 
         On an index cursor a list or tuple gives one value per key-path field.
         """
-        return self._move(seek_frame(key, index=bool(self._s.index)))
+        return self._move(frames.seek_frame(key, index=bool(self._s.index)))
 
     def advance(self, count: int) -> bool:
         """Skip ``count`` entries and land on the one after them (host semantics)."""
-        return self._move(advance_frame(count))
+        return self._move(frames.advance_frame(count))
 
     def delete(self) -> None:
         """Delete the current cursor entry (the cursor stays where it is).
@@ -255,14 +246,14 @@ class Cursor(core.CursorBase, Closing):
         """
         with self._lock:
             self._s.check_on_entry("delete", mutation=True)
-            self._command(CURSOR_DELETE_FRAME, self._s.deleted)
+            self._command(frames.CURSOR_DELETE_FRAME, self._s.deleted)
 
     def update(self, value: dict[str, Any]) -> None:
         """Replace the current cursor entry with ``value`` (its primary key is kept).
 
         :class:`NotFoundError` once the cursor is exhausted, before anything is sent.
         """
-        frame = update_frame(value)
+        frame = frames.update_frame(value)
         with self._lock:
             self._s.check_on_entry("update", mutation=True)
             self._command(frame, self._s.updated)
@@ -277,7 +268,7 @@ class Cursor(core.CursorBase, Closing):
             if failed:
                 self._exchange.cancel()
             else:
-                self._exchange.close(CURSOR_CLOSE_FRAME, self._timeout)
+                self._exchange.close(frames.CURSOR_CLOSE_FRAME, self._timeout)
 
     def __iter__(self) -> Iterator[Cursor]:
         """Move with :meth:`continue_` and yield the cursor on each entry until the end."""
@@ -369,11 +360,11 @@ class Transaction(core.TransactionBase["TransactionObjectStore"], Context):
         """Commit the transaction; ``TransactionError`` if it has already finished."""
         with self._lock:
             self._s.check_open()
-            self._end(TRANSACTION_COMMIT_FRAME, "commit", timeout)
+            self._end(frames.TRANSACTION_COMMIT_FRAME, "commit", timeout)
 
     def abort(self, reason: str = "", *, timeout: float | None = None) -> None:
         """Abort the transaction (no-op once finished); ``reason`` is passed to the host."""
-        frame = abort_frame(reason)
+        frame = frames.abort_frame(reason)
         with self._lock:
             if not self._s.finished:
                 self._end(frame, "abort", timeout)
