@@ -3,8 +3,10 @@
 Every import statement counts, at module level or inside a function; only those under
 ``if TYPE_CHECKING:`` do not, since they never run. The packages and what each may import:
 
-* ``telemetry`` (the public ``gestalt.telemetry``; OpenTelemetry when installed): nothing of
-  the SDK, and every package may import it (the clients add trace context to their calls);
+* ``telemetry`` (the public ``gestalt.telemetry``; OpenTelemetry when installed, and
+  ``gestalt._tracing``, its rule for when tracing is wanted, which the runtime asks without
+  importing the package): nothing of the SDK, and every package may import it (the clients
+  add trace context to their calls);
 * ``_clients`` (host-service clients, their transport and errors): ``gestalt.gen``;
 * ``_authoring`` (Model, Plugin, operations, provider base classes): clients and ``gen``;
 * ``_runtime`` (the provider process, servicers, launching): authoring, clients, ``gen``;
@@ -47,6 +49,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     },
 }
 EXCEPTIONS = {("gestalt._authoring.serving", "gestalt._runtime.process")}
+#: Modules outside the package folders that belong to a package all the same.
+BELONGS_TO = {"gestalt._tracing": "telemetry"}
 
 
 def _modules() -> dict[str, Path]:
@@ -101,6 +105,8 @@ GRAPH = {name: imports_of(name, path) for name, path in MODULES.items()}
 
 def layer(module: str) -> str:
     """The package a module belongs to, for the rules above."""
+    if module in BELONGS_TO:
+        return BELONGS_TO[module]
     package = module.split(".")[1:2]
     return package[0] if package and package[0] in MAY_IMPORT else "entry"
 

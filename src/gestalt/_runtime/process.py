@@ -48,6 +48,7 @@ from gestalt._authoring.kinds import ProviderKind
 from gestalt._authoring.manifest import slug
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
 from gestalt._runtime.pool import ElasticPool
+from gestalt._tracing import tracing_wanted
 
 if TYPE_CHECKING:  # paths are handled with os.path: pathlib costs milliseconds to import
     from pathlib import Path
@@ -480,9 +481,11 @@ class RunningServer:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
-        from gestalt.telemetry import server_interceptors
+        chain: list[Any] = []
+        if tracing_wanted():  # otherwise the telemetry package is not even imported
+            from gestalt.telemetry import server_interceptors
 
-        chain = server_interceptors()
+            chain = server_interceptors()
         if os.environ.get(DEV_EVENTS_ENV):  # only the dev host sets it: skip the module otherwise
             from gestalt._runtime.devcalls import interceptors
 
@@ -552,12 +555,13 @@ def process_gone(pid: int) -> bool:
 
 def serve(target: Any, kind: ProviderKind) -> None:
     """Serve ``target`` on ``GESTALT_PLUGIN_SOCKET`` until SIGTERM/SIGINT or the host exits."""
-    from gestalt import telemetry
+    if tracing_wanted():  # otherwise there is nothing to configure (see gestalt.telemetry)
+        from gestalt import telemetry
 
-    name = os.environ.get("GESTALT_PLUGIN_NAME", "").strip()
-    telemetry.configure_from_environment(
-        service_name=f"gestalt-provider-{name}" if name else "gestalt-provider"
-    )
+        name = os.environ.get("GESTALT_PLUGIN_NAME", "").strip()
+        telemetry.configure_from_environment(
+            service_name=f"gestalt-provider-{name}" if name else "gestalt-provider"
+        )
     running = RunningServer(target, kind, os.environ.get(SOCKET_ENV))
     if not gc.isenabled():  # turned off for start-up by ``python -m gestalt._runtime``
         gc.freeze()  # what start-up made stays: later collections need not look at it again
@@ -569,7 +573,9 @@ def serve(target: Any, kind: ProviderKind) -> None:
     while not stop.wait(1.0):
         pass
     running.stop()
-    telemetry.shutdown()
+    telemetry = sys.modules.get("gestalt.telemetry")  # what it installs needs it imported
+    if telemetry is not None:
+        telemetry.shutdown()
 
 
 def export_catalog(target: Any, path: str) -> None:

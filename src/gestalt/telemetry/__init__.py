@@ -31,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType, TracebackType
 from typing import Any, Literal
 
+from gestalt._tracing import tracing_wanted
+
 __all__ = [
     "GENAI_OPERATION_CHAT",
     "GENAI_OPERATION_EXECUTE_TOOL",
@@ -444,14 +446,10 @@ def record_anthropic_usage(operation: Operation, response: Any) -> None:
 
 
 def _wanted() -> ModuleType | None:
-    """The glue, when tracing may be in use: OpenTelemetry is installed and either the program
-    imported it already or an ``OTEL_*`` variable is set. Otherwise None, and nothing of
-    OpenTelemetry is imported (a provider that does not use it pays nothing for it)."""
-    if sys.modules.get("opentelemetry") is None and not any(
-        name.startswith("OTEL_") for name in os.environ
-    ):
-        return None
-    return _backend()
+    """The glue, when tracing may be in use (:func:`gestalt._tracing.tracing_wanted`) and
+    OpenTelemetry is installed. Otherwise None, and nothing of OpenTelemetry is imported (a
+    provider that does not use it pays nothing for it)."""
+    return _backend() if tracing_wanted() else None
 
 
 def server_interceptors() -> list[Any]:
