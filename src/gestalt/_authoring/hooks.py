@@ -8,6 +8,9 @@ without leaking secrets (quirks 13 and 35). An HTTP-subject hook rejects a reque
 ``HTTPSubjectResolutionError`` or the handlers' ``gestalt.Error(status, message)``; both come
 out as ``HTTPSubjectResolutionError`` with that status and message (a status outside 100-599
 is a ``HookError``). From any other hook they are failures like any exception.
+
+``Plugin`` imports this module only once it has a hook to check or call: a plugin without
+hooks never loads it.
 """
 
 from __future__ import annotations
@@ -25,25 +28,12 @@ from gestalt._authoring.operation import (
     parameter_hints,
     positional_parameters,
 )
-from gestalt._authoring.response import Error, HTTPSubjectResolutionError
+from gestalt._authoring.response import Error, HookError, HTTPSubjectResolutionError
 
 if TYPE_CHECKING:
     from gestalt._authoring.request import Subject
 
 logger = logging.getLogger(__name__)
-
-
-class HookError(RuntimeError):
-    """A provider hook failed or returned something unusable.
-
-    ``str()`` reads ``"<label>: <detail>"`` and never contains the hook's exception text, so the
-    runtime can send it to the host; the traceback was logged when the error was raised.
-    """
-
-    def __init__(self, label: str, detail: str = "") -> None:
-        self.label = label
-        self.detail = detail or "hook failed; details are in the provider log"
-        super().__init__(f"{label}: {self.detail}")
 
 
 class HookKind:
@@ -52,33 +42,59 @@ class HookKind:
     (Plain classes here and in ``Hook``: a NamedTuple costs ~0.4 ms to define at import.)
     """
 
-    __slots__ = ("arities", "label", "module_attr", "shape")
+    __slots__ = ("arities", "check", "label", "shape")
 
-    def __init__(self, label: str, module_attr: str, arities: tuple[int, ...], shape: str) -> None:
+    def __init__(
+        self,
+        label: str,
+        arities: tuple[int, ...],
+        shape: str,
+        check: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.label = label  # prefix of HookError messages, as the host knows them
-        self.module_attr = module_attr  # module function discovered as this hook
         self.arities = arities  # accepted numbers of positional parameters
         self.shape = shape  # for error messages
-
-
-HOOK_KINDS = {
-    "configure": HookKind("configure provider", "configure", (2,), "(name, config)"),
-    "session_catalog": HookKind("session catalog", "session_catalog", (0, 1), "() or (request)"),
-    "post_connect": HookKind("post connect", "post_connect", (0, 1), "() or (token)"),
-    "http_subject": HookKind(
-        "resolve http subject", "resolve_http_subject", (1, 2), "(request) or (request, context)"
-    ),
-}
+        self.check = check  # validates what the hook returned, if its kind says how
 
 
 class Hook:
-    """A checked hook and how many of the standard arguments it takes."""
+    """A checked hook of one kind and how many of the standard arguments it takes."""
 
-    __slots__ = ("arity", "func")
+    __slots__ = ("arity", "func", "kind")
 
-    def __init__(self, func: Callable[..., Any], arity: int) -> None:
+    def __init__(self, kind: str, func: Callable[..., Any], arity: int) -> None:
+        self.kind = kind
         self.func = func
         self.arity = arity
+
+    def call(self, args: tuple[Any, ...]) -> Any:
+        """Call the hook with as many of ``args`` as it takes; async hooks run on the shared
+        loop. Returns what it returned, checked for its kind."""
+        try:
+            value = self.func(*args[: self.arity])
+            if inspect.isawaitable(value):
+                value = run_sync(value)
+        except Exception as exc:
+            _reraise(self, exc)
+        return self._checked(value)
+
+    async def acall(self, args: tuple[Any, ...]) -> Any:
+        """Async twin of :meth:`call`: awaits async hooks, runs sync ones in a worker thread."""
+        try:
+            call_args = args[: self.arity]
+            if is_async_callable(self.func):
+                value = await self.func(*call_args)
+            else:
+                value = await asyncio.to_thread(self.func, *call_args)
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            _reraise(self, exc)
+        return self._checked(value)
+
+    def _checked(self, value: Any) -> Any:
+        check = HOOK_KINDS[self.kind].check
+        return value if check is None else check(value)
 
 
 def check_hook(kind: str, func: Callable[..., Any]) -> Hook:
@@ -94,44 +110,18 @@ def check_hook(kind: str, func: Callable[..., Any]) -> Hook:
         hint = parameter_hints(func, where).get(params[0].name)
         if hint is not None and not is_request_type(hint):
             raise TypeError(f"{where}: its parameter must be annotated gestalt.Request")
-    return Hook(func, len(params))
+    return Hook(kind, func, len(params))
 
 
-def _hook_failed(kind: str, hook: Hook, exc: Exception) -> HookError:
-    label = HOOK_KINDS[kind].label
+def _reraise(hook: Hook, exc: Exception) -> NoReturn:
+    """Raise what the runtime should see for ``exc``: a rejection, or a ``HookError``."""
+    if hook.kind == "http_subject" and isinstance(exc, HTTPSubjectResolutionError | Error):
+        raise _checked_rejection(exc) from None
+    label = HOOK_KINDS[hook.kind].label
     logger.error(
         "%s hook %r failed", label, getattr(hook.func, "__qualname__", hook.func), exc_info=exc
     )
-    return HookError(label)
-
-
-def _reraise(kind: str, hook: Hook, exc: Exception) -> NoReturn:
-    """Raise what the runtime should see for ``exc``: a rejection, or a ``HookError``."""
-    if kind == "http_subject" and isinstance(exc, HTTPSubjectResolutionError | Error):
-        raise _checked_rejection(exc) from None
-    raise _hook_failed(kind, hook, exc) from exc
-
-
-def call_hook(kind: str, hook: Hook, args: tuple[Any, ...]) -> Any:
-    """Call ``hook`` with as many of ``args`` as it takes; async hooks run on the shared loop."""
-    try:
-        value = hook.func(*args[: hook.arity])
-        return run_sync(value) if inspect.isawaitable(value) else value
-    except Exception as exc:
-        _reraise(kind, hook, exc)
-
-
-async def acall_hook(kind: str, hook: Hook, args: tuple[Any, ...]) -> Any:
-    """Async twin of ``call_hook``: awaits async hooks, runs sync ones in a worker thread."""
-    try:
-        call_args = args[: hook.arity]
-        if is_async_callable(hook.func):
-            value = await hook.func(*call_args)
-        else:
-            value = await asyncio.to_thread(hook.func, *call_args)
-        return await value if inspect.isawaitable(value) else value
-    except Exception as exc:
-        _reraise(kind, hook, exc)
+    raise HookError(label) from exc
 
 
 def checked_metadata(value: Any) -> dict[str, str] | None:
@@ -173,3 +163,13 @@ def _checked_rejection(exc: HTTPSubjectResolutionError | Error) -> Exception:
     detail = f"rejection status must be between 100 and 599, not {exc.status!r}"
     logger.error("resolve http subject hook raised an unusable rejection: %s", detail)
     return HookError("resolve http subject", detail)
+
+
+HOOK_KINDS = {
+    "configure": HookKind("configure provider", (2,), "(name, config)"),
+    "session_catalog": HookKind("session catalog", (0, 1), "() or (request)"),
+    "post_connect": HookKind("post connect", (0, 1), "() or (token)", checked_metadata),
+    "http_subject": HookKind(
+        "resolve http subject", (1, 2), "(request) or (request, context)", checked_subject
+    ),
+}

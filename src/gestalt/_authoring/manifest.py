@@ -1,7 +1,4 @@
-"""Plugin names: the slug rule and names derived from a provider manifest.
-
-Slug: trim, replace each run of characters outside ``[A-Za-z0-9._-]`` by ``-``, strip ``-`` at
-both ends, fall back to ``plugin`` (``"  My Plugin!  "`` -> ``My-Plugin``).
+"""Plugin names derived from a provider manifest (slugged by ``catalog.slug``).
 
 Manifest name, first match wins: the last ``/`` segment of ``source`` without its ``@version``
 suffix (quirk 18: the reference kept ``thing@v1.2.3`` as ``thing-v1.2.3``), then
@@ -15,22 +12,16 @@ the file and the key instead of silently falling back.
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
+
+from gestalt._authoring.catalog import slug
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 class ManifestError(ValueError):
     """A provider manifest exists but cannot be used to derive a plugin name."""
-
-
-def slug(name: str) -> str:
-    """Return ``name`` reduced to the characters a plugin name may contain."""
-    return _UNSAFE.sub("-", name.strip()).strip("-") or "plugin"
 
 
 def manifest_path(path: str | Path, base_dir: Path | None = None) -> Path:

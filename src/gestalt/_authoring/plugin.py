@@ -8,9 +8,10 @@ The gRPC runtime (``gestalt._runtime.process``) only translates messages; every 
   (handler exception, unencodable result, status outside 100-599 - quirk 7) a 500 with a
   generic body while the details go to ``logging.getLogger(__name__)``.
 * Hook entry points (``configure_provider``, ``catalog_for_request``, ``post_connect_metadata``,
-  ``resolve_http_subject`` and their ``*_async`` twins) raise ``HookError`` (``hooks.py``) when
-  a hook fails; its text is safe to send to the host. Session catalogs are converted and
-  validated (quirk 12), post-connect metadata must be ``dict[str, str]`` (quirk 14).
+  ``resolve_http_subject`` and their ``*_async`` twins) raise ``HookError`` when a hook fails;
+  its text is safe to send to the host. Session catalogs are converted and validated (quirk 12,
+  ``session_catalog.py``), post-connect metadata must be ``dict[str, str]`` (quirk 14). The
+  hook machinery (``hooks.py``) is imported only once the plugin has a hook.
 * Async handlers: ``execute_async`` awaits them on the caller's loop and runs synchronous
   handlers with ``asyncio.to_thread`` (the loop's default executor sets the concurrency);
   ``execute`` runs sync handlers inline and async ones on one shared loop (``aio.py``),
@@ -43,28 +44,18 @@ from typing import (
 
 from gestalt._authoring.aio import run_sync
 from gestalt._authoring.callers import caller_module
-from gestalt._authoring.catalog import CatalogError, session_catalog_message, write_yaml
+from gestalt._authoring.catalog import CatalogError, slug, write_yaml
 from gestalt._authoring.decode import DecodeError
 from gestalt._authoring.encode import dumps
-from gestalt._authoring.hooks import (
-    HOOK_KINDS,
-    Hook,
-    HookError,
-    acall_hook,
-    call_hook,
-    check_hook,
-    checked_metadata,
-    checked_subject,
-)
-from gestalt._authoring.manifest import name_from_manifest, slug
 from gestalt._authoring.operation import DEFAULT_OPERATION_METHOD, Operation, build_operation
-from gestalt._authoring.response import Error, Response
+from gestalt._authoring.response import Error, HookError, Response
 from gestalt._authoring.serving import serve
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from gestalt._authoring.hook_inputs import ConnectedToken, HTTPSubjectRequest
+    from gestalt._authoring.hooks import Hook
     from gestalt._authoring.request import Request, Subject
     from gestalt.gen.v1.plugin_pb2 import Catalog, OperationResult
 
@@ -73,6 +64,14 @@ logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 WRITE_CATALOG_ENV = "GESTALT_PLUGIN_WRITE_CATALOG"
+
+#: The module function discovered as each kind of hook.
+_HOOK_FUNCTIONS = {
+    "configure": "configure",
+    "session_catalog": "session_catalog",
+    "post_connect": "post_connect",
+    "http_subject": "resolve_http_subject",
+}
 
 _UNKNOWN_OPERATION = '{"error":"unknown operation"}'
 _INTERNAL_ERROR = '{"error":"internal error"}'
@@ -173,6 +172,8 @@ class Plugin:
         directory name, slugged. ``path`` may be the manifest file or its directory; relative
         paths are resolved against ``base_dir`` or the working directory.
         """
+        from gestalt._authoring.manifest import name_from_manifest
+
         return cls(name_from_manifest(path, base_dir))
 
     # --- registration ----------------------------------------------------------------------
@@ -303,6 +304,8 @@ class Plugin:
             self._namespace = namespace
 
     def _register_hook(self, kind: str, func: F) -> F:
+        from gestalt._authoring.hooks import check_hook
+
         if kind in self._hooks:
             raise ValueError(f"plugin {self._name!r} already has a {kind} hook")
         self._hooks[kind] = check_hook(kind, func)
@@ -329,13 +332,15 @@ class Plugin:
         namespace = self._module_namespace()
         if namespace is None:
             return None
-        func = namespace.get(HOOK_KINDS[kind].module_attr)
+        func = namespace.get(_HOOK_FUNCTIONS[kind])
         if not callable(func) or isinstance(func, type):
             return None
         if kind != "configure" and getattr(func, "__module__", None) != namespace.get("__name__"):
             return None
         cached = self._discovered.get(kind)
         if cached is None or cached.func is not func:
+            from gestalt._authoring.hooks import check_hook
+
             cached = self._discovered[kind] = check_hook(kind, func)
         return cached
 
@@ -442,41 +447,43 @@ class Plugin:
         """Call the configure hook, if any, with the host's provider name and config."""
         hook = self._hook("configure")
         if hook is not None:
-            call_hook("configure", hook, (name, dict(config)))
+            hook.call((name, dict(config)))
 
     async def configure_provider_async(self, name: str, config: dict[str, Any]) -> None:
         """Async twin of ``configure_provider``."""
         hook = self._hook("configure")
         if hook is not None:
-            await acall_hook("configure", hook, (name, dict(config)))
+            await hook.acall((name, dict(config)))
 
     def catalog_for_request(self, request: Request) -> Catalog | None:
         """Return the validated per-request catalog, or ``None`` without a hook or result."""
         hook = self._hook("session_catalog")
         if hook is None:
             return None
-        return self._session_catalog(call_hook("session_catalog", hook, (request,)))
+        return self._session_catalog(hook.call((request,)))
 
     async def catalog_for_request_async(self, request: Request) -> Catalog | None:
         """Async twin of ``catalog_for_request``."""
         hook = self._hook("session_catalog")
         if hook is None:
             return None
-        return self._session_catalog(await acall_hook("session_catalog", hook, (request,)))
+        return self._session_catalog(await hook.acall((request,)))
 
     def post_connect_metadata(self, token: ConnectedToken) -> dict[str, str] | None:
         """Return the metadata the post-connect hook wants stored, or ``None``."""
         hook = self._hook("post_connect")
         if hook is None:
             return None
-        return checked_metadata(call_hook("post_connect", hook, (token,)))
+        metadata: dict[str, str] | None = hook.call((token,))
+        return metadata
 
     async def post_connect_metadata_async(self, token: ConnectedToken) -> dict[str, str] | None:
         """Async twin of ``post_connect_metadata``."""
         hook = self._hook("post_connect")
         if hook is None:
             return None
-        return checked_metadata(await acall_hook("post_connect", hook, (token,)))
+        metadata: dict[str, str] | None = await hook.acall((token,))
+        return metadata
 
     def resolve_http_subject(self, request: HTTPSubjectRequest, context: Request) -> Subject | None:
         """Return the subject for a hosted HTTP request, or ``None`` for "no opinion".
@@ -486,7 +493,8 @@ class Plugin:
         hook = self._hook("http_subject")
         if hook is None:
             return None
-        return checked_subject(call_hook("http_subject", hook, (request, context)))
+        subject: Subject | None = hook.call((request, context))
+        return subject
 
     async def resolve_http_subject_async(
         self, request: HTTPSubjectRequest, context: Request
@@ -495,9 +503,12 @@ class Plugin:
         hook = self._hook("http_subject")
         if hook is None:
             return None
-        return checked_subject(await acall_hook("http_subject", hook, (request, context)))
+        subject: Subject | None = await hook.acall((request, context))
+        return subject
 
     def _session_catalog(self, value: Any) -> Catalog | None:
+        from gestalt._authoring.session_catalog import session_catalog_message
+
         try:
             return session_catalog_message(value, default_name=self._name)
         except CatalogError as exc:

@@ -1,7 +1,9 @@
 """What handlers and hooks give back: ``Response`` and ``OK``, or raise: ``Error``.
 
 ``Response`` carries a handler result with an explicit status; ``Error`` and
-``HTTPSubjectResolutionError`` end a call or reject a request with one. Their own module,
+``HTTPSubjectResolutionError`` end a call or reject a request with one; ``HookError`` is what
+a failed hook becomes, here so that the runtime can catch it without loading the hook
+machinery (``hooks.py``) for a plugin that has no hooks. Their own module,
 apart from the request dataclasses, so that ``Plugin`` and the hooks can map results and
 failures without building ``Request`` and its parts at import, and so that what builds
 responses (the plugin invoker's results) and what hands out those builders (``Request``) can
@@ -76,6 +78,19 @@ class HTTPSubjectResolutionError(_StatusError):
     instead, to the same effect). The host receives both as ``reject_status`` and
     ``reject_message``; from any other hook either is an ordinary failure.
     """
+
+
+class HookError(RuntimeError):
+    """A provider hook failed or returned something unusable.
+
+    ``str()`` reads ``"<label>: <detail>"`` and never contains the hook's exception text, so the
+    runtime can send it to the host; the traceback was logged when the error was raised.
+    """
+
+    def __init__(self, label: str, detail: str = "") -> None:
+        self.label = label
+        self.detail = detail or "hook failed; details are in the provider log"
+        super().__init__(f"{label}: {self.detail}")
 
 
 def http_subject_error(status: int | HTTPStatus, message: str = "") -> HTTPSubjectResolutionError:

@@ -146,7 +146,7 @@ def build_project(
     its own; ``output`` defaults to ``ROOT/dist/<name or directory name>``; GOOS/GOARCH to
     this machine.
     """
-    from gestalt._authoring.manifest import slug
+    from gestalt._authoring.catalog import slug
     from gestalt._runtime.project import ProjectError, load_launch_spec
 
     try:

@@ -44,8 +44,8 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gestalt._authoring.catalog import slug
 from gestalt._authoring.kinds import ProviderKind
-from gestalt._authoring.manifest import slug
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
 from gestalt._runtime.pool import ElasticPool
 from gestalt._tracing import tracing_wanted

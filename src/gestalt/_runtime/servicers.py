@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import grpc
 import grpc.aio
 
-from gestalt._authoring.hooks import HookError
 from gestalt._authoring.plugin import Plugin
-from gestalt._authoring.response import HTTPSubjectResolutionError
+from gestalt._authoring.response import HookError, HTTPSubjectResolutionError
 from gestalt._runtime.pool import handler_finished, handler_started
 from gestalt._runtime.wire import (
     connected_token_from_pb,
