@@ -1,7 +1,8 @@
 """The servicers of every provider kind but integration plugins (contract sections 2.3 and 7).
 
-``ProviderLifecycle`` for all of them, and the ``AuthenticationProvider``, ``SecretsProvider``
-and ``Cache`` services; the runtime imports this module only to serve such a provider (see
+``ProviderLifecycle`` for all of them, the ``AuthenticationProvider``, ``SecretsProvider``
+and ``Cache`` services, and :func:`register_provider`, which puts a provider of any of these
+kinds on the server; the runtime imports this module only to serve such a provider (see
 :mod:`gestalt._runtime.servicers` for what they share with the integration servicer).
 
 The one exception to "no exception text reaches the host" is ``HealthCheck``: raising from
@@ -14,6 +15,8 @@ TTL reaches ``set``/``set_many`` as ``None`` and ``touch`` as ``timedelta(0)``: 
 from __future__ import annotations
 
 import datetime as dt
+import types
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -24,6 +27,7 @@ from gestalt._authoring.providers import (
     ExternalTokenValidator,
     HealthChecker,
     MetadataProvider,
+    PluginProviderAdapter,
     ProviderKind,
     ProviderMetadata,
     SessionTTLProvider,
@@ -316,3 +320,115 @@ class CacheService:
         ttl = await _ttl(context, request) or dt.timedelta(0)
         touched = await guarded(context, "cache touch", self.provider.touch, request.key, ttl)
         return cache_pb2.CacheTouchResponse(touched=bool(touched))
+
+
+# -- registration ---------------------------------------------------------------------------
+
+
+def register_provider(server: Any, target: Any, kind: ProviderKind) -> Callable[[], None]:
+    """Register a provider of any kind but an integration plugin on ``server``.
+
+    Returns its close callback. Only the generated modules of ``kind`` are imported.
+    """
+    from gestalt.gen.v1 import runtime_servicers
+
+    # An adapter's lifecycle (configure, metadata, health, start) is its provider's.
+    provider = target.provider if isinstance(target, PluginProviderAdapter) else target
+    runtime_servicers.add_provider_lifecycle_to_server(Lifecycle(provider, kind), server)
+    if isinstance(target, PluginProviderAdapter):
+        target.register_services(server, target.provider)
+    elif kind is ProviderKind.AUTHENTICATION:
+        from gestalt.gen.v1 import authentication_servicers
+
+        authentication_servicers.add_authentication_provider_to_server(
+            Authentication(target), server
+        )
+    elif kind is ProviderKind.SECRETS:
+        from gestalt.gen.v1 import secrets_servicers
+
+        secrets_servicers.add_secrets_provider_to_server(Secrets(target), server)
+    elif kind is ProviderKind.CACHE:
+        from gestalt.gen.v1 import cache_servicers
+
+        cache_servicers.add_cache_to_server(CacheService(target), server)
+    elif kind is ProviderKind.RUNTIME:
+        from gestalt._runtime.plugin_runtime import handlers
+        from gestalt.gen.v1.pluginruntime_servicers import add_plugin_runtime_provider_to_server
+
+        add_plugin_runtime_provider_to_server(handlers(target), server)
+    else:
+        add, methods = _raw_service(kind)
+        typed = _typed_kind(kind)
+        if typed is not None and isinstance(target, typed[0]):
+            from gestalt._runtime.typed import typed_methods
+
+            base, service, mirrors = typed
+            add(typed_methods(target, base, service, methods, mirrors, kind.value), server)
+        else:
+            add(raw_methods(target, methods), server)
+    close = getattr(target, "close", None)
+    return close if callable(close) else _nothing
+
+
+def _raw_service(kind: ProviderKind) -> tuple[Callable[[Any, Any], None], Any]:
+    """The generated ``add_*_to_server`` and method list of a kind served method by method."""
+    if kind is ProviderKind.S3:
+        from gestalt.gen.v1 import s3_servicers
+
+        return s3_servicers.add_s3_to_server, s3_servicers.S3_METHODS
+    if kind is ProviderKind.INDEXEDDB:
+        from gestalt.gen.v1 import datastore_servicers
+
+        return datastore_servicers.add_indexed_db_to_server, datastore_servicers.INDEXED_DB_METHODS
+    if kind is ProviderKind.AGENT:
+        from gestalt.gen.v1 import agent_servicers
+
+        return agent_servicers.add_agent_provider_to_server, agent_servicers.AGENT_PROVIDER_METHODS
+    if kind is ProviderKind.WORKFLOW:
+        from gestalt.gen.v1 import workflow_servicers
+
+        return (
+            workflow_servicers.add_workflow_provider_to_server,
+            workflow_servicers.WORKFLOW_PROVIDER_METHODS,
+        )
+    if kind is ProviderKind.AUTHORIZATION:
+        from gestalt.gen.v1 import authorization_servicers as authz
+
+        return authz.add_authorization_provider_to_server, authz.AUTHORIZATION_PROVIDER_METHODS
+    raise KeyError(kind)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _typed_kind(kind: ProviderKind) -> tuple[type, Any, types.ModuleType] | None:
+    """The typed base class, service descriptor and mirrors module of ``kind``, if it has one."""
+    if kind is ProviderKind.AGENT:
+        from gestalt._authoring.agents import AgentProvider
+        from gestalt.gen.v1 import agent_mirrors, agent_pb2
+
+        return AgentProvider, agent_pb2.DESCRIPTOR.services_by_name["AgentProvider"], agent_mirrors
+    if kind is ProviderKind.WORKFLOW:
+        from gestalt._authoring.workflows import WorkflowProvider
+        from gestalt.gen.v1 import workflow_mirrors, workflow_pb2
+
+        service = workflow_pb2.DESCRIPTOR.services_by_name["WorkflowProvider"]
+        return WorkflowProvider, service, workflow_mirrors
+    if kind is ProviderKind.AUTHORIZATION:
+        from gestalt._authoring.authorization import AuthorizationProvider
+        from gestalt.gen.v1 import authorization_mirrors, authorization_pb2
+
+        service = authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationProvider"]
+        return AuthorizationProvider, service, authorization_mirrors
+    return None
+
+
+def raw_methods(provider: Any, methods: Any) -> types.SimpleNamespace:
+    """The provider's methods under their snake_case names, accepting RPC-style names too."""
+    found = {}
+    for spec in methods:
+        fn = getattr(provider, spec.attr, None) or getattr(provider, spec.name, None)
+        if callable(fn):
+            found[spec.attr] = fn
+    return types.SimpleNamespace(**found)

@@ -340,7 +340,8 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
     """Register the services for ``target`` on ``server``; return its close callback.
 
     Only the generated modules of the kind served are imported: each kind's messages cost a
-    millisecond or more to load, and a provider serves one kind.
+    millisecond or more to load, and a provider serves one kind. Every kind but an integration
+    plugin is registered by :func:`gestalt._runtime.lifecycle.register_provider`.
     Plain methods run in the serving loop's default executor, the runtime's bounded pool.
     """
     if isinstance(target, Plugin):
@@ -349,110 +350,9 @@ def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[
 
         plugin_servicers.add_integration_provider_to_server(Integration(target), server)
         return target.run_close_hooks
-    from gestalt._authoring.providers import PluginProviderAdapter
-    from gestalt._runtime import lifecycle as sv
-    from gestalt.gen.v1 import runtime_servicers
+    from gestalt._runtime.lifecycle import register_provider
 
-    # An adapter's lifecycle (configure, metadata, health, start) is its provider's.
-    provider = target.provider if isinstance(target, PluginProviderAdapter) else target
-    runtime_servicers.add_provider_lifecycle_to_server(sv.Lifecycle(provider, kind), server)
-    if isinstance(target, PluginProviderAdapter):
-        target.register_services(server, target.provider)
-    elif kind is ProviderKind.AUTHENTICATION:
-        from gestalt.gen.v1 import authentication_servicers
-
-        authentication_servicers.add_authentication_provider_to_server(
-            sv.Authentication(target), server
-        )
-    elif kind is ProviderKind.SECRETS:
-        from gestalt.gen.v1 import secrets_servicers
-
-        secrets_servicers.add_secrets_provider_to_server(sv.Secrets(target), server)
-    elif kind is ProviderKind.CACHE:
-        from gestalt.gen.v1 import cache_servicers
-
-        cache_servicers.add_cache_to_server(sv.CacheService(target), server)
-    elif kind is ProviderKind.RUNTIME:
-        from gestalt._runtime.plugin_runtime import handlers
-        from gestalt.gen.v1.pluginruntime_servicers import add_plugin_runtime_provider_to_server
-
-        add_plugin_runtime_provider_to_server(handlers(target), server)
-    else:
-        add, methods = _raw_service(kind)
-        typed = _typed_kind(kind)
-        if typed is not None and isinstance(target, typed[0]):
-            from gestalt._runtime.typed import typed_methods
-
-            base, service, mirrors = typed
-            add(typed_methods(target, base, service, methods, mirrors, kind.value), server)
-        else:
-            add(raw_methods(target, methods), server)
-    close = getattr(target, "close", None)
-    return close if callable(close) else _nothing
-
-
-def _raw_service(kind: ProviderKind) -> tuple[Callable[[Any, Any], None], Any]:
-    """The generated ``add_*_to_server`` and method list of a kind served method by method."""
-    if kind is ProviderKind.S3:
-        from gestalt.gen.v1 import s3_servicers
-
-        return s3_servicers.add_s3_to_server, s3_servicers.S3_METHODS
-    if kind is ProviderKind.INDEXEDDB:
-        from gestalt.gen.v1 import datastore_servicers
-
-        return datastore_servicers.add_indexed_db_to_server, datastore_servicers.INDEXED_DB_METHODS
-    if kind is ProviderKind.AGENT:
-        from gestalt.gen.v1 import agent_servicers
-
-        return agent_servicers.add_agent_provider_to_server, agent_servicers.AGENT_PROVIDER_METHODS
-    if kind is ProviderKind.WORKFLOW:
-        from gestalt.gen.v1 import workflow_servicers
-
-        return (
-            workflow_servicers.add_workflow_provider_to_server,
-            workflow_servicers.WORKFLOW_PROVIDER_METHODS,
-        )
-    if kind is ProviderKind.AUTHORIZATION:
-        from gestalt.gen.v1 import authorization_servicers as authz
-
-        return authz.add_authorization_provider_to_server, authz.AUTHORIZATION_PROVIDER_METHODS
-    raise KeyError(kind)
-
-
-def _nothing() -> None:
-    return None
-
-
-def _typed_kind(kind: ProviderKind) -> tuple[type, Any, types.ModuleType] | None:
-    """The typed base class, service descriptor and mirrors module of ``kind``, if it has one."""
-    if kind is ProviderKind.AGENT:
-        from gestalt._authoring.agents import AgentProvider
-        from gestalt.gen.v1 import agent_mirrors, agent_pb2
-
-        return AgentProvider, agent_pb2.DESCRIPTOR.services_by_name["AgentProvider"], agent_mirrors
-    if kind is ProviderKind.WORKFLOW:
-        from gestalt._authoring.workflows import WorkflowProvider
-        from gestalt.gen.v1 import workflow_mirrors, workflow_pb2
-
-        service = workflow_pb2.DESCRIPTOR.services_by_name["WorkflowProvider"]
-        return WorkflowProvider, service, workflow_mirrors
-    if kind is ProviderKind.AUTHORIZATION:
-        from gestalt._authoring.authorization import AuthorizationProvider
-        from gestalt.gen.v1 import authorization_mirrors, authorization_pb2
-
-        service = authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationProvider"]
-        return AuthorizationProvider, service, authorization_mirrors
-    return None
-
-
-def raw_methods(provider: Any, methods: Any) -> types.SimpleNamespace:
-    """The provider's methods under their snake_case names, accepting RPC-style names too."""
-    found = {}
-    for spec in methods:
-        fn = getattr(provider, spec.attr, None) or getattr(provider, spec.name, None)
-        if callable(fn):
-            found[spec.attr] = fn
-    return types.SimpleNamespace(**found)
+    return register_provider(server, target, kind)
 
 
 class RunningServer:
@@ -522,7 +422,9 @@ class RunningServer:
 
 
 def watch_parent(stop: threading.Event) -> None:
-    """Set ``stop`` once the host process that launched us is gone (quirk 21).
+    """Until ``stop`` is set, set it once the host process that launched us is gone (quirk 21).
+
+    Returns at once when ``GESTALT_PLUGIN_PARENT_PID`` holds no process id.
 
     The named process is watched itself, not our parent: a single-file executable's parent is
     its bootloader, not the host.
@@ -569,13 +471,13 @@ def serve(target: Any, kind: ProviderKind) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    threading.Thread(target=watch_parent, args=(stop,), name="gestalt-parent", daemon=True).start()
+    watch_parent(stop)  # on this thread, which has nothing else to do: no thread of its own
     while not stop.wait(1.0):
         pass
     running.stop()
-    telemetry = sys.modules.get("gestalt.telemetry")  # what it installs needs it imported
-    if telemetry is not None:
-        telemetry.shutdown()
+    loaded = sys.modules.get("gestalt.telemetry")  # what it installs needs it imported
+    if loaded is not None:
+        loaded.shutdown()
 
 
 def export_catalog(target: Any, path: str) -> None:
