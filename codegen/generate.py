@@ -18,8 +18,9 @@ def generate(proto_root: Path, out: Path, *, sdk_package: bool = True) -> list[P
     """Rebuild ``out`` from the protos under ``proto_root``; return the files written.
 
     With ``sdk_package`` the ``gestalt.gen`` package files (``__init__``, ``support``,
-    ``py.typed``) and the type checkers' marker ``gestalt/__init__.pyi`` are rendered too;
-    golden tests switch it off and render only the per-proto modules.
+    ``serving``, ``hostcalls``, ``py.typed``) and the type checkers' marker
+    ``gestalt/__init__.pyi`` are rendered too; golden tests switch it off and render only the
+    per-proto modules.
     """
     protos = find_protos(proto_root)
     if not protos:
@@ -96,6 +97,14 @@ def _generate_into(
                 "support.py.j2",
                 root / "support.py",
                 header=render.header("codegen/templates/support.py.j2"),
+            )
+        )
+        rendered.append(
+            render.render(
+                env,
+                "serving.py.j2",
+                root / "serving.py",
+                header=render.header("codegen/templates/serving.py.j2"),
             )
         )
         rendered.append(

@@ -36,6 +36,7 @@ def test_wheel_contents_and_import(tmp_path: Path) -> None:
         "gestalt/gen/__init__.py",
         "gestalt/gen/py.typed",
         "gestalt/gen/support.py",
+        "gestalt/gen/serving.py",
         "gestalt/gen/v1/cache_pb2.py",
         "gestalt/gen/v1/cache_pb2.pyi",
         "gestalt/gen/v1/cache_pb2_grpc.pyi",

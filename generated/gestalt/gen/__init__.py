@@ -4,8 +4,9 @@
 Everything under ``gestalt.gen`` is produced by ``python -m codegen`` from the
 protos in ``proto/``. Import modules directly, e.g. ``from gestalt.gen.v1 import
 cache_pb2, cache_clients``; nothing is imported until used.
-:mod:`gestalt.gen.support` holds the shared run-time pieces
-(:class:`~gestalt.gen.support.RPCError`, stream wrappers, servicer registration).
+:mod:`gestalt.gen.support` holds what the clients and mirrors share
+(:class:`~gestalt.gen.support.RPCError`, stream wrappers, well-known type
+conversions), :mod:`gestalt.gen.serving` the servicer registration.
 """
 
 #: Fully qualified service name -> ``(module of its clients, module of its servicer adapter)``.

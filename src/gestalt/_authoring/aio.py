@@ -19,7 +19,7 @@ T = TypeVar("T")
 def _shared_loop() -> asyncio.AbstractEventLoop:
     # The same loop the generated servicer adapters use for async methods on sync servers;
     # imported here, not at module import, so ``import gestalt`` stays free of grpc.
-    from gestalt.gen.support import background_loop
+    from gestalt.gen.serving import background_loop
 
     return background_loop()
 

@@ -361,14 +361,14 @@ class RunningServer:
     Plain handlers run in the server's :class:`ElasticPool` (4 threads, up to
     ``GESTALT_MAX_WORKERS`` while calls block), each call directly in its worker thread;
     ``async def`` handlers run on the SDK's one
-    long-lived event loop (``gestalt.gen.support.background_loop``), whose default executor
+    long-lived event loop (``gestalt.gen.serving.background_loop``), whose default executor
     is the same pool.
     """
 
     def __init__(self, target: Any, kind: ProviderKind, raw_socket: str | None) -> None:
         import grpc
 
-        from gestalt.gen.support import background_loop
+        from gestalt.gen.serving import background_loop
 
         address, self.socket_path = listen_address(raw_socket)
         if self.socket_path is not None:
@@ -412,7 +412,7 @@ class RunningServer:
                 os.unlink(self.socket_path)
         # The shared loop outlives this server (in-process tests start several): give it a
         # working executor back before this one shuts down.
-        from gestalt.gen.support import background_loop
+        from gestalt.gen.serving import background_loop
 
         loop = background_loop()
         loop.call_soon_threadsafe(

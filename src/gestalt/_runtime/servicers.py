@@ -36,9 +36,9 @@ from gestalt._runtime.wire import (
     execute_request,
     http_subject_request_from_pb,
     request_from_pb,
+    struct_to_dict,
     subject_to_pb,
 )
-from gestalt.gen.support import struct_from_pb
 from gestalt.gen.v1 import plugin_pb2
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ async def check_version(context: Context, version: int) -> None:
 
 def config_dict(config: struct_pb2.Struct | None) -> dict[str, Any]:
     """A provider config as a dict; integral numbers come back as ``int`` (quirk 36)."""
-    return _integral(struct_from_pb(config)) if config is not None else {}
+    return _integral(struct_to_dict(config)) if config is not None else {}
 
 
 def _integral(value: Any) -> Any:

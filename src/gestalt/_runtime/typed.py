@@ -31,7 +31,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
 from gestalt._runtime.servicers import Context, call, fail
-from gestalt.gen.support import MethodSpec
+from gestalt.gen.serving import MethodSpec
 
 __all__ = ["typed_methods"]
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from gestalt._authoring.request import Access, Credential, Request, Subject
-from gestalt.gen import support
 from gestalt.gen.v1 import plugin_pb2
 
 if TYPE_CHECKING:
@@ -181,7 +180,9 @@ def _time(message: plugin_pb2.PostConnectCredential, name: str) -> dt.datetime |
     stamp: timestamp_pb2.Timestamp = getattr(message, name)
     if stamp.seconds == 0 and stamp.nanos == 0:
         return None
-    return support.timestamp_from_pb(stamp)
+    from gestalt.gen.support import timestamp_from_pb  # only post-connect tokens carry times
+
+    return timestamp_from_pb(stamp)
 
 
 def _metadata(text: str) -> dict[str, str]:

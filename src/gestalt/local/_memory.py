@@ -18,7 +18,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
-from gestalt.gen.support import MethodSpec
+from gestalt.gen.serving import MethodSpec
 
 __all__ = ["copy", "noting_tokens", "now"]
 

@@ -19,7 +19,7 @@ import typing as _t
 import grpc
 import grpc.aio
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import agent_pb2
 
 __all__ = [
@@ -249,9 +249,9 @@ class AsyncAgentProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.AgentProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+AGENT_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="CreateSession",
         attr="create_session",
         client_streaming=False,
@@ -259,7 +259,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.CreateAgentProviderSessionRequest.FromString,
         serialize=agent_pb2.AgentSession.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetSession",
         attr="get_session",
         client_streaming=False,
@@ -267,7 +267,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.GetAgentProviderSessionRequest.FromString,
         serialize=agent_pb2.AgentSession.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListSessions",
         attr="list_sessions",
         client_streaming=False,
@@ -275,7 +275,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.ListAgentProviderSessionsRequest.FromString,
         serialize=agent_pb2.ListAgentProviderSessionsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="UpdateSession",
         attr="update_session",
         client_streaming=False,
@@ -283,7 +283,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.UpdateAgentProviderSessionRequest.FromString,
         serialize=agent_pb2.AgentSession.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CreateTurn",
         attr="create_turn",
         client_streaming=False,
@@ -291,7 +291,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.CreateAgentProviderTurnRequest.FromString,
         serialize=agent_pb2.AgentTurn.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetTurn",
         attr="get_turn",
         client_streaming=False,
@@ -299,7 +299,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.GetAgentProviderTurnRequest.FromString,
         serialize=agent_pb2.AgentTurn.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListTurns",
         attr="list_turns",
         client_streaming=False,
@@ -307,7 +307,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.ListAgentProviderTurnsRequest.FromString,
         serialize=agent_pb2.ListAgentProviderTurnsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CancelTurn",
         attr="cancel_turn",
         client_streaming=False,
@@ -315,7 +315,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.CancelAgentProviderTurnRequest.FromString,
         serialize=agent_pb2.AgentTurn.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListTurnEvents",
         attr="list_turn_events",
         client_streaming=False,
@@ -323,7 +323,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.ListAgentProviderTurnEventsRequest.FromString,
         serialize=agent_pb2.ListAgentProviderTurnEventsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetInteraction",
         attr="get_interaction",
         client_streaming=False,
@@ -331,7 +331,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.GetAgentProviderInteractionRequest.FromString,
         serialize=agent_pb2.AgentInteraction.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListInteractions",
         attr="list_interactions",
         client_streaming=False,
@@ -339,7 +339,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.ListAgentProviderInteractionsRequest.FromString,
         serialize=agent_pb2.ListAgentProviderInteractionsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ResolveInteraction",
         attr="resolve_interaction",
         client_streaming=False,
@@ -347,7 +347,7 @@ AGENT_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.ResolveAgentProviderInteractionRequest.FromString,
         serialize=agent_pb2.AgentInteraction.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetCapabilities",
         attr="get_capabilities",
         client_streaming=False,
@@ -370,9 +370,9 @@ def add_agent_provider_to_server(
 
     ``impl`` may implement any subset of :class:`AgentProviderHandler` or
     :class:`AsyncAgentProviderHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.AgentProvider",
         impl,
@@ -437,9 +437,9 @@ class AsyncAgentHostHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.AgentHost``,
-#: as :func:`gestalt.gen.support.register` takes them.
-AGENT_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+AGENT_HOST_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="SearchTools",
         attr="search_tools",
         client_streaming=False,
@@ -447,7 +447,7 @@ AGENT_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.SearchAgentToolsRequest.FromString,
         serialize=agent_pb2.SearchAgentToolsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ExecuteTool",
         attr="execute_tool",
         client_streaming=False,
@@ -470,9 +470,9 @@ def add_agent_host_to_server(
 
     ``impl`` may implement any subset of :class:`AgentHostHandler` or
     :class:`AsyncAgentHostHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.AgentHost",
         impl,
@@ -661,9 +661,9 @@ class AsyncAgentManagerHostHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.AgentManagerHost``,
-#: as :func:`gestalt.gen.support.register` takes them.
-AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+AGENT_MANAGER_HOST_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="CreateSession",
         attr="create_session",
         client_streaming=False,
@@ -671,7 +671,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerCreateSessionRequest.FromString,
         serialize=agent_pb2.AgentSession.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetSession",
         attr="get_session",
         client_streaming=False,
@@ -679,7 +679,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerGetSessionRequest.FromString,
         serialize=agent_pb2.AgentSession.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListSessions",
         attr="list_sessions",
         client_streaming=False,
@@ -687,7 +687,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerListSessionsRequest.FromString,
         serialize=agent_pb2.AgentManagerListSessionsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="UpdateSession",
         attr="update_session",
         client_streaming=False,
@@ -695,7 +695,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerUpdateSessionRequest.FromString,
         serialize=agent_pb2.AgentSession.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CreateTurn",
         attr="create_turn",
         client_streaming=False,
@@ -703,7 +703,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerCreateTurnRequest.FromString,
         serialize=agent_pb2.AgentTurn.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetTurn",
         attr="get_turn",
         client_streaming=False,
@@ -711,7 +711,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerGetTurnRequest.FromString,
         serialize=agent_pb2.AgentTurn.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListTurns",
         attr="list_turns",
         client_streaming=False,
@@ -719,7 +719,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerListTurnsRequest.FromString,
         serialize=agent_pb2.AgentManagerListTurnsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CancelTurn",
         attr="cancel_turn",
         client_streaming=False,
@@ -727,7 +727,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerCancelTurnRequest.FromString,
         serialize=agent_pb2.AgentTurn.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListTurnEvents",
         attr="list_turn_events",
         client_streaming=False,
@@ -735,7 +735,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerListTurnEventsRequest.FromString,
         serialize=agent_pb2.AgentManagerListTurnEventsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListInteractions",
         attr="list_interactions",
         client_streaming=False,
@@ -743,7 +743,7 @@ AGENT_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=agent_pb2.AgentManagerListInteractionsRequest.FromString,
         serialize=agent_pb2.AgentManagerListInteractionsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ResolveInteraction",
         attr="resolve_interaction",
         client_streaming=False,
@@ -766,9 +766,9 @@ def add_agent_manager_host_to_server(
 
     ``impl`` may implement any subset of :class:`AgentManagerHostHandler` or
     :class:`AsyncAgentManagerHostHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.AgentManagerHost",
         impl,

@@ -20,7 +20,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import authentication_pb2
 
 __all__ = [
@@ -124,9 +124,9 @@ class AsyncAuthenticationProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.AuthenticationProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-AUTHENTICATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+AUTHENTICATION_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="BeginLogin",
         attr="begin_login",
         client_streaming=False,
@@ -134,7 +134,7 @@ AUTHENTICATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authentication_pb2.BeginLoginRequest.FromString,
         serialize=authentication_pb2.BeginLoginResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CompleteLogin",
         attr="complete_login",
         client_streaming=False,
@@ -142,7 +142,7 @@ AUTHENTICATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authentication_pb2.CompleteLoginRequest.FromString,
         serialize=authentication_pb2.AuthenticatedUser.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ValidateExternalToken",
         attr="validate_external_token",
         client_streaming=False,
@@ -150,7 +150,7 @@ AUTHENTICATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authentication_pb2.ValidateExternalTokenRequest.FromString,
         serialize=authentication_pb2.AuthenticatedUser.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetSessionSettings",
         attr="get_session_settings",
         client_streaming=False,
@@ -173,10 +173,10 @@ def add_authentication_provider_to_server(
 
     ``impl`` may implement any subset of :class:`AuthenticationProviderHandler` or
     :class:`AsyncAuthenticationProviderHandler`, mixing plain and ``async def``
-    methods. See :func:`gestalt.gen.support.register` for how each kind of method is
+    methods. See :func:`gestalt.gen.serving.register` for how each kind of method is
     run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.AuthenticationProvider",
         impl,

@@ -20,7 +20,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import authorization_pb2
 
 __all__ = [
@@ -206,9 +206,9 @@ class AsyncAuthorizationProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.AuthorizationProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+AUTHORIZATION_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="Evaluate",
         attr="evaluate",
         client_streaming=False,
@@ -216,7 +216,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authorization_pb2.AccessEvaluationRequest.FromString,
         serialize=authorization_pb2.AccessDecision.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="EvaluateMany",
         attr="evaluate_many",
         client_streaming=False,
@@ -224,7 +224,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authorization_pb2.AccessEvaluationsRequest.FromString,
         serialize=authorization_pb2.AccessEvaluationsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="SearchResources",
         attr="search_resources",
         client_streaming=False,
@@ -232,7 +232,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authorization_pb2.ResourceSearchRequest.FromString,
         serialize=authorization_pb2.ResourceSearchResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="SearchSubjects",
         attr="search_subjects",
         client_streaming=False,
@@ -240,7 +240,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authorization_pb2.SubjectSearchRequest.FromString,
         serialize=authorization_pb2.SubjectSearchResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="SearchActions",
         attr="search_actions",
         client_streaming=False,
@@ -248,7 +248,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authorization_pb2.ActionSearchRequest.FromString,
         serialize=authorization_pb2.ActionSearchResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetMetadata",
         attr="get_metadata",
         client_streaming=False,
@@ -256,7 +256,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=google_protobuf_empty_pb2.Empty.FromString,
         serialize=authorization_pb2.AuthorizationMetadata.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ReadRelationships",
         attr="read_relationships",
         client_streaming=False,
@@ -264,7 +264,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authorization_pb2.ReadRelationshipsRequest.FromString,
         serialize=authorization_pb2.ReadRelationshipsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="WriteRelationships",
         attr="write_relationships",
         client_streaming=False,
@@ -272,7 +272,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authorization_pb2.WriteRelationshipsRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetActiveModel",
         attr="get_active_model",
         client_streaming=False,
@@ -280,7 +280,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=google_protobuf_empty_pb2.Empty.FromString,
         serialize=authorization_pb2.GetActiveModelResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListModels",
         attr="list_models",
         client_streaming=False,
@@ -288,7 +288,7 @@ AUTHORIZATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=authorization_pb2.ListModelsRequest.FromString,
         serialize=authorization_pb2.ListModelsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="WriteModel",
         attr="write_model",
         client_streaming=False,
@@ -311,10 +311,10 @@ def add_authorization_provider_to_server(
 
     ``impl`` may implement any subset of :class:`AuthorizationProviderHandler` or
     :class:`AsyncAuthorizationProviderHandler`, mixing plain and ``async def``
-    methods. See :func:`gestalt.gen.support.register` for how each kind of method is
+    methods. See :func:`gestalt.gen.serving.register` for how each kind of method is
     run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.AuthorizationProvider",
         impl,

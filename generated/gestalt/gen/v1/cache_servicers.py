@@ -19,7 +19,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import cache_pb2
 
 __all__ = ["CACHE_METHODS", "AsyncCacheHandler", "CacheHandler", "add_cache_to_server"]
@@ -138,9 +138,9 @@ class AsyncCacheHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.Cache``,
-#: as :func:`gestalt.gen.support.register` takes them.
-CACHE_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+CACHE_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="Get",
         attr="get",
         client_streaming=False,
@@ -148,7 +148,7 @@ CACHE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=cache_pb2.CacheGetRequest.FromString,
         serialize=cache_pb2.CacheGetResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetMany",
         attr="get_many",
         client_streaming=False,
@@ -156,7 +156,7 @@ CACHE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=cache_pb2.CacheGetManyRequest.FromString,
         serialize=cache_pb2.CacheGetManyResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Set",
         attr="set",
         client_streaming=False,
@@ -164,7 +164,7 @@ CACHE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=cache_pb2.CacheSetRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="SetMany",
         attr="set_many",
         client_streaming=False,
@@ -172,7 +172,7 @@ CACHE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=cache_pb2.CacheSetManyRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Delete",
         attr="delete",
         client_streaming=False,
@@ -180,7 +180,7 @@ CACHE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=cache_pb2.CacheDeleteRequest.FromString,
         serialize=cache_pb2.CacheDeleteResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DeleteMany",
         attr="delete_many",
         client_streaming=False,
@@ -188,7 +188,7 @@ CACHE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=cache_pb2.CacheDeleteManyRequest.FromString,
         serialize=cache_pb2.CacheDeleteManyResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Touch",
         attr="touch",
         client_streaming=False,
@@ -210,8 +210,8 @@ def add_cache_to_server(
 
     ``impl`` may implement any subset of :class:`CacheHandler` or
     :class:`AsyncCacheHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server, "gestalt.provider.v1.Cache", impl, CACHE_METHODS, executor=executor, loop=loop
     )

@@ -21,7 +21,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import datastore_pb2
 
 __all__ = [
@@ -371,9 +371,9 @@ class AsyncIndexedDBHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.IndexedDB``,
-#: as :func:`gestalt.gen.support.register` takes them.
-INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+INDEXED_DB_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="CreateObjectStore",
         attr="create_object_store",
         client_streaming=False,
@@ -381,7 +381,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.CreateObjectStoreRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DeleteObjectStore",
         attr="delete_object_store",
         client_streaming=False,
@@ -389,7 +389,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.DeleteObjectStoreRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Get",
         attr="get",
         client_streaming=False,
@@ -397,7 +397,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.ObjectStoreRequest.FromString,
         serialize=datastore_pb2.RecordResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetKey",
         attr="get_key",
         client_streaming=False,
@@ -405,7 +405,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.ObjectStoreRequest.FromString,
         serialize=datastore_pb2.KeyResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Add",
         attr="add",
         client_streaming=False,
@@ -413,7 +413,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.RecordRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Put",
         attr="put",
         client_streaming=False,
@@ -421,7 +421,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.RecordRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Delete",
         attr="delete",
         client_streaming=False,
@@ -429,7 +429,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.ObjectStoreRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Clear",
         attr="clear",
         client_streaming=False,
@@ -437,7 +437,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.ObjectStoreNameRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetAll",
         attr="get_all",
         client_streaming=False,
@@ -445,7 +445,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.ObjectStoreRangeRequest.FromString,
         serialize=datastore_pb2.RecordsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetAllKeys",
         attr="get_all_keys",
         client_streaming=False,
@@ -453,7 +453,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.ObjectStoreRangeRequest.FromString,
         serialize=datastore_pb2.KeysResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Count",
         attr="count",
         client_streaming=False,
@@ -461,7 +461,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.ObjectStoreRangeRequest.FromString,
         serialize=datastore_pb2.CountResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DeleteRange",
         attr="delete_range",
         client_streaming=False,
@@ -469,7 +469,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.ObjectStoreRangeRequest.FromString,
         serialize=datastore_pb2.DeleteResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="IndexGet",
         attr="index_get",
         client_streaming=False,
@@ -477,7 +477,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.IndexQueryRequest.FromString,
         serialize=datastore_pb2.RecordResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="IndexGetKey",
         attr="index_get_key",
         client_streaming=False,
@@ -485,7 +485,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.IndexQueryRequest.FromString,
         serialize=datastore_pb2.KeyResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="IndexGetAll",
         attr="index_get_all",
         client_streaming=False,
@@ -493,7 +493,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.IndexQueryRequest.FromString,
         serialize=datastore_pb2.RecordsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="IndexGetAllKeys",
         attr="index_get_all_keys",
         client_streaming=False,
@@ -501,7 +501,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.IndexQueryRequest.FromString,
         serialize=datastore_pb2.KeysResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="IndexCount",
         attr="index_count",
         client_streaming=False,
@@ -509,7 +509,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.IndexQueryRequest.FromString,
         serialize=datastore_pb2.CountResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="IndexDelete",
         attr="index_delete",
         client_streaming=False,
@@ -517,7 +517,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.IndexQueryRequest.FromString,
         serialize=datastore_pb2.DeleteResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="OpenCursor",
         attr="open_cursor",
         client_streaming=True,
@@ -525,7 +525,7 @@ INDEXED_DB_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=datastore_pb2.CursorClientMessage.FromString,
         serialize=datastore_pb2.CursorResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Transaction",
         attr="transaction",
         client_streaming=True,
@@ -548,9 +548,9 @@ def add_indexed_db_to_server(
 
     ``impl`` may implement any subset of :class:`IndexedDBHandler` or
     :class:`AsyncIndexedDBHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.IndexedDB",
         impl,

@@ -21,7 +21,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import plugin_pb2
 
 __all__ = [
@@ -175,9 +175,9 @@ class AsyncIntegrationProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.IntegrationProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-INTEGRATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+INTEGRATION_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="GetMetadata",
         attr="get_metadata",
         client_streaming=False,
@@ -185,7 +185,7 @@ INTEGRATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=google_protobuf_empty_pb2.Empty.FromString,
         serialize=plugin_pb2.ProviderMetadata.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="StartProvider",
         attr="start_provider",
         client_streaming=False,
@@ -193,7 +193,7 @@ INTEGRATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=plugin_pb2.StartProviderRequest.FromString,
         serialize=plugin_pb2.StartProviderResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Execute",
         attr="execute",
         client_streaming=False,
@@ -201,7 +201,7 @@ INTEGRATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=plugin_pb2.ExecuteRequest.FromString,
         serialize=plugin_pb2.OperationResult.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ResolveHTTPSubject",
         attr="resolve_http_subject",
         client_streaming=False,
@@ -209,7 +209,7 @@ INTEGRATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=plugin_pb2.ResolveHTTPSubjectRequest.FromString,
         serialize=plugin_pb2.ResolveHTTPSubjectResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetSessionCatalog",
         attr="get_session_catalog",
         client_streaming=False,
@@ -217,7 +217,7 @@ INTEGRATION_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=plugin_pb2.GetSessionCatalogRequest.FromString,
         serialize=plugin_pb2.GetSessionCatalogResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PostConnect",
         attr="post_connect",
         client_streaming=False,
@@ -240,9 +240,9 @@ def add_integration_provider_to_server(
 
     ``impl`` may implement any subset of :class:`IntegrationProviderHandler` or
     :class:`AsyncIntegrationProviderHandler`, mixing plain and ``async def`` methods.
-    See :func:`gestalt.gen.support.register` for how each kind of method is run.
+    See :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.IntegrationProvider",
         impl,
@@ -321,9 +321,9 @@ class AsyncPluginInvokerHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.PluginInvoker``,
-#: as :func:`gestalt.gen.support.register` takes them.
-PLUGIN_INVOKER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+PLUGIN_INVOKER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="ExchangeInvocationToken",
         attr="exchange_invocation_token",
         client_streaming=False,
@@ -331,7 +331,7 @@ PLUGIN_INVOKER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=plugin_pb2.ExchangeInvocationTokenRequest.FromString,
         serialize=plugin_pb2.ExchangeInvocationTokenResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Invoke",
         attr="invoke",
         client_streaming=False,
@@ -339,7 +339,7 @@ PLUGIN_INVOKER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=plugin_pb2.PluginInvokeRequest.FromString,
         serialize=plugin_pb2.OperationResult.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="InvokeGraphQL",
         attr="invoke_graph_ql",
         client_streaming=False,
@@ -362,9 +362,9 @@ def add_plugin_invoker_to_server(
 
     ``impl`` may implement any subset of :class:`PluginInvokerHandler` or
     :class:`AsyncPluginInvokerHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.PluginInvoker",
         impl,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gestalt.gen.support import Result
+    from gestalt.gen.serving import Result
     from gestalt.gen.v1.pluginruntime_mirrors import (
         BindPluginRuntimeHostServiceRequest,
         HostedPlugin,

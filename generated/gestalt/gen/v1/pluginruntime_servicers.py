@@ -19,7 +19,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import pluginruntime_pb2
 
 __all__ = [
@@ -73,9 +73,9 @@ class AsyncPluginRuntimeLogHostHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.PluginRuntimeLogHost``,
-#: as :func:`gestalt.gen.support.register` takes them.
-PLUGIN_RUNTIME_LOG_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+PLUGIN_RUNTIME_LOG_HOST_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="AppendLogs",
         attr="append_logs",
         client_streaming=False,
@@ -98,9 +98,9 @@ def add_plugin_runtime_log_host_to_server(
 
     ``impl`` may implement any subset of :class:`PluginRuntimeLogHostHandler` or
     :class:`AsyncPluginRuntimeLogHostHandler`, mixing plain and ``async def`` methods.
-    See :func:`gestalt.gen.support.register` for how each kind of method is run.
+    See :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.PluginRuntimeLogHost",
         impl,
@@ -247,9 +247,9 @@ class AsyncPluginRuntimeProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.PluginRuntimeProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-PLUGIN_RUNTIME_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+PLUGIN_RUNTIME_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="GetSupport",
         attr="get_support",
         client_streaming=False,
@@ -257,7 +257,7 @@ PLUGIN_RUNTIME_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=google_protobuf_empty_pb2.Empty.FromString,
         serialize=pluginruntime_pb2.PluginRuntimeSupport.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="StartSession",
         attr="start_session",
         client_streaming=False,
@@ -265,7 +265,7 @@ PLUGIN_RUNTIME_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=pluginruntime_pb2.StartPluginRuntimeSessionRequest.FromString,
         serialize=pluginruntime_pb2.PluginRuntimeSession.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetSession",
         attr="get_session",
         client_streaming=False,
@@ -273,7 +273,7 @@ PLUGIN_RUNTIME_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=pluginruntime_pb2.GetPluginRuntimeSessionRequest.FromString,
         serialize=pluginruntime_pb2.PluginRuntimeSession.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListSessions",
         attr="list_sessions",
         client_streaming=False,
@@ -281,7 +281,7 @@ PLUGIN_RUNTIME_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=pluginruntime_pb2.ListPluginRuntimeSessionsRequest.FromString,
         serialize=pluginruntime_pb2.ListPluginRuntimeSessionsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="StopSession",
         attr="stop_session",
         client_streaming=False,
@@ -289,7 +289,7 @@ PLUGIN_RUNTIME_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=pluginruntime_pb2.StopPluginRuntimeSessionRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="BindHostService",
         attr="bind_host_service",
         client_streaming=False,
@@ -297,7 +297,7 @@ PLUGIN_RUNTIME_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=pluginruntime_pb2.BindPluginRuntimeHostServiceRequest.FromString,
         serialize=pluginruntime_pb2.PluginRuntimeHostServiceBinding.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="StartPlugin",
         attr="start_plugin",
         client_streaming=False,
@@ -320,10 +320,10 @@ def add_plugin_runtime_provider_to_server(
 
     ``impl`` may implement any subset of :class:`PluginRuntimeProviderHandler` or
     :class:`AsyncPluginRuntimeProviderHandler`, mixing plain and ``async def``
-    methods. See :func:`gestalt.gen.support.register` for how each kind of method is
+    methods. See :func:`gestalt.gen.serving.register` for how each kind of method is
     run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.PluginRuntimeProvider",
         impl,

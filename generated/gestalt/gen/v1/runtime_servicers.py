@@ -18,7 +18,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import runtime_pb2
 
 __all__ = [
@@ -126,9 +126,9 @@ class AsyncProviderLifecycleHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.ProviderLifecycle``,
-#: as :func:`gestalt.gen.support.register` takes them.
-PROVIDER_LIFECYCLE_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+PROVIDER_LIFECYCLE_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="GetProviderIdentity",
         attr="get_provider_identity",
         client_streaming=False,
@@ -136,7 +136,7 @@ PROVIDER_LIFECYCLE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=google_protobuf_empty_pb2.Empty.FromString,
         serialize=runtime_pb2.ProviderIdentity.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ConfigureProvider",
         attr="configure_provider",
         client_streaming=False,
@@ -144,7 +144,7 @@ PROVIDER_LIFECYCLE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=runtime_pb2.ConfigureProviderRequest.FromString,
         serialize=runtime_pb2.ConfigureProviderResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="HealthCheck",
         attr="health_check",
         client_streaming=False,
@@ -152,7 +152,7 @@ PROVIDER_LIFECYCLE_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=google_protobuf_empty_pb2.Empty.FromString,
         serialize=runtime_pb2.HealthCheckResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="StartProvider",
         attr="start_provider",
         client_streaming=False,
@@ -175,9 +175,9 @@ def add_provider_lifecycle_to_server(
 
     ``impl`` may implement any subset of :class:`ProviderLifecycleHandler` or
     :class:`AsyncProviderLifecycleHandler`, mixing plain and ``async def`` methods.
-    See :func:`gestalt.gen.support.register` for how each kind of method is run.
+    See :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.ProviderLifecycle",
         impl,

@@ -21,7 +21,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import s3_pb2
 
 __all__ = [
@@ -163,9 +163,9 @@ class AsyncS3Handler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.S3``,
-#: as :func:`gestalt.gen.support.register` takes them.
-S3_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+S3_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="HeadObject",
         attr="head_object",
         client_streaming=False,
@@ -173,7 +173,7 @@ S3_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=s3_pb2.HeadObjectRequest.FromString,
         serialize=s3_pb2.HeadObjectResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ReadObject",
         attr="read_object",
         client_streaming=False,
@@ -181,7 +181,7 @@ S3_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=s3_pb2.ReadObjectRequest.FromString,
         serialize=s3_pb2.ReadObjectChunk.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="WriteObject",
         attr="write_object",
         client_streaming=True,
@@ -189,7 +189,7 @@ S3_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=s3_pb2.WriteObjectRequest.FromString,
         serialize=s3_pb2.WriteObjectResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DeleteObject",
         attr="delete_object",
         client_streaming=False,
@@ -197,7 +197,7 @@ S3_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=s3_pb2.DeleteObjectRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListObjects",
         attr="list_objects",
         client_streaming=False,
@@ -205,7 +205,7 @@ S3_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=s3_pb2.ListObjectsRequest.FromString,
         serialize=s3_pb2.ListObjectsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CopyObject",
         attr="copy_object",
         client_streaming=False,
@@ -213,7 +213,7 @@ S3_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=s3_pb2.CopyObjectRequest.FromString,
         serialize=s3_pb2.CopyObjectResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PresignObject",
         attr="presign_object",
         client_streaming=False,
@@ -235,9 +235,11 @@ def add_s3_to_server(
 
     ``impl`` may implement any subset of :class:`S3Handler` or
     :class:`AsyncS3Handler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(server, "gestalt.provider.v1.S3", impl, S3_METHODS, executor=executor, loop=loop)
+    _serving.register(
+        server, "gestalt.provider.v1.S3", impl, S3_METHODS, executor=executor, loop=loop
+    )
 
 
 class S3ObjectAccessHandler(_t.Protocol):
@@ -281,9 +283,9 @@ class AsyncS3ObjectAccessHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.S3ObjectAccess``,
-#: as :func:`gestalt.gen.support.register` takes them.
-S3_OBJECT_ACCESS_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+S3_OBJECT_ACCESS_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="CreateObjectAccessURL",
         attr="create_object_access_url",
         client_streaming=False,
@@ -306,9 +308,9 @@ def add_s3_object_access_to_server(
 
     ``impl`` may implement any subset of :class:`S3ObjectAccessHandler` or
     :class:`AsyncS3ObjectAccessHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.S3ObjectAccess",
         impl,

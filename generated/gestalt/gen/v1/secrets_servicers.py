@@ -17,7 +17,7 @@ import typing as _t
 import grpc
 import grpc.aio
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import secrets_pb2
 
 __all__ = [
@@ -69,9 +69,9 @@ class AsyncSecretsProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.SecretsProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-SECRETS_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+SECRETS_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="GetSecret",
         attr="get_secret",
         client_streaming=False,
@@ -94,9 +94,9 @@ def add_secrets_provider_to_server(
 
     ``impl`` may implement any subset of :class:`SecretsProviderHandler` or
     :class:`AsyncSecretsProviderHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.SecretsProvider",
         impl,

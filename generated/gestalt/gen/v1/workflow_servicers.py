@@ -20,7 +20,7 @@ import grpc
 import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 from gestalt.gen.v1 import workflow_pb2
 
 __all__ = [
@@ -408,9 +408,9 @@ class AsyncWorkflowProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.WorkflowProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+WORKFLOW_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="StartRun",
         attr="start_run",
         client_streaming=False,
@@ -418,7 +418,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.StartWorkflowProviderRunRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowRun.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetRun",
         attr="get_run",
         client_streaming=False,
@@ -426,7 +426,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.GetWorkflowProviderRunRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowRun.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListRuns",
         attr="list_runs",
         client_streaming=False,
@@ -434,7 +434,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.ListWorkflowProviderRunsRequest.FromString,
         serialize=workflow_pb2.ListWorkflowProviderRunsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CancelRun",
         attr="cancel_run",
         client_streaming=False,
@@ -442,7 +442,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.CancelWorkflowProviderRunRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowRun.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="SignalRun",
         attr="signal_run",
         client_streaming=False,
@@ -450,7 +450,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.SignalWorkflowProviderRunRequest.FromString,
         serialize=workflow_pb2.SignalWorkflowRunResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="SignalOrStartRun",
         attr="signal_or_start_run",
         client_streaming=False,
@@ -458,7 +458,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.SignalOrStartWorkflowProviderRunRequest.FromString,
         serialize=workflow_pb2.SignalWorkflowRunResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="UpsertSchedule",
         attr="upsert_schedule",
         client_streaming=False,
@@ -466,7 +466,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.UpsertWorkflowProviderScheduleRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetSchedule",
         attr="get_schedule",
         client_streaming=False,
@@ -474,7 +474,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.GetWorkflowProviderScheduleRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListSchedules",
         attr="list_schedules",
         client_streaming=False,
@@ -482,7 +482,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.ListWorkflowProviderSchedulesRequest.FromString,
         serialize=workflow_pb2.ListWorkflowProviderSchedulesResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DeleteSchedule",
         attr="delete_schedule",
         client_streaming=False,
@@ -490,7 +490,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.DeleteWorkflowProviderScheduleRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PauseSchedule",
         attr="pause_schedule",
         client_streaming=False,
@@ -498,7 +498,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.PauseWorkflowProviderScheduleRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ResumeSchedule",
         attr="resume_schedule",
         client_streaming=False,
@@ -506,7 +506,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.ResumeWorkflowProviderScheduleRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="UpsertEventTrigger",
         attr="upsert_event_trigger",
         client_streaming=False,
@@ -514,7 +514,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.UpsertWorkflowProviderEventTriggerRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetEventTrigger",
         attr="get_event_trigger",
         client_streaming=False,
@@ -522,7 +522,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.GetWorkflowProviderEventTriggerRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListEventTriggers",
         attr="list_event_triggers",
         client_streaming=False,
@@ -530,7 +530,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.ListWorkflowProviderEventTriggersRequest.FromString,
         serialize=workflow_pb2.ListWorkflowProviderEventTriggersResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DeleteEventTrigger",
         attr="delete_event_trigger",
         client_streaming=False,
@@ -538,7 +538,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.DeleteWorkflowProviderEventTriggerRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PauseEventTrigger",
         attr="pause_event_trigger",
         client_streaming=False,
@@ -546,7 +546,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.PauseWorkflowProviderEventTriggerRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ResumeEventTrigger",
         attr="resume_event_trigger",
         client_streaming=False,
@@ -554,7 +554,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.ResumeWorkflowProviderEventTriggerRequest.FromString,
         serialize=workflow_pb2.BoundWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PutExecutionReference",
         attr="put_execution_reference",
         client_streaming=False,
@@ -562,7 +562,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.PutWorkflowExecutionReferenceRequest.FromString,
         serialize=workflow_pb2.WorkflowExecutionReference.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetExecutionReference",
         attr="get_execution_reference",
         client_streaming=False,
@@ -570,7 +570,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.GetWorkflowExecutionReferenceRequest.FromString,
         serialize=workflow_pb2.WorkflowExecutionReference.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListExecutionReferences",
         attr="list_execution_references",
         client_streaming=False,
@@ -578,7 +578,7 @@ WORKFLOW_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.ListWorkflowExecutionReferencesRequest.FromString,
         serialize=workflow_pb2.ListWorkflowExecutionReferencesResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PublishEvent",
         attr="publish_event",
         client_streaming=False,
@@ -601,9 +601,9 @@ def add_workflow_provider_to_server(
 
     ``impl`` may implement any subset of :class:`WorkflowProviderHandler` or
     :class:`AsyncWorkflowProviderHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.WorkflowProvider",
         impl,
@@ -650,9 +650,9 @@ class AsyncWorkflowHostHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.WorkflowHost``,
-#: as :func:`gestalt.gen.support.register` takes them.
-WORKFLOW_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+WORKFLOW_HOST_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="InvokeOperation",
         attr="invoke_operation",
         client_streaming=False,
@@ -675,9 +675,9 @@ def add_workflow_host_to_server(
 
     ``impl`` may implement any subset of :class:`WorkflowHostHandler` or
     :class:`AsyncWorkflowHostHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.WorkflowHost",
         impl,
@@ -964,9 +964,9 @@ class AsyncWorkflowManagerHostHandler(_t.Protocol):
 
 
 #: The RPCs of ``gestalt.provider.v1.WorkflowManagerHost``,
-#: as :func:`gestalt.gen.support.register` takes them.
-WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+WORKFLOW_MANAGER_HOST_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="StartRun",
         attr="start_run",
         client_streaming=False,
@@ -974,7 +974,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerStartRunRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowRun.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="SignalRun",
         attr="signal_run",
         client_streaming=False,
@@ -982,7 +982,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerSignalRunRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowRunSignal.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="SignalOrStartRun",
         attr="signal_or_start_run",
         client_streaming=False,
@@ -990,7 +990,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerSignalOrStartRunRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowRunSignal.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CreateSchedule",
         attr="create_schedule",
         client_streaming=False,
@@ -998,7 +998,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerCreateScheduleRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetSchedule",
         attr="get_schedule",
         client_streaming=False,
@@ -1006,7 +1006,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerGetScheduleRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="UpdateSchedule",
         attr="update_schedule",
         client_streaming=False,
@@ -1014,7 +1014,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerUpdateScheduleRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DeleteSchedule",
         attr="delete_schedule",
         client_streaming=False,
@@ -1022,7 +1022,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerDeleteScheduleRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PauseSchedule",
         attr="pause_schedule",
         client_streaming=False,
@@ -1030,7 +1030,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerPauseScheduleRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ResumeSchedule",
         attr="resume_schedule",
         client_streaming=False,
@@ -1038,7 +1038,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerResumeScheduleRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowSchedule.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CreateEventTrigger",
         attr="create_event_trigger",
         client_streaming=False,
@@ -1046,7 +1046,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerCreateEventTriggerRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="GetEventTrigger",
         attr="get_event_trigger",
         client_streaming=False,
@@ -1054,7 +1054,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerGetEventTriggerRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="UpdateEventTrigger",
         attr="update_event_trigger",
         client_streaming=False,
@@ -1062,7 +1062,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerUpdateEventTriggerRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DeleteEventTrigger",
         attr="delete_event_trigger",
         client_streaming=False,
@@ -1070,7 +1070,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerDeleteEventTriggerRequest.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PauseEventTrigger",
         attr="pause_event_trigger",
         client_streaming=False,
@@ -1078,7 +1078,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerPauseEventTriggerRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ResumeEventTrigger",
         attr="resume_event_trigger",
         client_streaming=False,
@@ -1086,7 +1086,7 @@ WORKFLOW_MANAGER_HOST_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=workflow_pb2.WorkflowManagerResumeEventTriggerRequest.FromString,
         serialize=workflow_pb2.ManagedWorkflowEventTrigger.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="PublishEvent",
         attr="publish_event",
         client_streaming=False,
@@ -1109,9 +1109,9 @@ def add_workflow_manager_host_to_server(
 
     ``impl`` may implement any subset of :class:`WorkflowManagerHostHandler` or
     :class:`AsyncWorkflowManagerHostHandler`, mixing plain and ``async def`` methods.
-    See :func:`gestalt.gen.support.register` for how each kind of method is run.
+    See :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "gestalt.provider.v1.WorkflowManagerHost",
         impl,

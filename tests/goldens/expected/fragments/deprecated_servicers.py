@@ -14,7 +14,7 @@ import grpc
 import grpc.aio
 
 from fragments import deprecated_pb2
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 
 __all__ = ["RECORDS_METHODS", "AsyncRecordsHandler", "RecordsHandler", "add_records_to_server"]
 
@@ -68,9 +68,9 @@ class AsyncRecordsHandler(_t.Protocol):
 
 
 #: The RPCs of ``fragments.deprecated.Records``,
-#: as :func:`gestalt.gen.support.register` takes them.
-RECORDS_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+RECORDS_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="Save",
         attr="save",
         client_streaming=False,
@@ -78,7 +78,7 @@ RECORDS_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=deprecated_pb2.Record.FromString,
         serialize=deprecated_pb2.Record.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Put",
         attr="put",
         client_streaming=False,
@@ -101,8 +101,8 @@ def add_records_to_server(
 
     ``impl`` may implement any subset of :class:`RecordsHandler` or
     :class:`AsyncRecordsHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server, "fragments.deprecated.Records", impl, RECORDS_METHODS, executor=executor, loop=loop
     )

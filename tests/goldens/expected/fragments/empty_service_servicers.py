@@ -13,7 +13,7 @@ import typing as _t
 import grpc
 import grpc.aio
 
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 
 __all__ = ["IDLE_METHODS", "AsyncIdleHandler", "IdleHandler", "add_idle_to_server"]
 
@@ -37,8 +37,8 @@ class AsyncIdleHandler(_t.Protocol):
 
 
 #: The RPCs of ``fragments.empty_service.Idle``,
-#: as :func:`gestalt.gen.support.register` takes them.
-IDLE_METHODS: tuple[_s.MethodSpec, ...] = ()
+#: as :func:`gestalt.gen.serving.register` takes them.
+IDLE_METHODS: tuple[_serving.MethodSpec, ...] = ()
 
 
 def add_idle_to_server(
@@ -53,8 +53,8 @@ def add_idle_to_server(
 
     ``impl`` may implement any subset of :class:`IdleHandler` or
     :class:`AsyncIdleHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server, "fragments.empty_service.Idle", impl, IDLE_METHODS, executor=executor, loop=loop
     )

@@ -15,7 +15,7 @@ import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
 from fragments import host_service_pb2
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 
 __all__ = ["THINGS_METHODS", "AsyncThingsHandler", "ThingsHandler", "add_things_to_server"]
 
@@ -79,9 +79,9 @@ class AsyncThingsHandler(_t.Protocol):
 
 
 #: The RPCs of ``fragments.host_service.Things``,
-#: as :func:`gestalt.gen.support.register` takes them.
-THINGS_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+THINGS_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="CreateThing",
         attr="create_thing",
         client_streaming=False,
@@ -89,7 +89,7 @@ THINGS_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=host_service_pb2.CreateThingRequest.FromString,
         serialize=host_service_pb2.Thing.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="ListThings",
         attr="list_things",
         client_streaming=False,
@@ -97,7 +97,7 @@ THINGS_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=host_service_pb2.ListThingsRequest.FromString,
         serialize=host_service_pb2.ListThingsResponse.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="DropThing",
         attr="drop_thing",
         client_streaming=False,
@@ -120,8 +120,8 @@ def add_things_to_server(
 
     ``impl`` may implement any subset of :class:`ThingsHandler` or
     :class:`AsyncThingsHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server, "fragments.host_service.Things", impl, THINGS_METHODS, executor=executor, loop=loop
     )

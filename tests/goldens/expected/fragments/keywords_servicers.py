@@ -14,7 +14,7 @@ import grpc
 import grpc.aio
 
 from fragments import keywords_pb2
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 
 __all__ = [
     "KEYWORDS2_METHODS",
@@ -67,9 +67,9 @@ class AsyncKeywords2Handler(_t.Protocol):
 
 
 #: The RPCs of ``fragments.keywords.Keywords2``,
-#: as :func:`gestalt.gen.support.register` takes them.
-KEYWORDS2_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+KEYWORDS2_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="Close",
         attr="close_",
         client_streaming=False,
@@ -77,7 +77,7 @@ KEYWORDS2_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=keywords_pb2.Keywords.FromString,
         serialize=keywords_pb2.Keywords.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Import",
         attr="import_",
         client_streaming=False,
@@ -100,9 +100,9 @@ def add_keywords2_to_server(
 
     ``impl`` may implement any subset of :class:`Keywords2Handler` or
     :class:`AsyncKeywords2Handler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "fragments.keywords.Keywords2",
         impl,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
         GetThingRequest,
         Thing,
     )
-    from gestalt.gen.support import Result
+    from gestalt.gen.serving import Result
 
 __all__ = [
     "ThingProviderBase",

@@ -16,7 +16,7 @@ import grpc.aio
 from google.protobuf import empty_pb2 as google_protobuf_empty_pb2
 
 from fragments import provider_kind_pb2
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 
 __all__ = [
     "STREAM_PROVIDER_METHODS",
@@ -103,9 +103,9 @@ class AsyncThingProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``fragments.provider_kind.ThingProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-THING_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+THING_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="GetThing",
         attr="get_thing",
         client_streaming=False,
@@ -113,7 +113,7 @@ THING_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=provider_kind_pb2.GetThingRequest.FromString,
         serialize=provider_kind_pb2.Thing.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CreateThing",
         attr="create_thing",
         client_streaming=False,
@@ -121,7 +121,7 @@ THING_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=provider_kind_pb2.Thing.FromString,
         serialize=provider_kind_pb2.Thing.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Clear",
         attr="clear",
         client_streaming=False,
@@ -129,7 +129,7 @@ THING_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=google_protobuf_empty_pb2.Empty.FromString,
         serialize=google_protobuf_empty_pb2.Empty.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Summarize",
         attr="summarize",
         client_streaming=False,
@@ -152,9 +152,9 @@ def add_thing_provider_to_server(
 
     ``impl`` may implement any subset of :class:`ThingProviderHandler` or
     :class:`AsyncThingProviderHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "fragments.provider_kind.ThingProvider",
         impl,
@@ -199,9 +199,9 @@ class AsyncStreamProviderHandler(_t.Protocol):
 
 
 #: The RPCs of ``fragments.provider_kind.StreamProvider``,
-#: as :func:`gestalt.gen.support.register` takes them.
-STREAM_PROVIDER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+STREAM_PROVIDER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="Watch",
         attr="watch",
         client_streaming=False,
@@ -224,9 +224,9 @@ def add_stream_provider_to_server(
 
     ``impl`` may implement any subset of :class:`StreamProviderHandler` or
     :class:`AsyncStreamProviderHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server,
         "fragments.provider_kind.StreamProvider",
         impl,

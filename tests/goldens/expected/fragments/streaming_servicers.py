@@ -15,7 +15,7 @@ import grpc
 import grpc.aio
 
 from fragments import streaming_pb2
-from gestalt.gen import support as _s
+from gestalt.gen import serving as _serving
 
 __all__ = ["STREAMER_METHODS", "AsyncStreamerHandler", "StreamerHandler", "add_streamer_to_server"]
 
@@ -91,9 +91,9 @@ class AsyncStreamerHandler(_t.Protocol):
 
 
 #: The RPCs of ``fragments.streaming.Streamer``,
-#: as :func:`gestalt.gen.support.register` takes them.
-STREAMER_METHODS: tuple[_s.MethodSpec, ...] = (
-    _s.MethodSpec(
+#: as :func:`gestalt.gen.serving.register` takes them.
+STREAMER_METHODS: tuple[_serving.MethodSpec, ...] = (
+    _serving.MethodSpec(
         name="Double",
         attr="double",
         client_streaming=False,
@@ -101,7 +101,7 @@ STREAMER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=streaming_pb2.Number.FromString,
         serialize=streaming_pb2.Number.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="CountTo",
         attr="count_to",
         client_streaming=False,
@@ -109,7 +109,7 @@ STREAMER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=streaming_pb2.Number.FromString,
         serialize=streaming_pb2.Number.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="Sum",
         attr="sum",
         client_streaming=True,
@@ -117,7 +117,7 @@ STREAMER_METHODS: tuple[_s.MethodSpec, ...] = (
         deserialize=streaming_pb2.Number.FromString,
         serialize=streaming_pb2.Number.SerializeToString,
     ),
-    _s.MethodSpec(
+    _serving.MethodSpec(
         name="RunningTotal",
         attr="running_total",
         client_streaming=True,
@@ -140,8 +140,8 @@ def add_streamer_to_server(
 
     ``impl`` may implement any subset of :class:`StreamerHandler` or
     :class:`AsyncStreamerHandler`, mixing plain and ``async def`` methods. See
-    :func:`gestalt.gen.support.register` for how each kind of method is run.
+    :func:`gestalt.gen.serving.register` for how each kind of method is run.
     """
-    _s.register(
+    _serving.register(
         server, "fragments.streaming.Streamer", impl, STREAMER_METHODS, executor=executor, loop=loop
     )
