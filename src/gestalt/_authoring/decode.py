@@ -584,7 +584,7 @@ def _dataclass(cls: type[Any], localns: Mapping[str, Any] | None) -> Decoder:
     # Registered before the fields are compiled so self-referencing models terminate.
     _DATACLASS_DECODERS[cls] = decode
     try:
-        for f, tp in dataclass_fields(cls, localns):
+        for f, tp in dataclass_fields(cls, localns, last=True):
             has_default = (
                 f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
             )
@@ -605,21 +605,22 @@ _FIELD_HINTS: dict[type[Any], list[tuple[dataclasses.Field[Any], Any]]] = {}
 
 
 def dataclass_fields(
-    cls: type[Any], localns: Mapping[str, Any] | None = None
+    cls: type[Any], localns: Mapping[str, Any] | None = None, *, last: bool = False
 ) -> list[tuple[dataclasses.Field[Any], Any]]:
     """Return the ``__init__`` fields of a dataclass with their resolved annotations.
 
     ``localns`` helps resolve string annotations naming classes local to a function. Without
-    it (classes defined at module level) the answer is kept: registration asks twice per model.
+    it (classes defined at module level) the answer is kept until a caller says it asks for the
+    ``last`` time: registration asks twice per model, and the decoder, compiled once, last.
     """
     if not localns and cls in _FIELD_HINTS:
-        return _FIELD_HINTS[cls]
+        return _FIELD_HINTS.pop(cls) if last else _FIELD_HINTS[cls]
     try:
         hints = typing.get_type_hints(cls, localns=dict(localns or {}), include_extras=True)
     except Exception as exc:
         raise TypeError(f"cannot resolve the annotations of {cls.__qualname__}: {exc}") from None
     fields = [(f, hints.get(f.name, Any)) for f in model_fields(cls)]
-    if not localns:
+    if not localns and not last:
         _FIELD_HINTS[cls] = fields
     return fields
 

@@ -297,9 +297,14 @@ def _plan(
                 "gestalt.Request or left unannotated"
             )
     try:
-        parameters, decode = _plan_input(params[0], first, localns)
+        parameters, decode, whole = _plan_input(params[0], first, localns)
     except (TypeError, CatalogError) as exc:
         raise TypeError(f"{where}: {exc}") from None
+    # One closure per operation: it runs on every call, and each operation keeps it.
+    if whole and len(params) == 1:
+        return parameters, lambda values, request: (decode(dict(values)),)
+    if whole:
+        return parameters, lambda values, request: (decode(dict(values)), request)
     if len(params) == 1:
         return parameters, lambda values, request: (decode(values),)
     return parameters, lambda values, request: (decode(values), request)
@@ -315,21 +320,16 @@ def _request_only(values: Mapping[str, Any], request: Request) -> tuple[Any, ...
 
 def _plan_input(
     param: inspect.Parameter, annotation: Any, localns: Mapping[str, Any]
-) -> tuple[tuple[dict[str, Any], ...], Callable[[Mapping[str, Any]], Any]]:
+) -> tuple[tuple[dict[str, Any], ...], Decoder, bool]:
+    """The catalog parameters and the decoder of the input parameter, and whether that decoder
+    takes all the parameters (as a dict) rather than the one named after the handler's."""
     core = without_none(annotation)
     if is_dataclass_type(core):
-        return _model_parameters(core, localns), _whole(compile_decoder(core, localns))
+        return _model_parameters(core, localns), compile_decoder(core, localns), True
     decoder = compile_decoder(annotation, localns)
     if core in _WHOLE or typing.get_origin(core) in _WHOLE:
-        return (), _whole(decoder)
-    return (_named_parameter(param, annotation),), _named(param, annotation, decoder)
-
-
-def _whole(decoder: Decoder) -> Callable[[Mapping[str, Any]], Any]:
-    def decode(values: Mapping[str, Any]) -> Any:
-        return decoder(dict(values))
-
-    return decode
+        return (), decoder, True
+    return (_named_parameter(param, annotation),), _named(param, annotation, decoder), False
 
 
 def _model_parameters(cls: type[Any], localns: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
