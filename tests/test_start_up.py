@@ -3,8 +3,11 @@
 Each module named here costs import time and memory that a provider pays before its first
 call, and none of them is needed by then: the dataclasses a client is handed but never needs
 itself (``KeyRange``, ``CacheEntry``), the ``Request`` family (built per call), the provider
-base classes and the other kinds' servicers and messages when a plugin is served, and the dev
-host's call reporter outside ``gestalt dev``. Each is still there once asked for.
+base classes and the other kinds' servicers and messages when a plugin is served, the dev
+host's call reporter outside ``gestalt dev``, the telemetry package when no ``OTEL_*``
+variable asks for tracing, the clients' half of the generated run-time support, and the hook
+machinery, session-catalog conversion and manifest reading of a plugin that has no hooks.
+Each is still there once asked for.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
+
+import pytest
 
 import gestalt
 from gestalt._runtime import devcalls, process
+from gestalt._tracing import tracing_wanted
 
 IMPORT_LINE = """
 import gestalt
@@ -26,14 +33,19 @@ from gestalt import Cache, S3, IndexedDB, Plugin
 
 #: Loaded by none of ``Cache``, ``S3``, ``IndexedDB`` and ``Plugin``.
 NOT_ON_THE_IMPORT_LINE = [
+    "gestalt._authoring.hooks",
     "gestalt._authoring.kinds",
+    "gestalt._authoring.manifest",
     "gestalt._authoring.providers",
     "gestalt._authoring.request",
+    "gestalt._authoring.session_catalog",
     "gestalt._clients.cache_types",
     "gestalt._clients.indexeddb_aio",
     "gestalt._clients.indexeddb_types",
     "gestalt._clients.s3_types",
     "gestalt._runtime",
+    "gestalt.gen.serving",
+    "gestalt.telemetry",
 ]
 
 SERVE_A_PLUGIN = """
@@ -52,15 +64,49 @@ server = RunningServer(plugin, ProviderKind.INTEGRATION, sys.argv[1])
 server.stop()
 """
 
-#: What serving an integration plugin does not load (outside ``gestalt dev``).
+#: What serving an integration plugin without hooks does not load (outside ``gestalt dev``,
+#: no ``OTEL_*`` variable set).
 NOT_LOADED_TO_SERVE_A_PLUGIN = [
+    "gestalt._authoring.hooks",
+    "gestalt._authoring.manifest",
     "gestalt._authoring.providers",
+    "gestalt._authoring.session_catalog",
     "gestalt._runtime.devcalls",
     "gestalt._runtime.lifecycle",
+    "gestalt.gen.support",
     "gestalt.gen.v1.cache_pb2",
     "gestalt.gen.v1.runtime_pb2",
     "gestalt.gen.v1.secrets_pb2",
+    "gestalt.telemetry",
+    "google.protobuf.wrappers_pb2",
 ]
+
+#: ``serve()`` as the runtime calls it, until a SIGTERM the probe sends itself once the socket
+#: is there; meanwhile it notes the threads running.
+SERVE_UNTIL_SIGTERM = """
+import os, signal, sys, threading, time
+from gestalt import Plugin
+from gestalt._authoring.kinds import ProviderKind
+from gestalt._runtime import process
+
+plugin = Plugin("probe")
+
+@plugin.operation
+def ping() -> str:
+    return "pong"
+
+threads = []
+
+def stop_soon():
+    while not os.path.exists(os.environ[process.SOCKET_ENV]):
+        time.sleep(0.01)
+    threads.extend(t.name for t in threading.enumerate())
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=stop_soon, name="probe-stopper", daemon=True).start()
+process.serve(plugin, ProviderKind.INTEGRATION)
+print(",".join(sorted(threads)))
+"""
 
 
 #: Appended to each probe: which of the modules listed in its last argument are loaded.
@@ -106,11 +152,62 @@ def test_the_deferred_public_dataclasses_are_dataclasses_where_they_live() -> No
     assert repr(gestalt.CacheEntry("k", b"v")) == "CacheEntry(key='k', value=b'v')"
 
 
+def plain_env(**extra: str) -> dict[str, str]:
+    """This environment less the dev host's and OpenTelemetry's variables, plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != process.DEV_EVENTS_ENV and not k.startswith("OTEL_")
+    }
+    return {**env, **extra}
+
+
 def test_serving_a_plugin_loads_only_what_plugins_need(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != process.DEV_EVENTS_ENV}
     socket = str(tmp_path / "p.sock")
     modules = NOT_LOADED_TO_SERVE_A_PLUGIN
-    assert loaded(SERVE_A_PLUGIN, socket, json.dumps(modules), env=env) == []
+    assert loaded(SERVE_A_PLUGIN, socket, json.dumps(modules), env=plain_env()) == []
+
+
+def serve_until_sigterm(tmp_path: Path, modules: list[str], **extra: str) -> list[str]:
+    """Run ``serve()`` in a child until it stops itself; which of ``modules`` it had loaded."""
+    env = plain_env(
+        **{process.SOCKET_ENV: str(tmp_path / "p.sock"), process.PARENT_PID_ENV: str(os.getpid())},
+        **extra,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_UNTIL_SIGTERM + REPORT, json.dumps(modules)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    threads, found = done.stdout.splitlines()
+    assert "probe-stopper" in threads.split(",")
+    assert "gestalt-parent" not in threads.split(",")  # the main thread watches the host
+    names: list[str] = json.loads(found)
+    return names
+
+
+def test_serve_loads_telemetry_only_when_tracing_is_wanted(tmp_path: Path) -> None:
+    modules = NOT_LOADED_TO_SERVE_A_PLUGIN
+    assert serve_until_sigterm(tmp_path, modules) == []
+    wanted = serve_until_sigterm(tmp_path, ["gestalt.telemetry"], OTEL_SDK_DISABLED="true")
+    assert wanted == ["gestalt.telemetry"]
+
+
+def test_tracing_is_wanted_when_an_otel_variable_is_set_or_opentelemetry_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [k for k in os.environ if k.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delitem(sys.modules, "opentelemetry", raising=False)
+    assert not tracing_wanted()
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "probe")
+    assert tracing_wanted()
+    monkeypatch.delenv("OTEL_SERVICE_NAME")
+    monkeypatch.setitem(sys.modules, "opentelemetry", types.ModuleType("opentelemetry"))
+    assert tracing_wanted()
 
 
 def test_the_runtime_names_the_dev_hosts_variable_as_devcalls_does() -> None:
