@@ -422,7 +422,7 @@ def render(rows: list[Row], columns: list[str]) -> Iterator[str]:
     def num(value: float | None) -> str:
         if value is None:
             return "-"
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
     def times(value: float | None, suffix: str = "") -> str:
         return "-" if value is None else f"{value:.2f}x{suffix}"
