@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import marshal
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -99,7 +100,7 @@ class Operation:
         visible: bool | None,
         handler: Callable[..., Any],
         is_async: bool,
-        parameters: tuple[dict[str, Any], ...],
+        parameters: bytes | tuple[dict[str, Any], ...],
         arguments: Arguments,
     ) -> None:
         self.id = id
@@ -118,7 +119,7 @@ class Operation:
     def catalog_entry(self) -> dict[str, Any]:
         """Return this operation's catalog entry (host camelCase keys).
 
-        The parameter dicts are this operation's own: copy the entry before changing it.
+        The parameter dicts may be this operation's own: copy the entry before changing it.
         """
         entry: dict[str, Any] = {"id": self.id, "method": self.method}
         if self.title:
@@ -127,8 +128,11 @@ class Operation:
             entry["description"] = self.description
         if self.read_only:
             entry["readOnly"] = True
-        if self.parameters:
-            entry["parameters"] = list(self.parameters)
+        parameters = self.parameters
+        if parameters:
+            entry["parameters"] = list(
+                marshal.loads(parameters) if isinstance(parameters, bytes) else parameters
+            )
         if self.allowed_roles:
             entry["allowedRoles"] = list(self.allowed_roles)
         if self.tags:
@@ -181,9 +185,21 @@ def build_operation(
         visible=visible,
         handler=func,
         is_async=is_async_callable(func),
-        parameters=parameters,
+        parameters=_packed(parameters),
         arguments=arguments,
     )
+
+
+def _packed(parameters: tuple[dict[str, Any], ...]) -> bytes | tuple[dict[str, Any], ...]:
+    """The catalog parameters as ``marshal`` bytes, a fraction of the dicts' memory: only the
+    catalog reads them, and a served plugin never builds its catalog. Checked and built at
+    registration all the same, so a bad parameter still fails at import."""
+    if not parameters:
+        return ()
+    try:
+        return marshal.dumps(parameters)
+    except ValueError:  # a value marshal cannot write (catalog_value makes none)
+        return parameters
 
 
 def _plain_function(func: Any) -> bool:
