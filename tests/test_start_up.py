@@ -48,21 +48,27 @@ NOT_ON_THE_IMPORT_LINE = [
     "gestalt.telemetry",
 ]
 
-SERVE_A_PLUGIN = """
-import sys
+#: A plugin of one operation and no hooks, with what the probes below need.
+A_PLUGIN = """
+import os, signal, sys, threading, time
 from gestalt import Plugin
 from gestalt._authoring.kinds import ProviderKind
-from gestalt._runtime.process import RunningServer
+from gestalt._runtime import process
 
 plugin = Plugin("probe")
 
 @plugin.operation
 def ping() -> str:
     return "pong"
+"""
 
-server = RunningServer(plugin, ProviderKind.INTEGRATION, sys.argv[1])
+SERVE_A_PLUGIN = (
+    A_PLUGIN
+    + """
+server = process.RunningServer(plugin, ProviderKind.INTEGRATION, sys.argv[1])
 server.stop()
 """
+)
 
 #: What serving an integration plugin without hooks does not load (outside ``gestalt dev``,
 #: no ``OTEL_*`` variable set).
@@ -83,18 +89,9 @@ NOT_LOADED_TO_SERVE_A_PLUGIN = [
 
 #: ``serve()`` as the runtime calls it, until a SIGTERM the probe sends itself once the socket
 #: is there; meanwhile it notes the threads running.
-SERVE_UNTIL_SIGTERM = """
-import os, signal, sys, threading, time
-from gestalt import Plugin
-from gestalt._authoring.kinds import ProviderKind
-from gestalt._runtime import process
-
-plugin = Plugin("probe")
-
-@plugin.operation
-def ping() -> str:
-    return "pong"
-
+SERVE_UNTIL_SIGTERM = (
+    A_PLUGIN
+    + """
 threads = []
 
 def stop_soon():
@@ -107,6 +104,7 @@ threading.Thread(target=stop_soon, name="probe-stopper", daemon=True).start()
 process.serve(plugin, ProviderKind.INTEGRATION)
 print(",".join(sorted(threads)))
 """
+)
 
 
 #: Appended to each probe: which of the modules listed in its last argument are loaded.
