@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import types
 from pathlib import Path
 
@@ -87,15 +88,16 @@ NOT_LOADED_TO_SERVE_A_PLUGIN = [
     "google.protobuf.wrappers_pb2",
 ]
 
-#: ``serve()`` as the runtime calls it, until a SIGTERM the probe sends itself once the socket
-#: is there; meanwhile it notes the threads running.
+#: ``serve()`` as the runtime calls it, until a SIGTERM the probe sends itself once it serves;
+#: meanwhile it notes the threads running.
 SERVE_UNTIL_SIGTERM = (
     A_PLUGIN
     + """
 threads = []
 
-def stop_soon():
-    while not os.path.exists(os.environ[process.SOCKET_ENV]):
+def stop_soon():  # once serving, with serve()'s SIGTERM handler in place
+    socket = os.environ[process.SOCKET_ENV]
+    while not os.path.exists(socket) or signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         time.sleep(0.01)
     threads.extend(t.name for t in threading.enumerate())
     os.kill(os.getpid(), signal.SIGTERM)
@@ -169,7 +171,8 @@ def test_serving_a_plugin_loads_only_what_plugins_need(tmp_path: Path) -> None:
 def serve_until_sigterm(tmp_path: Path, modules: list[str], **extra: str) -> list[str]:
     """Run ``serve()`` in a child until it stops itself; which of ``modules`` it had loaded."""
     env = plain_env(
-        **{process.SOCKET_ENV: str(tmp_path / "p.sock"), process.PARENT_PID_ENV: str(os.getpid())},
+        **{process.SOCKET_ENV: str(Path(tempfile.mkdtemp(dir=tmp_path)) / "p.sock")},
+        **{process.PARENT_PID_ENV: str(os.getpid())},
         **extra,
     )
     done = subprocess.run(
