@@ -25,7 +25,7 @@ from gestalt import (
     Request,
     Subject,
 )
-from gestalt._authoring.hooks import HookError
+from gestalt._authoring.response import HookError
 from gestalt._runtime.wire import connected_token_from_pb, http_subject_request_from_pb
 from gestalt.gen.v1 import plugin_pb2
 
