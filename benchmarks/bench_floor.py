@@ -54,7 +54,8 @@ import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.internal import api_implementation
 
-from gestalt.gen.v1 import datastore_pb2 as db_pb, plugin_pb2
+from gestalt.gen.v1 import datastore_pb2 as db_pb
+from gestalt.gen.v1 import plugin_pb2
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

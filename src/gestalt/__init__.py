@@ -22,202 +22,172 @@ from typing import TYPE_CHECKING  # noqa: E402
 if TYPE_CHECKING:
     from gestalt._authoring.agents import AgentProvider as AgentProvider
     from gestalt._authoring.authorization import AuthorizationProvider as AuthorizationProvider
-    from gestalt._authoring.hook_inputs import (
-        ConnectedToken as ConnectedToken,
-        HTTPSubjectRequest as HTTPSubjectRequest,
-    )
-    from gestalt._authoring.implicit import (
-        http_subject as http_subject,
-        operation as operation,
-        post_connect as post_connect,
-        session_catalog as session_catalog,
-    )
-    from gestalt._authoring.invoker import (
-        AsyncPluginInvoker as AsyncPluginInvoker,
-        GraphQLError as GraphQLError,
-        GraphQLResponse as GraphQLResponse,
-        GraphQLResponseError as GraphQLResponseError,
-        InvocationError as InvocationError,
-        InvokeResponse as InvokeResponse,
-        PluginInvoker as PluginInvoker,
-    )
+    from gestalt._authoring.hook_inputs import ConnectedToken as ConnectedToken
+    from gestalt._authoring.hook_inputs import HTTPSubjectRequest as HTTPSubjectRequest
+    from gestalt._authoring.implicit import http_subject as http_subject
+    from gestalt._authoring.implicit import operation as operation
+    from gestalt._authoring.implicit import post_connect as post_connect
+    from gestalt._authoring.implicit import session_catalog as session_catalog
+    from gestalt._authoring.invoker import AsyncPluginInvoker as AsyncPluginInvoker
+    from gestalt._authoring.invoker import GraphQLError as GraphQLError
+    from gestalt._authoring.invoker import GraphQLResponse as GraphQLResponse
+    from gestalt._authoring.invoker import GraphQLResponseError as GraphQLResponseError
+    from gestalt._authoring.invoker import InvocationError as InvocationError
+    from gestalt._authoring.invoker import InvokeResponse as InvokeResponse
+    from gestalt._authoring.invoker import PluginInvoker as PluginInvoker
     from gestalt._authoring.kinds import ProviderKind as ProviderKind
-    from gestalt._authoring.model import (
-        Model as Model,
-        field as field,
-    )
-    from gestalt._authoring.plugin import (
-        Plugin as Plugin,
-        SessionCatalogProvider as SessionCatalogProvider,
-    )
+    from gestalt._authoring.model import Model as Model
+    from gestalt._authoring.model import field as field
+    from gestalt._authoring.plugin import Plugin as Plugin
+    from gestalt._authoring.plugin import SessionCatalogProvider as SessionCatalogProvider
     from gestalt._authoring.plugin_runtime import PluginRuntimeProvider as PluginRuntimeProvider
-    from gestalt._authoring.providers import (
-        AuthenticationProvider as AuthenticationProvider,
-        CacheProvider as CacheProvider,
-        Closer as Closer,
-        ExternalTokenValidator as ExternalTokenValidator,
-        HealthChecker as HealthChecker,
-        MetadataProvider as MetadataProvider,
-        PluginProvider as PluginProvider,
-        PluginProviderAdapter as PluginProviderAdapter,
-        ProviderMetadata as ProviderMetadata,
-        S3Provider as S3Provider,
-        SecretsProvider as SecretsProvider,
-        SessionTTLProvider as SessionTTLProvider,
-        Starter as Starter,
-        WarningsProvider as WarningsProvider,
-    )
-    from gestalt._authoring.request import (
-        Access as Access,
-        Credential as Credential,
-        Request as Request,
-        Subject as Subject,
-    )
-    from gestalt._authoring.response import (
-        OK as OK,
-        Error as Error,
-        HTTPSubjectResolutionError as HTTPSubjectResolutionError,
-        Response as Response,
-        http_subject_error as http_subject_error,
-    )
+    from gestalt._authoring.providers import AuthenticationProvider as AuthenticationProvider
+    from gestalt._authoring.providers import CacheProvider as CacheProvider
+    from gestalt._authoring.providers import Closer as Closer
+    from gestalt._authoring.providers import ExternalTokenValidator as ExternalTokenValidator
+    from gestalt._authoring.providers import HealthChecker as HealthChecker
+    from gestalt._authoring.providers import MetadataProvider as MetadataProvider
+    from gestalt._authoring.providers import PluginProvider as PluginProvider
+    from gestalt._authoring.providers import PluginProviderAdapter as PluginProviderAdapter
+    from gestalt._authoring.providers import ProviderMetadata as ProviderMetadata
+    from gestalt._authoring.providers import S3Provider as S3Provider
+    from gestalt._authoring.providers import SecretsProvider as SecretsProvider
+    from gestalt._authoring.providers import SessionTTLProvider as SessionTTLProvider
+    from gestalt._authoring.providers import Starter as Starter
+    from gestalt._authoring.providers import WarningsProvider as WarningsProvider
+    from gestalt._authoring.request import Access as Access
+    from gestalt._authoring.request import Credential as Credential
+    from gestalt._authoring.request import Request as Request
+    from gestalt._authoring.request import Subject as Subject
+    from gestalt._authoring.response import OK as OK
+    from gestalt._authoring.response import Error as Error
+    from gestalt._authoring.response import HTTPSubjectResolutionError as HTTPSubjectResolutionError
+    from gestalt._authoring.response import Response as Response
+    from gestalt._authoring.response import http_subject_error as http_subject_error
     from gestalt._authoring.workflows import WorkflowProvider as WorkflowProvider
-    from gestalt._clients.agents import (
-        AgentHost as AgentHost,
-        AgentManager as AgentManager,
-        AsyncAgentHost as AsyncAgentHost,
-        AsyncAgentManager as AsyncAgentManager,
-    )
-    from gestalt._clients.authorization import (
-        AsyncAuthorizationClient as AsyncAuthorizationClient,
-        Authorization as Authorization,
-        AuthorizationClient as AuthorizationClient,
-    )
-    from gestalt._clients.cache import (
-        AsyncCache as AsyncCache,
-        Cache as Cache,
-    )
+    from gestalt._clients.agents import AgentHost as AgentHost
+    from gestalt._clients.agents import AgentManager as AgentManager
+    from gestalt._clients.agents import AsyncAgentHost as AsyncAgentHost
+    from gestalt._clients.agents import AsyncAgentManager as AsyncAgentManager
+    from gestalt._clients.authorization import AsyncAuthorizationClient as AsyncAuthorizationClient
+    from gestalt._clients.authorization import Authorization as Authorization
+    from gestalt._clients.authorization import AuthorizationClient as AuthorizationClient
+    from gestalt._clients.cache import AsyncCache as AsyncCache
+    from gestalt._clients.cache import Cache as Cache
     from gestalt._clients.cache_types import CacheEntry as CacheEntry
-    from gestalt._clients.errors import (
-        AlreadyExistsError as AlreadyExistsError,
-        HostServiceConfigError as HostServiceConfigError,
-        HostServiceError as HostServiceError,
-        HostServiceTimeoutError as HostServiceTimeoutError,
-        InvalidTargetError as InvalidTargetError,
-        NotFoundError as NotFoundError,
-        S3HeaderValueError as S3HeaderValueError,
-        S3InvalidRangeError as S3InvalidRangeError,
-        S3NotFoundError as S3NotFoundError,
-        S3PreconditionFailedError as S3PreconditionFailedError,
-        TransactionError as TransactionError,
-    )
-    from gestalt._clients.indexeddb import (
-        Cursor as Cursor,
-        Index as Index,
-        IndexedDB as IndexedDB,
-        ObjectStore as ObjectStore,
-        Transaction as Transaction,
-        TransactionIndex as TransactionIndex,
-        TransactionObjectStore as TransactionObjectStore,
-    )
+    from gestalt._clients.errors import AlreadyExistsError as AlreadyExistsError
+    from gestalt._clients.errors import HostServiceConfigError as HostServiceConfigError
+    from gestalt._clients.errors import HostServiceError as HostServiceError
+    from gestalt._clients.errors import HostServiceTimeoutError as HostServiceTimeoutError
+    from gestalt._clients.errors import InvalidTargetError as InvalidTargetError
+    from gestalt._clients.errors import NotFoundError as NotFoundError
+    from gestalt._clients.errors import S3HeaderValueError as S3HeaderValueError
+    from gestalt._clients.errors import S3InvalidRangeError as S3InvalidRangeError
+    from gestalt._clients.errors import S3NotFoundError as S3NotFoundError
+    from gestalt._clients.errors import S3PreconditionFailedError as S3PreconditionFailedError
+    from gestalt._clients.errors import TransactionError as TransactionError
+    from gestalt._clients.indexeddb import Cursor as Cursor
+    from gestalt._clients.indexeddb import Index as Index
+    from gestalt._clients.indexeddb import IndexedDB as IndexedDB
+    from gestalt._clients.indexeddb import ObjectStore as ObjectStore
+    from gestalt._clients.indexeddb import Transaction as Transaction
+    from gestalt._clients.indexeddb import TransactionIndex as TransactionIndex
+    from gestalt._clients.indexeddb import TransactionObjectStore as TransactionObjectStore
+    from gestalt._clients.indexeddb_aio import AsyncCursor as AsyncCursor
+    from gestalt._clients.indexeddb_aio import AsyncIndex as AsyncIndex
+    from gestalt._clients.indexeddb_aio import AsyncIndexedDB as AsyncIndexedDB
+    from gestalt._clients.indexeddb_aio import AsyncObjectStore as AsyncObjectStore
+    from gestalt._clients.indexeddb_aio import AsyncTransaction as AsyncTransaction
+    from gestalt._clients.indexeddb_aio import AsyncTransactionIndex as AsyncTransactionIndex
     from gestalt._clients.indexeddb_aio import (
-        AsyncCursor as AsyncCursor,
-        AsyncIndex as AsyncIndex,
-        AsyncIndexedDB as AsyncIndexedDB,
-        AsyncObjectStore as AsyncObjectStore,
-        AsyncTransaction as AsyncTransaction,
-        AsyncTransactionIndex as AsyncTransactionIndex,
         AsyncTransactionObjectStore as AsyncTransactionObjectStore,
     )
-    from gestalt._clients.indexeddb_codec import (
-        CURSOR_NEXT as CURSOR_NEXT,
-        CURSOR_NEXT_UNIQUE as CURSOR_NEXT_UNIQUE,
-        CURSOR_PREV as CURSOR_PREV,
-        CURSOR_PREV_UNIQUE as CURSOR_PREV_UNIQUE,
-    )
-    from gestalt._clients.indexeddb_types import (
-        IndexSchema as IndexSchema,
-        KeyRange as KeyRange,
-        ObjectStoreSchema as ObjectStoreSchema,
-    )
+    from gestalt._clients.indexeddb_codec import CURSOR_NEXT as CURSOR_NEXT
+    from gestalt._clients.indexeddb_codec import CURSOR_NEXT_UNIQUE as CURSOR_NEXT_UNIQUE
+    from gestalt._clients.indexeddb_codec import CURSOR_PREV as CURSOR_PREV
+    from gestalt._clients.indexeddb_codec import CURSOR_PREV_UNIQUE as CURSOR_PREV_UNIQUE
+    from gestalt._clients.indexeddb_types import IndexSchema as IndexSchema
+    from gestalt._clients.indexeddb_types import KeyRange as KeyRange
+    from gestalt._clients.indexeddb_types import ObjectStoreSchema as ObjectStoreSchema
     from gestalt._clients.runtime_log_handler import RuntimeLogHandler as RuntimeLogHandler
-    from gestalt._clients.runtime_logs import (
-        AsyncRuntimeLogHost as AsyncRuntimeLogHost,
-        RuntimeLogHost as RuntimeLogHost,
+    from gestalt._clients.runtime_logs import AsyncRuntimeLogHost as AsyncRuntimeLogHost
+    from gestalt._clients.runtime_logs import RuntimeLogHost as RuntimeLogHost
+    from gestalt._clients.s3 import S3 as S3
+    from gestalt._clients.s3 import AsyncS3 as AsyncS3
+    from gestalt._clients.s3 import AsyncS3Object as AsyncS3Object
+    from gestalt._clients.s3 import S3Object as S3Object
+    from gestalt._clients.s3_stream import AsyncS3ReadStream as AsyncS3ReadStream
+    from gestalt._clients.s3_stream import S3ReadStream as S3ReadStream
+    from gestalt._clients.s3_types import ByteRange as ByteRange
+    from gestalt._clients.s3_types import CopyOptions as CopyOptions
+    from gestalt._clients.s3_types import ListOptions as ListOptions
+    from gestalt._clients.s3_types import ListPage as ListPage
+    from gestalt._clients.s3_types import ObjectAccessURL as ObjectAccessURL
+    from gestalt._clients.s3_types import ObjectAccessURLOptions as ObjectAccessURLOptions
+    from gestalt._clients.s3_types import ObjectMeta as ObjectMeta
+    from gestalt._clients.s3_types import ObjectRef as ObjectRef
+    from gestalt._clients.s3_types import PresignMethod as PresignMethod
+    from gestalt._clients.s3_types import PresignOptions as PresignOptions
+    from gestalt._clients.s3_types import PresignResult as PresignResult
+    from gestalt._clients.s3_types import ReadOptions as ReadOptions
+    from gestalt._clients.s3_types import WriteOptions as WriteOptions
+    from gestalt._clients.transport import ENV_AGENT_HOST_SOCKET as ENV_AGENT_HOST_SOCKET
+    from gestalt._clients.transport import (
+        ENV_AGENT_HOST_SOCKET_TOKEN as ENV_AGENT_HOST_SOCKET_TOKEN,
     )
-    from gestalt._clients.s3 import (
-        S3 as S3,
-        AsyncS3 as AsyncS3,
-        AsyncS3Object as AsyncS3Object,
-        S3Object as S3Object,
+    from gestalt._clients.transport import ENV_AGENT_MANAGER_SOCKET as ENV_AGENT_MANAGER_SOCKET
+    from gestalt._clients.transport import (
+        ENV_AGENT_MANAGER_SOCKET_TOKEN as ENV_AGENT_MANAGER_SOCKET_TOKEN,
     )
-    from gestalt._clients.s3_stream import (
-        AsyncS3ReadStream as AsyncS3ReadStream,
-        S3ReadStream as S3ReadStream,
+    from gestalt._clients.transport import ENV_AUTHORIZATION_SOCKET as ENV_AUTHORIZATION_SOCKET
+    from gestalt._clients.transport import (
+        ENV_AUTHORIZATION_SOCKET_TOKEN as ENV_AUTHORIZATION_SOCKET_TOKEN,
     )
-    from gestalt._clients.s3_types import (
-        ByteRange as ByteRange,
-        CopyOptions as CopyOptions,
-        ListOptions as ListOptions,
-        ListPage as ListPage,
-        ObjectAccessURL as ObjectAccessURL,
-        ObjectAccessURLOptions as ObjectAccessURLOptions,
-        ObjectMeta as ObjectMeta,
-        ObjectRef as ObjectRef,
-        PresignMethod as PresignMethod,
-        PresignOptions as PresignOptions,
-        PresignResult as PresignResult,
-        ReadOptions as ReadOptions,
-        WriteOptions as WriteOptions,
+    from gestalt._clients.transport import ENV_CACHE_SOCKET as ENV_CACHE_SOCKET
+    from gestalt._clients.transport import ENV_CACHE_SOCKET_TOKEN as ENV_CACHE_SOCKET_TOKEN
+    from gestalt._clients.transport import ENV_INDEXEDDB_SOCKET as ENV_INDEXEDDB_SOCKET
+    from gestalt._clients.transport import ENV_INDEXEDDB_SOCKET_TOKEN as ENV_INDEXEDDB_SOCKET_TOKEN
+    from gestalt._clients.transport import ENV_PLUGIN_INVOKER_SOCKET as ENV_PLUGIN_INVOKER_SOCKET
+    from gestalt._clients.transport import (
+        ENV_PLUGIN_INVOKER_SOCKET_TOKEN as ENV_PLUGIN_INVOKER_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import ENV_RUNTIME_LOG_SOCKET as ENV_RUNTIME_LOG_SOCKET
+    from gestalt._clients.transport import (
+        ENV_RUNTIME_LOG_SOCKET_TOKEN as ENV_RUNTIME_LOG_SOCKET_TOKEN,
+    )
+    from gestalt._clients.transport import ENV_S3_SOCKET as ENV_S3_SOCKET
+    from gestalt._clients.transport import ENV_S3_SOCKET_TOKEN as ENV_S3_SOCKET_TOKEN
+    from gestalt._clients.transport import ENV_WORKFLOW_HOST_SOCKET as ENV_WORKFLOW_HOST_SOCKET
+    from gestalt._clients.transport import (
+        ENV_WORKFLOW_HOST_SOCKET_TOKEN as ENV_WORKFLOW_HOST_SOCKET_TOKEN,
     )
     from gestalt._clients.transport import (
-        ENV_AGENT_HOST_SOCKET as ENV_AGENT_HOST_SOCKET,
-        ENV_AGENT_HOST_SOCKET_TOKEN as ENV_AGENT_HOST_SOCKET_TOKEN,
-        ENV_AGENT_MANAGER_SOCKET as ENV_AGENT_MANAGER_SOCKET,
-        ENV_AGENT_MANAGER_SOCKET_TOKEN as ENV_AGENT_MANAGER_SOCKET_TOKEN,
-        ENV_AUTHORIZATION_SOCKET as ENV_AUTHORIZATION_SOCKET,
-        ENV_AUTHORIZATION_SOCKET_TOKEN as ENV_AUTHORIZATION_SOCKET_TOKEN,
-        ENV_CACHE_SOCKET as ENV_CACHE_SOCKET,
-        ENV_CACHE_SOCKET_TOKEN as ENV_CACHE_SOCKET_TOKEN,
-        ENV_INDEXEDDB_SOCKET as ENV_INDEXEDDB_SOCKET,
-        ENV_INDEXEDDB_SOCKET_TOKEN as ENV_INDEXEDDB_SOCKET_TOKEN,
-        ENV_PLUGIN_INVOKER_SOCKET as ENV_PLUGIN_INVOKER_SOCKET,
-        ENV_PLUGIN_INVOKER_SOCKET_TOKEN as ENV_PLUGIN_INVOKER_SOCKET_TOKEN,
-        ENV_RUNTIME_LOG_SOCKET as ENV_RUNTIME_LOG_SOCKET,
-        ENV_RUNTIME_LOG_SOCKET_TOKEN as ENV_RUNTIME_LOG_SOCKET_TOKEN,
-        ENV_S3_SOCKET as ENV_S3_SOCKET,
-        ENV_S3_SOCKET_TOKEN as ENV_S3_SOCKET_TOKEN,
-        ENV_WORKFLOW_HOST_SOCKET as ENV_WORKFLOW_HOST_SOCKET,
-        ENV_WORKFLOW_HOST_SOCKET_TOKEN as ENV_WORKFLOW_HOST_SOCKET_TOKEN,
         ENV_WORKFLOW_MANAGER_SOCKET as ENV_WORKFLOW_MANAGER_SOCKET,
+    )
+    from gestalt._clients.transport import (
         ENV_WORKFLOW_MANAGER_SOCKET_TOKEN as ENV_WORKFLOW_MANAGER_SOCKET_TOKEN,
-        cache_socket_env as cache_socket_env,
-        cache_socket_token_env as cache_socket_token_env,
-        indexeddb_socket_env as indexeddb_socket_env,
-        indexeddb_socket_token_env as indexeddb_socket_token_env,
-        s3_socket_env as s3_socket_env,
-        s3_socket_token_env as s3_socket_token_env,
     )
-    from gestalt._clients.workflows import (
-        AsyncWorkflowHost as AsyncWorkflowHost,
-        AsyncWorkflowManager as AsyncWorkflowManager,
-        WorkflowContext as WorkflowContext,
-        WorkflowHost as WorkflowHost,
-        WorkflowManager as WorkflowManager,
-        agent_target as agent_target,
-        plugin_target as plugin_target,
-    )
-    from gestalt.gen.v1.authentication_pb2 import (
-        AuthenticatedUser as AuthenticatedUser,
-        BeginLoginRequest as BeginLoginRequest,
-        BeginLoginResponse as BeginLoginResponse,
-        CompleteLoginRequest as CompleteLoginRequest,
-    )
-    from gestalt.gen.v1.plugin_pb2 import (
-        Catalog as Catalog,
-        CatalogOperation as CatalogOperation,
-        CatalogParameter as CatalogParameter,
-        OperationAnnotations as OperationAnnotations,
-    )
+    from gestalt._clients.transport import cache_socket_env as cache_socket_env
+    from gestalt._clients.transport import cache_socket_token_env as cache_socket_token_env
+    from gestalt._clients.transport import indexeddb_socket_env as indexeddb_socket_env
+    from gestalt._clients.transport import indexeddb_socket_token_env as indexeddb_socket_token_env
+    from gestalt._clients.transport import s3_socket_env as s3_socket_env
+    from gestalt._clients.transport import s3_socket_token_env as s3_socket_token_env
+    from gestalt._clients.workflows import AsyncWorkflowHost as AsyncWorkflowHost
+    from gestalt._clients.workflows import AsyncWorkflowManager as AsyncWorkflowManager
+    from gestalt._clients.workflows import WorkflowContext as WorkflowContext
+    from gestalt._clients.workflows import WorkflowHost as WorkflowHost
+    from gestalt._clients.workflows import WorkflowManager as WorkflowManager
+    from gestalt._clients.workflows import agent_target as agent_target
+    from gestalt._clients.workflows import plugin_target as plugin_target
+    from gestalt.gen.v1.authentication_pb2 import AuthenticatedUser as AuthenticatedUser
+    from gestalt.gen.v1.authentication_pb2 import BeginLoginRequest as BeginLoginRequest
+    from gestalt.gen.v1.authentication_pb2 import BeginLoginResponse as BeginLoginResponse
+    from gestalt.gen.v1.authentication_pb2 import CompleteLoginRequest as CompleteLoginRequest
+    from gestalt.gen.v1.plugin_pb2 import Catalog as Catalog
+    from gestalt.gen.v1.plugin_pb2 import CatalogOperation as CatalogOperation
+    from gestalt.gen.v1.plugin_pb2 import CatalogParameter as CatalogParameter
+    from gestalt.gen.v1.plugin_pb2 import OperationAnnotations as OperationAnnotations
 
 else:  # Hidden from type checkers, so that a misspelt name is an error for them.
 

@@ -22,7 +22,8 @@ from gestalt import (
     Request,
 )
 from gestalt._clients.transport import AUTHORIZATION
-from gestalt.gen.v1 import authorization_mirrors as mirrors, authorization_pb2 as pb
+from gestalt.gen.v1 import authorization_mirrors as mirrors
+from gestalt.gen.v1 import authorization_pb2 as pb
 from gestalt.gen.v1.authorization_servicers import add_authorization_provider_to_server
 from gestalt.local._serving import LocalServer, parse_address, serve
 from gestalt.local.authorization import AuthorizationService, serve_authorization

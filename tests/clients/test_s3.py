@@ -63,7 +63,8 @@ from gestalt._clients.s3_types import (
     ReadOptions,
     WriteOptions,
 )
-from gestalt._clients.transport import CHANNEL_OPTIONS, S3 as S3_SERVICE, s3_socket_env
+from gestalt._clients.transport import CHANNEL_OPTIONS, s3_socket_env
+from gestalt._clients.transport import S3 as S3_SERVICE
 from gestalt.gen.v1 import s3_pb2
 from gestalt.gen.v1.s3_servicers import add_s3_object_access_to_server, add_s3_to_server
 from gestalt.local.s3 import S3Service

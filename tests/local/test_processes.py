@@ -19,7 +19,8 @@ import grpc
 import pytest
 
 from gestalt.gen.support import RPCError
-from gestalt.gen.v1 import datastore_pb2 as pb, s3_pb2
+from gestalt.gen.v1 import datastore_pb2 as pb
+from gestalt.gen.v1 import s3_pb2
 from gestalt.gen.v1.datastore_clients import IndexedDBClient
 from gestalt.gen.v1.s3_clients import S3Client
 

@@ -20,7 +20,8 @@ import pytest
 
 from gestalt._clients.transport import RELAY_TOKEN_HEADER, parse_target
 from gestalt.gen.support import RPCError
-from gestalt.gen.v1 import cache_pb2, datastore_pb2 as idb_pb2, s3_pb2
+from gestalt.gen.v1 import cache_pb2, s3_pb2
+from gestalt.gen.v1 import datastore_pb2 as idb_pb2
 from gestalt.gen.v1.cache_clients import AsyncCacheClient, CacheClient
 from gestalt.gen.v1.datastore_clients import IndexedDBClient
 from gestalt.gen.v1.s3_clients import S3Client

@@ -12,7 +12,8 @@ import inspect
 import typing
 
 from gestalt.local import LocalServices
-from gestalt.testing import StartProvider, _pytest_plugin as plugin, start_provider
+from gestalt.testing import StartProvider, start_provider
+from gestalt.testing import _pytest_plugin as plugin
 from tests.typing.test_typing import CASES, _expected, _mypy, _reported
 
 

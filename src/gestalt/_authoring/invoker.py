@@ -32,7 +32,8 @@ from gestalt._authoring.response import Response
 from gestalt._clients.calls import Scope, _AioClient, _SyncClient
 from gestalt._clients.errors import INVOKER_ERRORS
 from gestalt._clients.transport import PLUGIN_INVOKER, check_timeout
-from gestalt.gen.hostcalls import HostClient, TypedCall, coerce as message
+from gestalt.gen.hostcalls import HostClient, TypedCall
+from gestalt.gen.hostcalls import coerce as message
 from gestalt.gen.v1 import plugin_pb2
 from gestalt.gen.v1.plugin_clients import AsyncPluginInvokerClient, PluginInvokerClient
 

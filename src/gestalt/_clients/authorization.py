@@ -34,7 +34,8 @@ from gestalt._clients.errors import AUTHORIZATION_ERRORS, HostServiceError
 from gestalt._clients.transport import AUTHORIZATION, Endpoint, check_timeout
 from gestalt.gen import support as _support
 from gestalt.gen.hostcalls import Pages, TypedCall, nothing
-from gestalt.gen.v1 import authorization_mirrors as mirrors, authorization_pb2 as pb
+from gestalt.gen.v1 import authorization_mirrors as mirrors
+from gestalt.gen.v1 import authorization_pb2 as pb
 from gestalt.gen.v1.authorization_clients import (
     AsyncAuthorizationProviderClient,
     AuthorizationProviderClient,

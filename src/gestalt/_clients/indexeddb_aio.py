@@ -26,7 +26,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from gestalt._clients import indexeddb_handles as core, indexeddb_streams as frames
+from gestalt._clients import indexeddb_handles as core
+from gestalt._clients import indexeddb_streams as frames
 from gestalt._clients.closing import AsyncClosing, AsyncContext
 from gestalt._clients.errors import HostServiceError, TransactionError
 from gestalt._clients.indexeddb_streams import AioExchange

@@ -13,7 +13,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gestalt._clients import indexeddb_handles as core, indexeddb_streams as frames
+from gestalt._clients import indexeddb_handles as core
+from gestalt._clients import indexeddb_streams as frames
 from gestalt._clients.closing import Closing, Context
 from gestalt._clients.errors import HostServiceError, TransactionError
 from gestalt._clients.indexeddb_streams import SyncExchange

@@ -115,13 +115,8 @@ from gestalt._clients.s3_stream import (
     serialize_write_frame,
     sync_frames,
 )
-from gestalt._clients.transport import (
-    S3 as S3_SERVICE,
-    AioConnection,
-    CallOptions,
-    SyncConnection,
-    check_timeout,
-)
+from gestalt._clients.transport import S3 as S3_SERVICE
+from gestalt._clients.transport import AioConnection, CallOptions, SyncConnection, check_timeout
 from gestalt.gen.support import ErrorMapper
 from gestalt.gen.v1 import s3_pb2
 from gestalt.gen.v1.s3_clients import (

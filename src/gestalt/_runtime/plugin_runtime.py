@@ -21,7 +21,8 @@ from google.protobuf import empty_pb2
 
 from gestalt._authoring.plugin_runtime import PluginRuntimeProvider
 from gestalt._runtime.servicers import Context, call, fail, guarded
-from gestalt.gen.v1 import pluginruntime_mirrors as mirrors, pluginruntime_pb2 as pb
+from gestalt.gen.v1 import pluginruntime_mirrors as mirrors
+from gestalt.gen.v1 import pluginruntime_pb2 as pb
 from gestalt.gen.v1.pluginruntime_servicers import PLUGIN_RUNTIME_PROVIDER_METHODS
 
 __all__ = ["PluginRuntimeService", "handlers"]

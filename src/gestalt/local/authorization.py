@@ -43,7 +43,8 @@ from gestalt._clients.authorization import (
     subject_pb,
 )
 from gestalt.gen import support as _support
-from gestalt.gen.v1 import authorization_mirrors as mirrors, authorization_pb2 as pb
+from gestalt.gen.v1 import authorization_mirrors as mirrors
+from gestalt.gen.v1 import authorization_pb2 as pb
 from gestalt.gen.v1.authorization_servicers import add_authorization_provider_to_server
 from gestalt.local._serving import LocalServer, Served, ServeOptions, Where
 

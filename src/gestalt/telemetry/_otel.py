@@ -14,7 +14,8 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from opentelemetry import context as otel_context, metrics, propagate, trace
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gestalt.telemetry._wrapping import Behaviour, Details, Handler, WrappingInterceptor
@@ -129,17 +130,13 @@ def _exporter(signal: str, choice: str, environ: Mapping[str, str]) -> Any:
 
         return ConsoleSpanExporter() if spans else ConsoleMetricExporter()
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc import (
-            metric_exporter as grpc_metrics,
-            trace_exporter as grpc_traces,
-        )
+        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
 
         return grpc_traces.OTLPSpanExporter() if spans else grpc_metrics.OTLPMetricExporter()
     if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http import (
-            metric_exporter as http_metrics,
-            trace_exporter as http_traces,
-        )
+        from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
 
         return http_traces.OTLPSpanExporter() if spans else http_metrics.OTLPMetricExporter()
     raise ValueError(f"unsupported OTLP protocol {protocol!r} (grpc or http/protobuf)")
