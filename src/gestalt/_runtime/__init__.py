@@ -8,3 +8,9 @@ back; ``launch`` starts a provider the way the host does;
 May import: ``gestalt._authoring``, ``gestalt._clients`` and ``gestalt.gen``. Never the dev tools,
 ``gestalt.local`` or ``gestalt.testing``.
 """
+
+#: The cycle collector's thresholds while ``python -m gestalt._runtime`` starts a provider (see
+#: ``gestalt/_runtime/__main__.py``): one young collection in about 20,000 new objects and no
+#: older ones. Serving restores the interpreter's defaults, ``SERVING_GC``.
+START_UP_GC = (20_000, 1_000, 1_000)
+SERVING_GC = (700, 10, 10)

@@ -1,15 +1,22 @@
 """``python -m gestalt._runtime ROOT TARGET [RUNTIME_KIND]``: how the host starts a provider.
 
 Start-up (the SDK's and the provider's imports, registration) allocates much and frees
-little, so the cycle collector only costs time there (about a tenth of the CPU until the
-first call): it is off until the server is up, when :func:`~gestalt._runtime.process.serve`
-turns it back on.
+little, so the cycle collector's default pace (a young collection every 700 new objects,
+older ones every tenth of those) only costs time there. Until
+:func:`~gestalt._runtime.process.serve` freezes what start-up made and restores the defaults,
+the thresholds are :data:`~gestalt._runtime.START_UP_GC`: one young collection in about
+20,000 objects, about 3 ms in all for a 50-operation plugin, against about 10 ms at the
+default pace. Turning the collector off altogether would save those 3 ms but freeze the
+imports' garbage (classes the standard library replaces as it loads) for good: 0.3 MiB of
+the provider's memory.
 """
 
 import gc
 
-gc.disable()
+from gestalt._runtime import START_UP_GC
 
-from gestalt._runtime.process import main  # noqa: E402  (after gc.disable on purpose)
+gc.set_threshold(*START_UP_GC)
+
+from gestalt._runtime.process import main  # noqa: E402  (after set_threshold on purpose)
 
 raise SystemExit(main())

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from gestalt._authoring.catalog import slug
 from gestalt._authoring.kinds import ProviderKind
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
+from gestalt._runtime import SERVING_GC, START_UP_GC
 from gestalt._runtime.pool import ElasticPool
 from gestalt._tracing import tracing_wanted
 
@@ -465,9 +466,9 @@ def serve(target: Any, kind: ProviderKind) -> None:
             service_name=f"gestalt-provider-{name}" if name else "gestalt-provider"
         )
     running = RunningServer(target, kind, os.environ.get(SOCKET_ENV))
-    if not gc.isenabled():  # turned off for start-up by ``python -m gestalt._runtime``
+    if gc.get_threshold() == START_UP_GC:  # set for start-up by ``python -m gestalt._runtime``
         gc.freeze()  # what start-up made stays: later collections need not look at it again
-        gc.enable()
+        gc.set_threshold(*SERVING_GC)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

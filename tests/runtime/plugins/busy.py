@@ -84,7 +84,16 @@ def boom() -> str:
 @plugin.operation
 def collector() -> dict[str, object]:
     """Whether the cycle collector runs, and how many start-up objects it leaves alone."""
-    return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()  # what start-up left as garbage would be frozen with the rest
+    garbage = gc.collect()
+    gc.freeze()
+    return {
+        "enabled": gc.isenabled(),
+        "threshold": list(gc.get_threshold()),
+        "frozen": frozen,
+        "garbage": garbage,
+    }
 
 
 @plugin.on_close
