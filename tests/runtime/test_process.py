@@ -64,6 +64,16 @@ def test_the_cycle_collector_runs_once_the_server_is_up(busy: Provider) -> None:
     assert body["garbage"] < 100  # start-up's garbage was collected, not frozen (about 600)
 
 
+def test_a_provider_keeps_the_collector_thresholds_it_set() -> None:
+    provider = Provider(PLUGINS, "busy:plugin", BUSY_GC_THRESHOLD="1234,5,6")
+    try:
+        status, body = execute(provider, "collector")
+    finally:
+        provider.stop()
+    assert status == 200
+    assert body["threshold"] == [1234, 5, 6]
+
+
 def test_async_handlers_share_one_long_lived_loop(busy: Provider) -> None:
     loops = {execute(busy, "loop_id")[1] for _ in range(5)}
     assert len(loops) == 1

@@ -11,6 +11,11 @@ May import: ``gestalt._authoring``, ``gestalt._clients`` and ``gestalt.gen``. Ne
 
 #: The cycle collector's thresholds while ``python -m gestalt._runtime`` starts a provider (see
 #: ``gestalt/_runtime/__main__.py``): one young collection in about 20,000 new objects and no
-#: older ones. Serving restores the interpreter's defaults, ``SERVING_GC``.
+#: older ones.
 START_UP_GC = (20_000, 1_000, 1_000)
-SERVING_GC = (700, 10, 10)
+#: The thresholds :func:`~gestalt._runtime.process.serve` sets once the server is up, unless the
+#: provider set its own while it was imported: a young collection every 5,000 new objects
+#: instead of the interpreter's 700. A call allocates many short-lived objects (grpc's own,
+#: the messages, the handler's); with 32 calls in flight, collecting every 700 of them cost
+#: about a tenth of the provider's CPU (``benchmarks/README.md``, fifth pass).
+SERVING_GC = (5_000, 10, 10)

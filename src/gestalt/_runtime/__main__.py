@@ -3,12 +3,12 @@
 Start-up (the SDK's and the provider's imports, registration) allocates much and frees
 little, so the cycle collector's default pace (a young collection every 700 new objects,
 older ones every tenth of those) only costs time there. Until
-:func:`~gestalt._runtime.process.serve` freezes what start-up made and restores the defaults,
-the thresholds are :data:`~gestalt._runtime.START_UP_GC`: one young collection in about
-20,000 objects, about 3 ms in all for a 50-operation plugin, against about 10 ms at the
-default pace. Turning the collector off altogether would save those 3 ms but freeze the
-imports' garbage (classes the standard library replaces as it loads) for good: 0.3 MiB of
-the provider's memory.
+:func:`~gestalt._runtime.process.serve` freezes what start-up made and sets the serving
+thresholds (:data:`~gestalt._runtime.SERVING_GC`), the thresholds are
+:data:`~gestalt._runtime.START_UP_GC`: one young collection in about 20,000 objects, about
+3 ms in all for a 50-operation plugin, against about 10 ms at the default pace. Turning the
+collector off altogether would save those 3 ms but freeze the imports' garbage (classes the
+standard library replaces as it loads) for good: 0.3 MiB of the provider's memory.
 """
 
 import gc

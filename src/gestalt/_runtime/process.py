@@ -466,8 +466,8 @@ def serve(target: Any, kind: ProviderKind) -> None:
             service_name=f"gestalt-provider-{name}" if name else "gestalt-provider"
         )
     running = RunningServer(target, kind, os.environ.get(SOCKET_ENV))
-    if gc.get_threshold() == START_UP_GC:  # set for start-up by ``python -m gestalt._runtime``
-        gc.freeze()  # what start-up made stays: later collections need not look at it again
+    if gc.get_threshold() == START_UP_GC:  # set by ``python -m gestalt._runtime``, kept by the
+        gc.freeze()  # provider: what start-up made stays, later collections skip it
         gc.set_threshold(*SERVING_GC)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
