@@ -135,6 +135,16 @@ def test_the_import_line_leaves_the_unneeded_modules_unloaded() -> None:
     assert loaded(IMPORT_LINE, json.dumps(modules)) == []
 
 
+def test_gen_support_still_offers_the_serving_names_without_loading_them() -> None:
+    assert loaded("import gestalt.gen.support", json.dumps(["gestalt.gen.serving"])) == []
+    from gestalt.gen import serving, support
+
+    assert support.register is serving.register
+    assert support.MethodSpec is serving.MethodSpec
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        support.missing  # noqa: B018
+
+
 def test_the_deferred_public_dataclasses_are_dataclasses_where_they_live() -> None:
     for name, home in [
         ("KeyRange", "gestalt._clients.indexeddb_types"),

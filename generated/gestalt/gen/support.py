@@ -23,12 +23,17 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import grpc
 import grpc.aio
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2, wrappers_pb2
 from google.protobuf.message import Message
+
+if TYPE_CHECKING:  # at run time ``__getattr__`` below imports them on first use
+    from gestalt.gen.serving import MethodSpec as MethodSpec
+    from gestalt.gen.serving import Result as Result
+    from gestalt.gen.serving import register as register
 
 __all__ = [
     "AsyncResponseStream",
@@ -331,3 +336,16 @@ def copy_message(value: M) -> M:
     copy = type(value)()
     copy.CopyFrom(value)
     return copy
+
+
+#: Servicer support that moved to :mod:`gestalt.gen.serving`, still importable from here.
+_MOVED_TO_SERVING = frozenset({"MethodSpec", "Result", "register"})
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``MethodSpec``, ``Result`` and ``register`` from :mod:`gestalt.gen.serving`."""
+    if name in _MOVED_TO_SERVING:
+        from gestalt.gen import serving
+
+        return getattr(serving, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
