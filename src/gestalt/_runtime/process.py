@@ -35,10 +35,11 @@ import gc
 import importlib
 import logging
 import os
+import select
 import signal
+import socket
 import stat
 import sys
-import threading
 import traceback
 import types
 from collections.abc import Callable
@@ -422,22 +423,34 @@ class RunningServer:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def watch_parent(stop: threading.Event) -> None:
-    """Until ``stop`` is set, set it once the host process that launched us is gone (quirk 21).
+def wait_for_stop() -> None:
+    """Block until SIGTERM or SIGINT arrives, or the host process that launched us is gone.
 
-    Returns at once when ``GESTALT_PLUGIN_PARENT_PID`` holds no process id.
-
-    The named process is watched itself, not our parent: a single-file executable's parent is
-    its bootloader, not the host.
+    The host is the process ``GESTALT_PLUGIN_PARENT_PID`` names (quirk 21), polled every
+    ``PARENT_POLL_SECONDS``; not our parent, since a single-file executable's parent is its
+    bootloader. The signal handlers only record the signal: a handler runs on this thread
+    between two bytecodes, perhaps while this thread holds a lock (an ``Event``'s, say), so
+    it must take none. Python's wake-up descriptor ends the wait at once.
     """
     raw = os.environ.get(PARENT_PID_ENV, "").strip()
-    if not raw.isdigit():
-        return
-    parent = int(raw)
-    while not stop.wait(PARENT_POLL_SECONDS):
-        if process_gone(parent):
-            logger.warning("host process %d is gone; stopping", parent)
-            stop.set()
+    parent = int(raw) if raw.isdigit() else None
+    caught: list[int] = []
+    wake, woken = socket.socketpair()  # select() takes sockets on every platform
+    woken.setblocking(False)
+    previous = signal.set_wakeup_fd(woken.fileno())
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: caught.append(signum))
+        while not caught:
+            if select.select([wake], [], [], PARENT_POLL_SECONDS)[0]:
+                wake.recv(64)
+            if parent is not None and process_gone(parent):
+                logger.warning("host process %d is gone; stopping", parent)
+                return
+    finally:
+        signal.set_wakeup_fd(previous)
+        wake.close()
+        woken.close()
 
 
 def process_gone(pid: int) -> bool:
@@ -469,12 +482,7 @@ def serve(target: Any, kind: ProviderKind) -> None:
     if gc.get_threshold() == START_UP_GC:  # set by ``python -m gestalt._runtime``, kept by the
         gc.freeze()  # provider: what start-up made stays, later collections skip it
         gc.set_threshold(*SERVING_GC)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    watch_parent(stop)  # on this thread, which has nothing else to do: no thread of its own
-    while not stop.wait(1.0):
-        pass
+    wait_for_stop()  # on this thread, which has nothing else to do: no thread of its own
     running.stop()
     loaded = sys.modules.get("gestalt.telemetry")  # what it installs needs it imported
     if loaded is not None:
