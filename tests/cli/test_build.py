@@ -29,7 +29,8 @@ import yaml
 from google.protobuf import struct_pb2
 
 from gestalt._authoring.providers import ProviderKind
-from gestalt._devtools.build import USAGE, _digest, native_platform
+from gestalt._devtools.build import _ENTRY, USAGE, _digest, native_platform
+from gestalt._runtime import START_UP_GC
 from gestalt._runtime.launch import INHERITED_ENV, handshake
 from gestalt.gen.v1 import plugin_clients, plugin_pb2
 from tests.cli.conftest import HELLO, gestalt, one_line_error, user_env
@@ -223,6 +224,19 @@ def assert_nothing_built(output: Path, started: float) -> None:
     work = Path(tempfile.gettempdir()) / f"gestalt-build-{_digest(str(output.resolve()))}"
     assert not work.exists()
     assert time.monotonic() - started < 20
+
+
+def test_the_executables_entry_starts_as_python_m_gestalt_runtime_does() -> None:
+    # The entry sets start-up's collector thresholds before the runtime's main() runs.
+    probe = (
+        "import gc\n"
+        "from gestalt._runtime import process\n"
+        "process.main = lambda argv: print(list(gc.get_threshold())) or 0\n"
+        f"exec({_ENTRY!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(list(START_UP_GC))
 
 
 def test_help_lists_the_options(tmp_path: Path) -> None:

@@ -34,8 +34,12 @@ USAGE = (
     "GOOS GOARCH"
 )
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+# As ``python -m gestalt._runtime`` (see its ``__main__``): start-up's collector thresholds first.
 _ENTRY = """\
+import gc
 import sys
+from gestalt._runtime import START_UP_GC
+gc.set_threshold(*START_UP_GC)
 from gestalt._runtime.process import main
 sys.exit(main([]))
 """
