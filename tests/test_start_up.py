@@ -139,8 +139,9 @@ def test_gen_support_still_offers_the_serving_names_without_loading_them() -> No
     assert loaded("import gestalt.gen.support", json.dumps(["gestalt.gen.serving"])) == []
     from gestalt.gen import serving, support
 
-    assert support.register is serving.register
-    assert support.MethodSpec is serving.MethodSpec
+    for name in ("MethodSpec", "Result", "background_loop", "register"):
+        assert getattr(support, name) is getattr(serving, name)
+        assert name in support.__all__ and name in dir(support)
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
         support.missing  # noqa: B018
 

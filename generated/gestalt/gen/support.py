@@ -33,15 +33,20 @@ from google.protobuf.message import Message
 if TYPE_CHECKING:  # at run time ``__getattr__`` below imports them on first use
     from gestalt.gen.serving import MethodSpec as MethodSpec
     from gestalt.gen.serving import Result as Result
+    from gestalt.gen.serving import background_loop as background_loop
     from gestalt.gen.serving import register as register
 
 __all__ = [
     "AsyncResponseStream",
     "ErrorMapper",
     "Metadata",
+    "MethodSpec",
     "ProtoEnum",
     "RPCError",
     "ResponseStream",
+    "Result",
+    "background_loop",
+    "register",
     "wrappers_pb2",
 ]
 
@@ -339,13 +344,18 @@ def copy_message(value: M) -> M:
 
 
 #: Servicer support that moved to :mod:`gestalt.gen.serving`, still importable from here.
-_MOVED_TO_SERVING = frozenset({"MethodSpec", "Result", "register"})
+_MOVED_TO_SERVING = frozenset({"MethodSpec", "Result", "background_loop", "register"})
 
 
 def __getattr__(name: str) -> Any:
-    """Import ``MethodSpec``, ``Result`` and ``register`` from :mod:`gestalt.gen.serving`."""
+    """Import the names in ``_MOVED_TO_SERVING`` from :mod:`gestalt.gen.serving` on first use."""
     if name in _MOVED_TO_SERVING:
         from gestalt.gen import serving
 
         return getattr(serving, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """This module's names, the moved ones included."""
+    return sorted({*globals(), *_MOVED_TO_SERVING})
