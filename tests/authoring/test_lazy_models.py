@@ -259,6 +259,32 @@ def test_uuid_decimal_and_paths_work_once_their_modules_are_imported() -> None:
     assert (result.status, result.body) == (200, body)
 
 
+#: Registered at module level, where the decorator passes no local namespace: the one case in
+#: which registration keeps a model's resolved field hints for the decoder to take.
+SHARED_MODEL = """
+from gestalt import Model, Plugin
+from gestalt._authoring import decode
+class Shared(Model):
+    text: str = ""
+plugin = Plugin("shared")
+@plugin.operation
+def first(params: Shared) -> str:
+    return params.text
+@plugin.operation
+def second(params: Shared) -> str:
+    return params.text
+print(Shared in decode._FIELD_HINTS)
+"""
+
+
+def test_field_hints_are_not_kept_once_every_operation_is_registered() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SHARED_MODEL], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
 def test_plain_functions_read_like_inspect_signature() -> None:
     from gestalt._authoring.operation import is_async_callable, positional_parameters
 

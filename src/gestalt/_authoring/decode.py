@@ -620,7 +620,7 @@ def dataclass_fields(
     except Exception as exc:
         raise TypeError(f"cannot resolve the annotations of {cls.__qualname__}: {exc}") from None
     fields = [(f, hints.get(f.name, Any)) for f in model_fields(cls)]
-    if not localns and not last:
+    if not localns and not last and cls not in _DATACLASS_DECODERS:  # else none will ask last
         _FIELD_HINTS[cls] = fields
     return fields
 
