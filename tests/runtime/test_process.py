@@ -54,8 +54,8 @@ def test_32_calls_in_flight(busy: Provider, operation: str) -> None:
 
 
 def test_the_cycle_collector_runs_once_the_server_is_up(busy: Provider) -> None:
-    # Rare collections during start-up (python -m gestalt._runtime), the default pace for
-    # serving, with what start-up made frozen out of later collections.
+    # Rare collections during start-up (python -m gestalt._runtime), the serving thresholds
+    # once the server is up, with what start-up made frozen out of later collections.
     status, body = execute(busy, "collector")
     assert status == 200
     assert body["enabled"] is True

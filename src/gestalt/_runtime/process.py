@@ -341,10 +341,9 @@ def worker_count() -> int:
 def register_services(server: Any, target: Any, kind: ProviderKind) -> Callable[[], None]:
     """Register the services for ``target`` on ``server``; return its close callback.
 
-    Only the generated modules of the kind served are imported: each kind's messages cost a
-    millisecond or more to load, and a provider serves one kind. Every kind but an integration
-    plugin is registered by :func:`gestalt._runtime.lifecycle.register_provider`.
-    Plain methods run in the serving loop's default executor, the runtime's bounded pool.
+    An integration plugin's servicer is imported here; every other kind is registered by
+    :func:`gestalt._runtime.lifecycle.register_provider`, which imports that kind's modules
+    only: each kind's messages cost a millisecond or more to load.
     """
     if isinstance(target, Plugin):
         from gestalt._runtime.servicers import Integration

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType, TracebackType
 from typing import Any, Literal
 
-from gestalt._tracing import tracing_wanted
+from gestalt._tracing import tracing_wanted as _tracing_wanted
 
 __all__ = [
     "GENAI_OPERATION_CHAT",
@@ -449,7 +449,7 @@ def _wanted() -> ModuleType | None:
     """The glue, when tracing may be in use (:func:`gestalt._tracing.tracing_wanted`) and
     OpenTelemetry is installed. Otherwise None, and nothing of OpenTelemetry is imported (a
     provider that does not use it pays nothing for it)."""
-    return _backend() if tracing_wanted() else None
+    return _backend() if _tracing_wanted() else None
 
 
 def server_interceptors() -> list[Any]:
