@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,10 +28,34 @@ def generate(proto_root: Path, out: Path, *, sdk_package: bool = True) -> list[P
         stage = Path(tmp) / "out"
         stage.mkdir()
         written = _generate_into(proto_root, protos, stage, sdk_package=sdk_package)
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(stage, out)
+        _sync_tree(stage, out)
     return [out / p.relative_to(stage) for p in written]
+
+
+def _sync_tree(stage: Path, out: Path) -> None:
+    """Make ``out`` hold exactly the files of ``stage``, leaving unchanged files untouched.
+
+    A file whose bytes are the same keeps its modification time, so the interpreter's cached
+    bytecode for it stays valid; files ``stage`` lacks are removed (``__pycache__`` is left
+    to the interpreter).
+    """
+    wanted = {p.relative_to(stage) for p in stage.rglob("*") if p.is_file()}
+    if out.exists():
+        for path in sorted(out.rglob("*"), reverse=True):
+            relative = path.relative_to(out)
+            if "__pycache__" in relative.parts:
+                continue
+            if path.is_file() and relative not in wanted:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    for relative in sorted(wanted):
+        source, target = stage / relative, out / relative
+        data = source.read_bytes()
+        if target.is_file() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def _generate_into(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,28 @@ def test_rendering_twice_is_byte_identical(tmp_path: Path) -> None:
     assert len(files) >= 80
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_regenerating_rewrites_only_what_changed(tmp_path: Path) -> None:
+    out = tmp_path / "generated"
+    generate(REPO / "proto", out)
+    support = out / "gestalt" / "gen" / "support.py"
+    edited = out / "gestalt" / "gen" / "v1" / "cache_pb2.py"
+    stray = out / "gestalt" / "gen" / "v1" / "old_clients.py"
+    cache = out / "gestalt" / "gen" / "__pycache__" / "support.cpython-311.pyc"
+    old = 1_000_000_000  # a modification time no fresh write can have
+    os.utime(support, (old, old))
+    edited.write_text("# a hand edit\n")
+    stray.write_text("# a module whose proto is gone\n")
+    cache.parent.mkdir()
+    cache.write_bytes(b"bytecode")
+    generate(REPO / "proto", out)
+    assert support.stat().st_mtime == old  # same bytes: left alone, its bytecode stays valid
+    assert edited.read_text() != "# a hand edit\n"
+    assert not stray.exists()
+    assert cache.read_bytes() == b"bytecode"
+    generate(REPO / "proto", tmp_path / "fresh")
+    assert not diff_trees(tmp_path / "fresh", out)
 
 
 def test_check_mode_reports_a_hand_edit(tmp_path: Path) -> None:
