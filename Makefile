@@ -19,7 +19,7 @@ setup: $(VENV)/.installed
 example: setup  ## run the hello example end to end through gestalt dev and gestalt invoke
 	$(BIN)/python examples/run_hello.py
 
-gen: setup  ## wipe and rebuild generated/ from proto/
+gen: setup  ## rebuild generated/ from proto/ (unchanged files are left as they are)
 	$(BIN)/python -m codegen
 
 check-gen: setup  ## fail if generated/ differs from what the generator renders
