@@ -1,4 +1,4 @@
-"""``python -m codegen``: wipe and rebuild ``generated/`` (or check it is up to date)."""
+"""``python -m codegen``: rebuild ``generated/`` from the protos (or check it is up to date)."""
 
 from __future__ import annotations
 
