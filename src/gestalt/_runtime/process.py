@@ -434,22 +434,22 @@ def wait_for_stop() -> None:
     raw = os.environ.get(PARENT_PID_ENV, "").strip()
     parent = int(raw) if raw.isdigit() else None
     caught: list[int] = []
-    wake, woken = socket.socketpair()  # select() takes sockets on every platform
-    woken.setblocking(False)
-    previous = signal.set_wakeup_fd(woken.fileno())
+    reader, writer = socket.socketpair()  # select() takes sockets on every platform
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno())  # a signal writes its number there
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: caught.append(signum))
         while not caught:
-            if select.select([wake], [], [], PARENT_POLL_SECONDS)[0]:
-                wake.recv(64)
+            if select.select([reader], [], [], PARENT_POLL_SECONDS)[0]:
+                reader.recv(64)
             if parent is not None and process_gone(parent):
                 logger.warning("host process %d is gone; stopping", parent)
                 return
     finally:
         signal.set_wakeup_fd(previous)
-        wake.close()
-        woken.close()
+        reader.close()
+        writer.close()
 
 
 def process_gone(pid: int) -> bool:
