@@ -34,12 +34,11 @@ USAGE = (
     "GOOS GOARCH"
 )
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-# As ``python -m gestalt._runtime`` (see its ``__main__``): start-up's collector thresholds first.
+# As ``python -m gestalt._runtime`` (see its ``__main__``), with the bundled configuration.
 _ENTRY = """\
-import gc
 import sys
-from gestalt._runtime import START_UP_GC
-gc.set_threshold(*START_UP_GC)
+from gestalt._runtime import collect_for_start_up
+collect_for_start_up()
 from gestalt._runtime.process import main
 sys.exit(main([]))
 """

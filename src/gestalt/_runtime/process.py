@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import gc
 import importlib
 import logging
 import os
@@ -48,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from gestalt._authoring.catalog import slug
 from gestalt._authoring.kinds import ProviderKind
 from gestalt._authoring.plugin import WRITE_CATALOG_ENV, Plugin
-from gestalt._runtime import SERVING_GC, START_UP_GC
+from gestalt._runtime import collect_for_serving
 from gestalt._runtime.pool import ElasticPool
 from gestalt._tracing import tracing_wanted
 
@@ -478,9 +477,7 @@ def serve(target: Any, kind: ProviderKind) -> None:
             service_name=f"gestalt-provider-{name}" if name else "gestalt-provider"
         )
     running = RunningServer(target, kind, os.environ.get(SOCKET_ENV))
-    if gc.get_threshold() == START_UP_GC:  # set by ``python -m gestalt._runtime``, kept by the
-        gc.freeze()  # provider: what start-up made stays, later collections skip it
-        gc.set_threshold(*SERVING_GC)
+    collect_for_serving()
     wait_for_stop()  # on this thread, which has nothing else to do: no thread of its own
     running.stop()
     loaded = sys.modules.get("gestalt.telemetry")  # what it installs needs it imported
