@@ -343,13 +343,13 @@ def copy_message(value: M) -> M:
     return copy
 
 
-#: Servicer support that moved to :mod:`gestalt.gen.serving`, still importable from here.
-_MOVED_TO_SERVING = frozenset({"MethodSpec", "Result", "background_loop", "register"})
-
-
 def __getattr__(name: str) -> Any:
-    """Import the names in ``_MOVED_TO_SERVING`` from :mod:`gestalt.gen.serving` on first use."""
-    if name in _MOVED_TO_SERVING:
+    """The names in ``__all__`` defined in :mod:`gestalt.gen.serving`, imported on first use.
+
+    ``MethodSpec``, ``Result``, ``background_loop`` and ``register`` moved there; they stay
+    importable from here.
+    """
+    if name in __all__:
         from gestalt.gen import serving
 
         return getattr(serving, name)
@@ -358,4 +358,4 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     """This module's names, the moved ones included."""
-    return sorted({*globals(), *_MOVED_TO_SERVING})
+    return sorted({*globals(), *__all__})
