@@ -439,8 +439,9 @@ def wait_for_stop() -> None:
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: caught.append(signum))
+        poll = None if parent is None else PARENT_POLL_SECONDS  # no host to watch: no wake-ups
         while not caught:
-            if select.select([reader], [], [], PARENT_POLL_SECONDS)[0]:
+            if select.select([reader], [], [], poll)[0]:
                 reader.recv(64)
             if parent is not None and process_gone(parent):
                 logger.warning("host process %d is gone; stopping", parent)
