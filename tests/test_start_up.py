@@ -6,8 +6,9 @@ itself (``KeyRange``, ``CacheEntry``), the ``Request`` family (built per call), 
 base classes and the other kinds' servicers and messages when a plugin is served, the dev
 host's call reporter outside ``gestalt dev``, the telemetry package when no ``OTEL_*``
 variable asks for tracing, the clients' half of the generated run-time support, and the hook
-machinery, session-catalog conversion and manifest reading of a plugin that has no hooks.
-Each is still there once asked for.
+machinery, session-catalog conversion and manifest reading of a plugin that has no hooks,
+and protobuf's pure-Python message implementation, which upb never uses. Each is still there
+once asked for.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ import gestalt
 from gestalt import Cache, S3, IndexedDB, Plugin
 """
 
+#: What protobuf's pure-Python message module imports, and nothing else under upb (the
+#: module itself is in ``sys.modules`` from ``import gestalt`` on, unexecuted).
+PURE_PYTHON_PROTOBUF = ["google.protobuf.internal.containers", "google.protobuf.text_format"]
+
 #: Loaded by none of ``Cache``, ``S3``, ``IndexedDB`` and ``Plugin``.
 NOT_ON_THE_IMPORT_LINE = [
     "gestalt._authoring.hooks",
@@ -47,6 +52,7 @@ NOT_ON_THE_IMPORT_LINE = [
     "gestalt._runtime",
     "gestalt.gen.serving",
     "gestalt.telemetry",
+    *PURE_PYTHON_PROTOBUF,
 ]
 
 #: A plugin of one operation and no hooks, with what the probes below need.
@@ -86,6 +92,7 @@ NOT_LOADED_TO_SERVE_A_PLUGIN = [
     "gestalt.gen.v1.secrets_pb2",
     "gestalt.telemetry",
     "google.protobuf.wrappers_pb2",
+    *PURE_PYTHON_PROTOBUF,
 ]
 
 #: ``serve()`` as the runtime calls it, until a SIGTERM the probe sends itself once it serves;
@@ -224,3 +231,66 @@ def test_tracing_is_wanted_when_an_otel_variable_is_set_or_opentelemetry_importe
 
 def test_the_runtime_names_the_dev_hosts_variable_as_devcalls_does() -> None:
     assert process.DEV_EVENTS_ENV == devcalls.EVENTS_FD_ENV
+
+
+#: Round-trips an ``ExecuteRequest`` with a ``Struct`` through bytes and JSON and prints which
+#: protobuf implementation ran and whether the pure-Python message module was loaded then.
+PROTOBUF_ROUND_TRIP = """
+import sys
+import gestalt
+from gestalt.gen.v1 import plugin_pb2
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.internal import api_implementation
+
+params = struct_pb2.Struct()
+params.update({"name": "x", "tags": ["a", 1], "nested": {"ok": True}})
+request = plugin_pb2.ExecuteRequest(operation="echo", params=params)
+again = plugin_pb2.ExecuteRequest.FromString(request.SerializeToString())
+assert again == request and again.params["nested"]["ok"] is True, again
+assert json_format.MessageToDict(again)["params"]["tags"] == ["a", 1.0]
+print(api_implementation.Type(), "google.protobuf.text_format" in sys.modules)
+"""
+
+
+def run_probe(code: str, **env: str) -> str:
+    """What ``code`` prints in a fresh interpreter, with ``env`` added."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_messages_work_without_the_pure_python_module_under_upb() -> None:
+    assert run_probe(PROTOBUF_ROUND_TRIP) == "upb False"
+
+
+def test_the_pure_python_implementation_loads_the_module_it_needs() -> None:
+    env = {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}
+    assert run_probe(PROTOBUF_ROUND_TRIP, **env) == "python True"
+
+
+def test_the_deferred_module_runs_on_first_use() -> None:
+    code = """
+import sys
+import gestalt.gen.v1.plugin_pb2
+from google.protobuf.internal import python_message
+before = "google.protobuf.text_format" in sys.modules
+assert python_message.GeneratedProtocolMessageType.__name__ == "GeneratedProtocolMessageType"
+print(before, "google.protobuf.text_format" in sys.modules, type(python_message).__name__)
+"""
+    assert run_probe(code) == "False True module"
+
+
+def test_protobuf_imported_before_gestalt_is_left_as_it_is() -> None:
+    code = """
+import sys, types
+import google.protobuf.descriptor_pool
+import gestalt.gen.v1.plugin_pb2
+print(type(sys.modules["google.protobuf.internal.python_message"]) is types.ModuleType)
+"""
+    assert run_probe(code) == "True"
