@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -37,9 +38,10 @@ def _sync_tree(stage: Path, out: Path) -> None:
 
     A file whose bytes are the same keeps its modification time, so the interpreter's cached
     bytecode for it stays valid; files ``stage`` lacks are removed (``__pycache__`` is left
-    to the interpreter).
+    to the interpreter, except in a directory ``stage`` lacks, which goes with it).
     """
     wanted = {p.relative_to(stage) for p in stage.rglob("*") if p.is_file()}
+    kept_dirs = {parent for relative in wanted for parent in relative.parents}
     if out.exists():
         for path in sorted(out.rglob("*"), reverse=True):
             relative = path.relative_to(out)
@@ -47,8 +49,12 @@ def _sync_tree(stage: Path, out: Path) -> None:
                 continue
             if path.is_file() and relative not in wanted:
                 path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+            elif (
+                path.is_dir()
+                and relative not in kept_dirs
+                and all(entry.name == "__pycache__" for entry in path.iterdir())
+            ):
+                shutil.rmtree(path)
     for relative in sorted(wanted):
         source, target = stage / relative, out / relative
         data = source.read_bytes()

@@ -47,11 +47,16 @@ def test_regenerating_rewrites_only_what_changed(tmp_path: Path) -> None:
     stray.write_text("# a module whose proto is gone\n")
     cache.parent.mkdir()
     cache.write_bytes(b"bytecode")
+    gone = out / "gestalt" / "gen" / "v0"  # a package whose protos are gone, bytecode and all
+    (gone / "__pycache__").mkdir(parents=True)
+    (gone / "__pycache__" / "old_pb2.cpython-311.pyc").write_bytes(b"bytecode")
+    (gone / "old_pb2.py").write_text("# generated once\n")
     generate(REPO / "proto", out)
     assert support.stat().st_mtime == old  # same bytes: left alone, its bytecode stays valid
     assert edited.read_text() != "# a hand edit\n"
     assert not stray.exists()
     assert cache.read_bytes() == b"bytecode"
+    assert not gone.exists()
     generate(REPO / "proto", tmp_path / "fresh")
     assert not diff_trees(tmp_path / "fresh", out)
 
