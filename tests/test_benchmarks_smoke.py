@@ -1,4 +1,5 @@
-"""``benchmarks/bench_floor.py --quick`` runs end to end and prints every row of its table.
+"""``benchmarks/bench_floor.py --quick`` runs end to end and prints every row of its table;
+``bench_mirrors.py`` prints the mirrors against ``json_format`` for each of its messages.
 
 Real processes throughout (providers launched like the host does, the raw-bytes floor server,
 probe clients); nothing about timing is asserted, only that each row got a figure for ours and
@@ -64,3 +65,32 @@ def test_bench_floor_quick_prints_every_row() -> None:
         cells = table[row]
         assert re.fullmatch(NUMBER, cells[0]) and re.fullmatch(NUMBER, cells[1]), (row, cells)
         assert cells[-1] == "info", (row, cells)
+
+
+MIRROR_ROWS = [
+    "cache.CacheSetRequest",
+    "plugin.ExecuteRequest",
+    "datastore.Record (20 fields)",
+    "agent.AgentTurn (4 msgs x 2 parts)",
+]
+
+
+def test_bench_mirrors_compares_with_json_format() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "bench_mirrors.py"),
+            "--repeat=1",
+            "--min-time=0.001",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr  # it checks both round trips before timing
+    lines = done.stdout.splitlines()
+    assert lines[1].split()[-2:] == ["mirror/json", "mirror/wire"]
+    for row in MIRROR_ROWS:
+        (line,) = [line for line in lines if line.startswith(row)]
+        cells = line[len(row) :].split()
+        assert len(cells) == 9 and all(re.fullmatch(NUMBER + "x?", cell) for cell in cells), cells
