@@ -123,17 +123,22 @@ print(json.dumps(sorted(m for m in json.loads(sys.argv[-1]) if m in sys.modules)
 """
 
 
-def loaded(code: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
-    """The modules among the last argument's list that ``code`` left in ``sys.modules``."""
+def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """What ``code`` prints in a fresh interpreter given ``args`` (and ``env``, if any)."""
     done = subprocess.run(
-        [sys.executable, "-c", code + REPORT, *args],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=60,
         env=env,
     )
     assert done.returncode == 0, done.stderr
-    found: list[str] = json.loads(done.stdout)
+    return done.stdout.strip()
+
+
+def loaded(code: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """The modules among the last argument's list that ``code`` left in ``sys.modules``."""
+    found: list[str] = json.loads(run_python(code + REPORT, *args, env=env))
     return found
 
 
@@ -193,15 +198,8 @@ def serve_until_sigterm(tmp_path: Path, modules: list[str], **extra: str) -> lis
         **{process.PARENT_PID_ENV: str(os.getpid())},
         **extra,
     )
-    done = subprocess.run(
-        [sys.executable, "-c", SERVE_UNTIL_SIGTERM + REPORT, json.dumps(modules)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    threads, found = done.stdout.splitlines()
+    printed = run_python(SERVE_UNTIL_SIGTERM + REPORT, json.dumps(modules), env=env)
+    threads, found = printed.splitlines()
     assert "probe-stopper" in threads.split(",")
     assert "gestalt-parent" not in threads.split(",")  # the main thread watches the host
     names: list[str] = json.loads(found)
@@ -252,26 +250,13 @@ print(api_implementation.Type(), "google.protobuf.text_format" in sys.modules)
 """
 
 
-def run_probe(code: str, **env: str) -> str:
-    """What ``code`` prints in a fresh interpreter, with ``env`` added."""
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
 def test_messages_work_without_the_pure_python_module_under_upb() -> None:
-    assert run_probe(PROTOBUF_ROUND_TRIP) == "upb False"
+    assert run_python(PROTOBUF_ROUND_TRIP) == "upb False"
 
 
 def test_the_pure_python_implementation_loads_the_module_it_needs() -> None:
-    env = {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}
-    assert run_probe(PROTOBUF_ROUND_TRIP, **env) == "python True"
+    env = {**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}
+    assert run_python(PROTOBUF_ROUND_TRIP, env=env) == "python True"
 
 
 def test_the_deferred_module_runs_on_first_use() -> None:
@@ -283,7 +268,7 @@ before = "google.protobuf.text_format" in sys.modules
 assert python_message.GeneratedProtocolMessageType.__name__ == "GeneratedProtocolMessageType"
 print(before, "google.protobuf.text_format" in sys.modules, type(python_message).__name__)
 """
-    assert run_probe(code) == "False True module"
+    assert run_python(code) == "False True module"
 
 
 def test_protobuf_imported_before_gestalt_is_left_as_it_is() -> None:
@@ -293,4 +278,4 @@ import google.protobuf.descriptor_pool
 import gestalt.gen.v1.plugin_pb2
 print(type(sys.modules["google.protobuf.internal.python_message"]) is types.ModuleType)
 """
-    assert run_probe(code) == "True"
+    assert run_python(code) == "True"
