@@ -20,14 +20,18 @@ the ideal, informative); IndexedDB ``get_all`` of 10,000 records and a cursor ov
 served by the floor server from canned bytes, read through ``gestalt.IndexedDB`` against raw
 bytes on the same channel type (and, informatively, against the floor client parsing the reply
 with upb, and parsing it into plain dicts). The Execute rows are also measured against
-``floor_server.py --work``, which parses each request and builds its reply: an SDK's floor.
-``--only`` measures some groups of rows.
+``floor_server.py --work``, which parses each request and builds its reply: an SDK's floor;
+and that floor itself against the raw one (in the ``ours`` column), what parsing alone costs.
+``--only`` measures some groups of rows. ``--pin`` confines the providers to the last CPU and
+this process to the others, so that the benchmark's own client and a provider do not take
+turns on one CPU: on a two-CPU machine that steadies the Execute rows.
 
 Each round runs every side in turn, each round starting one side further on (ours, floor,
 published; floor, published, ours; ...), so that no side always goes first; a table of
 medians follows, with CPU time next to wall time, the ratio ours / floor (or ours / published
-where the issue's goal says so), the issue's goal and whether it is met. Nothing is asserted:
-the figures depend on the machine and on what else runs on it (the header shows the load).
+where the issue's goal says so: the median of the rounds' ratios), the issue's goal and whether
+it is met. Nothing is asserted: the figures depend on the machine and on what else runs on it
+(the header shows the load).
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ FAST_CONNECT = [
     ("grpc.min_reconnect_backoff_ms", 1),
     ("grpc.max_reconnect_backoff_ms", 10),
 ]
+#: With ``--pin``, the CPUs every provider is confined to (this process keeps the others).
+provider_cpus: set[int] = set()
 
 
 # -- sides ------------------------------------------------------------------------------------
@@ -321,6 +327,8 @@ class Process:
             command, env=env, cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT
         )
         try:
+            if provider_cpus:  # before the interpreter starts threads, which inherit it
+                os.sched_setaffinity(self.proc.pid, provider_cpus)
             while not os.path.exists(self.socket):
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{command[:4]} exited early:\n{self.output()}")
@@ -403,6 +411,15 @@ class Row:
         values = self.samples.get(side)
         return statistics.median(values) if values else None
 
+    def ratio(self, side: str, against: str) -> float | None:
+        """``side`` over ``against``: the median of the per-round ratios when both sides have a
+        sample in every round (the two ran moments apart, so a drift of the machine's speed
+        cancels out), else the ratio of the medians."""
+        mine, theirs = self.samples.get(side), self.samples.get(against)
+        if mine and theirs and len(mine) == len(theirs) and all(theirs):
+            return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
+        return ratio(self.value(side), self.value(against))
+
 
 def turns(sides: list[Side], number: int) -> list[Side]:
     """The sides in the order round ``number`` runs them: each round starts one further on, so
@@ -433,7 +450,7 @@ def render(rows: list[Row], columns: list[str]) -> Iterator[str]:
         values = {c: row.value(c) for c in columns}
         ours = values.get("ours")
         if row.against:
-            mine = ratio(ours, values.get(row.against))
+            mine = row.ratio("ours", row.against)
             shown = times(mine, "" if row.against == "floor" else f" {row.against[:3]}")
         else:
             mine, shown = ours, ""
@@ -443,7 +460,7 @@ def render(rows: list[Row], columns: list[str]) -> Iterator[str]:
             verdict = "n/a"
         else:
             verdict = "met" if row.check(mine) else "NOT MET"
-        published = times(ratio(values.get("published"), values.get("floor")))
+        published = times(row.ratio("published", "floor"))
         cells = "".join(f"{num(values[c]):>11}" for c in columns)
         yield (
             f"{row.label:<48}{cells} {row.unit:<10}{shown:>13}{published:>10}  "
@@ -671,6 +688,13 @@ def execute_rows(
         Row(f"  CPU per Execute, {IN_FLIGHT} in flight, against that", "us", "", None),
         Row(f"  {IN_FLIGHT} in flight, throughput, against that", "calls/s", "", None),
     ]
+    # That floor against the raw one (its figures in the "ours" column): what parsing costs.
+    parsing = [
+        Row("  that floor itself vs the raw floor: p50", "us", "", None),
+        Row("  ... CPU per Execute, sequential", "us", "", None),
+        Row(f"  ... CPU per Execute, {IN_FLIGHT} in flight", "us", "", None),
+        Row(f"  ... {IN_FLIGHT} in flight, throughput", "calls/s", "", None),
+    ]
     work_side = Side(WORK_FLOOR, sys.executable, host_env(PYTHONPATH=str(REPO / "generated")))
     runs = [*optional.sides(cols, "execute"), work_side]
     servers: dict[str, Process] = {}
@@ -710,9 +734,13 @@ def execute_rows(
                         s.in_flight_calls / elapsed,
                     )
                     if side.name == WORK_FLOOR:
-                        for row, value in zip(work, values, strict=True):
+                        for row, row_as_sdk, value in zip(work, parsing, values, strict=True):
                             row.add("floor", value)
+                            row_as_sdk.add("ours", value)
                         continue
+                    if side.name == "floor":
+                        for row, value in zip(parsing, values, strict=True):
+                            row.add("floor", value)
                     for row, value in zip((p50, cpu_seq, cpu_par, tput), values, strict=True):
                         row.add(side.name, value)
                     if side.name == "ours":
@@ -723,7 +751,7 @@ def execute_rows(
     finally:
         for server in servers.values():
             server.stop()
-    return [p50, cpu_seq, cpu_par, tput, blocked, *work]
+    return [p50, cpu_seq, cpu_par, tput, blocked, *work, *parsing]
 
 
 @contextmanager
@@ -849,6 +877,11 @@ def main(argv: list[str] | None = None) -> None:
         help="an interpreter with a published gestalt-sdk installed, for a third column",
     )
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the providers on the last CPU and this benchmark's client on the others",
+    )
+    parser.add_argument(
         "--only",
         help=f"comma-separated groups of rows to measure (of {', '.join(GROUPS)}; default all)",
     )
@@ -861,6 +894,12 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(**{**vars(settings), "rounds": args.rounds, "starts": args.rounds})
     if args.published_python and not shutil.which(args.published_python):
         parser.error(f"--published-python {args.published_python}: not found")
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs at least two CPUs")
+        provider_cpus.add(cpus[-1])
+        os.sched_setaffinity(0, cpus[:-1])
     cols = sides(args.published_python)
     files = Path(tempfile.mkdtemp(prefix="gstbench-"))
     try:
@@ -880,6 +919,7 @@ def main(argv: list[str] | None = None) -> None:
         f"python {sys.version.split()[0]}, grpcio {grpc.__version__}, protobuf "
         f"{api_implementation.Type()}, {os.cpu_count()} cpus, load {' '.join(load)}; "
         f"medians of {settings.rounds} rounds{' (--quick)' if args.quick else ''}"
+        f"{f'; providers pinned to CPU {min(provider_cpus)}' if provider_cpus else ''}"
     )
     for line in render(rows, [side.name for side in cols]):
         print(line)
@@ -887,7 +927,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"not measured: {note}")
     print(
         "ours/ref: ours / floor unless marked (pub = ours / published); pub/floor: published / "
-        "floor. Verdicts are for this run on this machine; nothing is asserted."
+        "floor; each the median of the rounds' ratios. Verdicts are for this run on this "
+        "machine; nothing is asserted."
     )
 
 

@@ -8,6 +8,7 @@ for the floor, and a verdict.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -32,13 +33,18 @@ FLOOR_ROWS = [row for row in ROWS if not row.startswith(("import + register", "c
 INFO_ROWS = [
     "  against a floor that parses each answer (upb)",
     "  against upb parse + the plain dict loop",
+    # Ours against the floor that parses and answers, and that floor against the raw one.
+    "  CPU per Execute, 32 in flight, against that",
+    "  ... CPU per Execute, 32 in flight",
 ]
 NUMBER = r"[\d,]+(?:\.\d+)?(?:e[-+]?\d+)?"
 
 
 def test_bench_floor_quick_prints_every_row() -> None:
+    # --pin (providers on one CPU, the client on the others) wherever there are two CPUs.
+    pin = ["--pin"] if len(os.sched_getaffinity(0)) > 1 else []
     done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_floor.py"), "--quick"],
+        [sys.executable, str(REPO / "benchmarks" / "bench_floor.py"), "--quick", *pin],
         capture_output=True,
         text=True,
         timeout=180,
@@ -46,6 +52,7 @@ def test_bench_floor_quick_prints_every_row() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "protobuf" in lines[0] and "--quick" in lines[0]
+    assert ("providers pinned to CPU" in lines[0]) == bool(pin)
     assert re.split(r"\s+", lines[1].strip())[:4] == ["path", "ours", "floor", "unit"]
     table = {
         row: line[len(row) :].split()
