@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from gestalt import OK, Error, Plugin, Request, Response
+from gestalt._runtime.servicers import Integration
 from gestalt._runtime.wire import context_request, request_from_pb, struct_to_dict
 from gestalt.gen.support import struct_from_pb
 from gestalt.gen.v1 import plugin_pb2
@@ -247,6 +248,51 @@ def test_execute_request_carries_the_whole_context() -> None:
     expected.invocation_token, expected.invocation_id, expected.idempotency_key = "it", "inv", "k"
     assert request_from_pb(message) == expected
     assert expected.workflow == {"runId": "r1", "step": {"n": 2.0, "tags": ["a", None, True]}}
+
+
+def test_request_is_built_only_for_handlers_that_take_it() -> None:
+    plugin = Plugin("lazy")
+
+    @plugin.operation
+    def nothing() -> str:
+        return "nothing"
+
+    @plugin.operation
+    def whole(params: dict[str, Any]) -> str:
+        return "whole"
+
+    @plugin.operation
+    def named(name: str) -> str:
+        return name
+
+    @plugin.operation
+    def whole_and_request(params: dict[str, Any], request: Request) -> str:
+        return request.token
+
+    @plugin.operation
+    def named_and_request(name: str, request: Request) -> str:
+        return request.token
+
+    @plugin.operation
+    def request_only(request: Request) -> str:
+        return request.token
+
+    built: list[Request] = []
+
+    def build() -> Request:
+        built.append(Request(token=f"t{len(built)}"))
+        return built[-1]
+
+    for op in ("nothing", "whole", "named"):
+        assert outcome(plugin._execute(op, {"name": op}, build)) == (200, op)
+    assert built == []
+    for number, op in enumerate(("whole_and_request", "named_and_request", "request_only")):
+        assert outcome(plugin._execute(op, {"name": "n"}, build)) == (200, f"t{number}")
+    assert len(built) == 3
+    # The servicer hands over a builder of the message's Request.
+    message = plugin_pb2.ExecuteRequest(operation="request_only", token="from-host")
+    assert outcome(Integration(plugin).execute(message, None)) == (200, "from-host")
+    assert outcome(plugin.execute("request_only", None, Request(token="given"))) == (200, "given")
 
 
 def test_struct_walk_matches_the_generic_conversion() -> None:

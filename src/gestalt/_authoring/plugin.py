@@ -395,6 +395,13 @@ class Plugin:
         Never raises for handler problems (see the module docstring). Async handlers run on
         the SDK's shared event loop; prefer ``execute_async`` when you own a loop.
         """
+        return self._execute(operation, params, lambda: request)
+
+    def _execute(
+        self, operation: str, params: Mapping[str, Any] | None, request: Callable[[], Request]
+    ) -> OperationResult:
+        """``execute``, calling ``request`` for the ``Request`` only if the handler takes one
+        (the runtime's entry point: it passes a function that builds it from the message)."""
         step = self._start(operation, params, request)
         if isinstance(step, _Reply):
             return step.message()
@@ -413,7 +420,7 @@ class Plugin:
 
         Synchronous handlers run in the loop's default executor (``asyncio.to_thread``).
         """
-        step = self._start(operation, params, request)
+        step = self._start(operation, params, lambda: request)
         if isinstance(step, _Reply):
             return step.message()
         op = step.operation
@@ -429,7 +436,7 @@ class Plugin:
         return _success(op, value).message()
 
     def _start(
-        self, operation: str, params: Mapping[str, Any] | None, request: Request
+        self, operation: str, params: Mapping[str, Any] | None, request: Callable[[], Request]
     ) -> _Call | _Reply:
         op = self._operations.get(operation)
         if op is None:

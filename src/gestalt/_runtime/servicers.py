@@ -141,11 +141,12 @@ class Integration:
         self, request: plugin_pb2.ExecuteRequest, context: Any
     ) -> plugin_pb2.OperationResult:
         # Plain: a sync handler runs right here in the server's worker thread, an async one on
-        # the SDK's loop (Plugin.execute), so the common case costs no thread hop.
+        # the SDK's loop (Plugin.execute), so the common case costs no thread hop. The Request
+        # is built only for a handler that takes one.
         handler_started()
         try:
-            return self.plugin.execute(
-                request.operation, execute_params(request), execute_request(request)
+            return self.plugin._execute(
+                request.operation, execute_params(request), lambda: execute_request(request)
             )
         finally:
             handler_finished()
