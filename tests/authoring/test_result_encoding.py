@@ -103,6 +103,26 @@ def test_one_pass_encoding_matches_full_conversion(value: Any) -> None:
     assert dumps(value) == plain
 
 
+def test_one_pass_encoder_without_the_c_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without json's C encoder (or with a constructor it does not know), the one-pass encoder
+    # is JSONEncoder.encode: the same text, the same refusals.
+    from gestalt._authoring import encode
+
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    chunks = encode._one_pass()
+    value = {"p": Point(1), "when": dt.date(2026, 1, 1), "c": [Color.RED, Level.HIGH]}
+    assert "".join(chunks(value, 0)) == dumps(value)
+    with pytest.raises(ValueError):
+        "".join(chunks(math.nan, 0))
+
+
+def test_a_value_containing_itself_is_refused() -> None:
+    looped: dict[str, Any] = {}
+    looped["self"] = [looped]
+    with pytest.raises(RecursionError):
+        dumps(looped)
+
+
 @pytest.mark.parametrize(
     ("value", "where"),
     [

@@ -68,7 +68,7 @@ def dumps(value: Any) -> str:
     :func:`to_jsonable` instead, which writes those keys and locates any real problem.
     """
     try:
-        return _FAST.encode(value)
+        return "".join(_FAST_CHUNKS(value, 0))
     except (TypeError, ValueError):
         return _PLAIN.encode(to_jsonable(value))
 
@@ -84,10 +84,38 @@ def _shallow(value: Any) -> Any:
     return to_jsonable(value)
 
 
+def _one_pass() -> Callable[[Any, int], Iterable[str]]:
+    """The chunks of ``JSONEncoder(..., default=_shallow).encode``, its C encoder built once.
+
+    ``encode`` builds a new C encoder (and a dict to detect cycles) on every call, about as long
+    as encoding a small result takes. This one keeps a single encoder without that check: a
+    value that contains itself ends in ``RecursionError`` here, as it already did in
+    :func:`to_jsonable`. Without the C module, or if its constructor changed, ``encode`` does it.
+    """
+    plain = json.JSONEncoder(
+        ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_shallow
+    ).encode
+    make: Any = getattr(json.encoder, "c_make_encoder", None)
+    try:
+        # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan
+        chunks: Callable[[Any, int], Iterable[str]] = make(
+            None,
+            _shallow,
+            json.encoder.encode_basestring_ascii,
+            None,
+            ":",
+            ",",
+            False,
+            False,
+            False,
+        )
+    except TypeError:  # no C module (make is None), or another constructor
+        return lambda value, _indent: (plain(value),)
+    return chunks
+
+
 _PLAIN = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-_FAST = json.JSONEncoder(
-    ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_shallow
-)
+_FAST_CHUNKS = _one_pass()
 
 
 def to_jsonable(value: Any) -> Any:
