@@ -21,7 +21,9 @@ served by the floor server from canned bytes, read through ``gestalt.IndexedDB``
 bytes on the same channel type (and, informatively, against the floor client parsing the reply
 with upb, and parsing it into plain dicts). The Execute rows are also measured against
 ``floor_server.py --work``, which parses each request and builds its reply: an SDK's floor;
-and that floor itself against the raw one (in the ``ours`` column), what parsing alone costs.
+and that floor itself against the raw one (in the ``ours`` column), what parsing alone costs;
+and the same floor on 32 threads, which can hold 32 blocked calls as the contract asks of a
+provider and runs the blocking burst each round as ours does.
 ``--only`` measures some groups of rows. ``--pin`` confines the providers to the last CPU and
 this process to the others, so that the benchmark's own client and a provider do not take
 turns on one CPU: on a two-CPU machine that steadies the Execute rows.
@@ -72,6 +74,8 @@ ECHO_PARAMS: dict[str, Any] = {"name": "bench", "loud": True}
 IO_SECONDS = 0.005
 # The floor server answering Execute with an SDK's least work (``floor_server.py --work``).
 WORK_FLOOR = "floor+work"
+# The same on 32 workers: a parsing floor that holds 32 blocked calls, as a provider must.
+WORK_FLOOR_32 = "floor+work32"
 IN_FLIGHT = 32
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # What the host copies from its own environment into a provider's (contract 1.3).
@@ -375,9 +379,11 @@ class Process:
 def launch(side: Side, files: Path) -> Process:
     """Start the side's provider on ``files/bench50.py`` (the floor: its canned replies)."""
     ready = (PLUGIN + "GetMetadata", b"")
-    if side.name in ("floor", WORK_FLOOR):
+    if side.name in ("floor", WORK_FLOOR, WORK_FLOOR_32):
         command = [side.python, str(HERE / "floor_server.py"), str(files / "provider.marshal")]
-        if side.name == WORK_FLOOR:
+        if side.name == WORK_FLOOR_32:
+            command.append(str(IN_FLIGHT))
+        if side.name != "floor":
             command.append("--work")
         return Process(command, side.env, ready)
     return Process(side.provider(files, "bench50:plugin"), side.env, ready)
@@ -695,19 +701,40 @@ def execute_rows(
         Row(f"  ... CPU per Execute, {IN_FLIGHT} in flight", "us", "", None),
         Row(f"  ... {IN_FLIGHT} in flight, throughput", "calls/s", "", None),
     ]
-    work_side = Side(WORK_FLOOR, sys.executable, host_env(PYTHONPATH=str(REPO / "generated")))
-    runs = [*optional.sides(cols, "execute"), work_side]
+    # Ours against that floor on 32 threads, which holds 32 blocked calls as ours must: both
+    # run the blocking burst after each round's calls in flight.
+    work32 = [
+        Row(f"  against it on {IN_FLIGHT} threads: CPU, {IN_FLIGHT} in flight", "us", "", None),
+        Row(f"  ... throughput, {IN_FLIGHT} in flight", "calls/s", "", None),
+        Row(f"  ... {IN_FLIGHT} handlers blocked 5 ms", "calls/s", "", None),
+    ]
+    main = (p50, cpu_seq, cpu_par, tput)
+    # Where each side's figures go: (rows for p50, CPU sequential, CPU in flight, throughput,
+    # and the blocked calls; None for none), and the column.
+    place: dict[str, list[tuple[tuple[Row | None, ...], str]]] = {
+        "ours": [
+            ((*main, blocked), "ours"),
+            ((*work, None), "ours"),
+            ((None, None, *work32), "ours"),
+        ],
+        "floor": [((*main, None), "floor"), ((*parsing, None), "floor")],
+        "published": [((*main, blocked), "published")],
+        WORK_FLOOR: [((*work, None), "floor"), ((*parsing, None), "ours")],
+        WORK_FLOOR_32: [((None, None, *work32), "floor")],
+    }
+    env = host_env(PYTHONPATH=str(REPO / "generated"))
+    floors = [Side(WORK_FLOOR, sys.executable, env), Side(WORK_FLOOR_32, sys.executable, env)]
     servers: dict[str, Process] = {}
     expect: dict[str, bytes] = {}
     try:
-        for side in runs:
+        for side in [*optional.sides(cols, "execute"), *floors]:
             with optional.guard(side, "execute"):
                 servers[side.name] = server = launch(side, files)
                 expect[side.name] = reply = server.unary(PLUGIN + "Execute")(c.execute_echo)
                 check_echo(side.name, reply)
         blocked.add("floor", IN_FLIGHT / IO_SECONDS)
         for number in range(s.warmup + s.rounds):
-            for side in turns([*optional.sides(cols, "execute"), work_side], number):
+            for side in turns([*optional.sides(cols, "execute"), *floors], number):
                 with optional.guard(side, "execute"):
                     server = servers[side.name]
                     call = server.unary(PLUGIN + "Execute")
@@ -721,10 +748,10 @@ def execute_rows(
                     before = server.snapshot()
                     elapsed = in_flight(call, c.execute_echo, expect[side.name], s.in_flight_calls)
                     par = cpu_between(before, server.snapshot())
-                    sdk = side.name not in ("floor", WORK_FLOOR)
-                    if sdk:
+                    io_rate = None
+                    if side.name not in ("floor", WORK_FLOOR):  # the sides that can block
                         io_reply = call(c.execute_io)
-                        io_time = in_flight(call, c.execute_io, io_reply, s.io_calls)
+                        io_rate = s.io_calls / in_flight(call, c.execute_io, io_reply, s.io_calls)
                     if number < s.warmup:
                         continue
                     values = (
@@ -732,26 +759,16 @@ def execute_rows(
                         cpu / s.calls * 1e6,
                         par / s.in_flight_calls * 1e6,
                         s.in_flight_calls / elapsed,
+                        io_rate,
                     )
-                    if side.name == WORK_FLOOR:
-                        for row, row_as_sdk, value in zip(work, parsing, values, strict=True):
-                            row.add("floor", value)
-                            row_as_sdk.add("ours", value)
-                        continue
-                    if side.name == "floor":
-                        for row, value in zip(parsing, values, strict=True):
-                            row.add("floor", value)
-                    for row, value in zip((p50, cpu_seq, cpu_par, tput), values, strict=True):
-                        row.add(side.name, value)
-                    if side.name == "ours":
-                        for row, value in zip(work, values, strict=True):
-                            row.add("ours", value)
-                    if sdk:
-                        blocked.add(side.name, s.io_calls / io_time)
+                    for rows, column in place[side.name]:
+                        for row, value in zip(rows, values, strict=True):
+                            if row is not None and value is not None:
+                                row.add(column, value)
     finally:
         for server in servers.values():
             server.stop()
-    return [p50, cpu_seq, cpu_par, tput, blocked, *work, *parsing]
+    return [p50, cpu_seq, cpu_par, tput, blocked, *work, *parsing, *work32]
 
 
 @contextmanager

@@ -16,7 +16,9 @@ bytes out, so what is measured against it is the cost of grpcio itself. It stops
 With ``--work`` (and ``gestalt.gen`` importable), ``IntegrationProvider/Execute`` instead does
 the least any SDK must do for a call with scalar params: parse the ``ExecuteRequest``, turn its
 ``params`` Struct into a dict, write that dict as the JSON body of an ``OperationResult`` and
-serialise it: an echo, the floor of an SDK rather than of the transport.
+serialise it: an echo, the floor of an SDK rather than of the transport. An ``ExecuteRequest``
+for the operation ``io`` sleeps 5 ms first instead (``bench_floor.py``'s blocking operation), so
+that a floor given 32 workers can hold 32 blocked calls, as the contract asks of a provider.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from concurrent import futures
 import grpc
 
 DEFAULT_WORKERS = 4
+#: How long the ``io`` operation of ``--work`` blocks, in seconds (as in ``bench_floor.py``).
+IO_SECONDS = 0.005
 
 
 def unary(reply: bytes) -> grpc.RpcMethodHandler[bytes, bytes]:
@@ -57,8 +61,10 @@ def stream(replies: list[bytes]) -> grpc.RpcMethodHandler[bytes, bytes]:
 
 
 def echo() -> grpc.RpcMethodHandler[bytes, bytes]:
-    """``Execute`` doing an SDK's least work: parse, Struct -> dict, JSON, build, serialise."""
+    """``Execute`` doing an SDK's least work: parse, Struct -> dict, JSON, build, serialise
+    (or, for the ``io`` operation, a 5 ms sleep)."""
     import json
+    import time
 
     from gestalt.gen.v1 import plugin_pb2
 
@@ -67,7 +73,12 @@ def echo() -> grpc.RpcMethodHandler[bytes, bytes]:
     encode = json.JSONEncoder(separators=(",", ":")).encode
 
     def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
-        fields = parse(request).params.fields
+        message = parse(request)
+        if message.operation == "io":
+            time.sleep(IO_SECONDS)
+            done: bytes = result(status=200, body='"done"').SerializeToString()
+            return done
+        fields = message.params.fields
         params = {
             key: getattr(value, value.WhichOneof("kind") or "null_value")
             for key, value in fields.items()

@@ -36,6 +36,8 @@ INFO_ROWS = [
     # Ours against the floor that parses and answers, and that floor against the raw one.
     "  CPU per Execute, 32 in flight, against that",
     "  ... CPU per Execute, 32 in flight",
+    "  against it on 32 threads: CPU, 32 in flight",
+    "  ... 32 handlers blocked 5 ms",
 ]
 NUMBER = r"[\d,]+(?:\.\d+)?(?:e[-+]?\d+)?"
 
