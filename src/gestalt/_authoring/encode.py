@@ -92,9 +92,6 @@ def _one_pass() -> Callable[[Any, int], Iterable[str]]:
     value that contains itself ends in ``RecursionError`` here, as it already did in
     :func:`to_jsonable`. Without the C module, or if its constructor changed, ``encode`` does it.
     """
-    plain = json.JSONEncoder(
-        ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_shallow
-    ).encode
     make: Any = getattr(json.encoder, "c_make_encoder", None)
     try:
         # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan
@@ -110,6 +107,9 @@ def _one_pass() -> Callable[[Any, int], Iterable[str]]:
             False,
         )
     except TypeError:  # no C module (make is None), or another constructor
+        plain = json.JSONEncoder(
+            ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_shallow
+        ).encode
         return lambda value, _indent: (plain(value),)
     return chunks
 
